@@ -1,0 +1,75 @@
+"""On-disk cache of scan results, keyed by (path, size, mtime, aiotel version, markers).
+
+Invariant: a cache file is always a complete JSON document. Writes go to a temporary
+file in the same directory and are renamed into place (atomic on POSIX and Windows).
+Any failure to read or write simply means no cache: a read-only home, a full disk or a
+race with another process must never reach the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Mapping, Optional
+
+from .._version import __version__
+from .grammar import MarkerConfig
+from .records import ScanResult
+
+_FORMAT = 1
+
+
+def default_cache_dir(environ: Optional[Mapping[str, str]] = None) -> str:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "aiotel", "scan")
+
+
+class ScanCache:
+    """``get``/``put`` scan results for a file whose ``os.stat`` result the caller has."""
+
+    def __init__(self, directory: Optional[str], config: MarkerConfig) -> None:
+        self.directory = directory
+        self._salt = f"{_FORMAT}\0{__version__}\0{config.fingerprint}\0"
+
+    def _entry(self, path: str, st: os.stat_result) -> Optional[str]:
+        if not self.directory:
+            return None
+        key = f"{self._salt}{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        return os.path.join(self.directory, digest[:2], digest[2:] + ".json")
+
+    def get(self, path: str, st: os.stat_result) -> Optional[ScanResult]:
+        entry = self._entry(path, st)
+        if entry is None:
+            return None
+        try:
+            with open(entry, "rb") as fh:
+                return ScanResult.from_json(json.loads(fh.read()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, path: str, st: os.stat_result, result: ScanResult) -> bool:
+        """Store ``result``; False when the cache could not be written (never raises)."""
+        entry = self._entry(path, st)
+        if entry is None:
+            return False
+        payload = json.dumps(result.to_json(), separators=(",", ":")).encode("utf-8", "surrogateescape")
+        folder = os.path.dirname(entry)
+        tmp = None
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+            os.replace(tmp, entry)
+            return True
+        except (OSError, ValueError):
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            return False

@@ -1,0 +1,41 @@
+"""Source bytes to text, the way the interpreter would read them, or a reason not to."""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from typing import Tuple, Union
+
+# Larger files are not scanned (generated tables, vendored bundles). Parsing is linear
+# but libcst holds the whole tree in memory: about 1 KB per line.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+
+
+class Unreadable(str):
+    """Why a file's bytes are not Python source aiotel can read."""
+
+
+def decode_source(data: bytes, max_bytes: int = MAX_SOURCE_BYTES) -> Union[str, Unreadable]:
+    """Decode per PEP 263 (coding cookie, UTF-8 BOM), or say why not."""
+    if len(data) > max_bytes:
+        return Unreadable(f"file is {len(data)} bytes, over the {max_bytes}-byte scan limit")
+    if b"\0" in data:
+        return Unreadable("file contains NUL bytes, which Python source cannot")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except (SyntaxError, LookupError) as exc:
+        return Unreadable(f"cannot tell the source encoding: {_first_line(exc)}")
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        return Unreadable(f"not valid {encoding}: {_first_line(exc)}")
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def line_count(text: str) -> Tuple[int, int]:
+    """(lines, characters): for benchmarks and the scan summary."""
+    return text.count("\n") + 1, len(text)

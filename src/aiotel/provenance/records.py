@@ -1,0 +1,143 @@
+"""The values the provenance scanner returns: plain data, JSON round-trippable."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
+
+# Where a function's provenance came from (the `aiotel.provenance.source` attribute).
+SOURCE_COMMENT = "comment"
+SOURCE_MODULE = "module"
+SOURCE_CLASS = "class"
+SOURCE_DECORATOR = "decorator"
+
+UNKNOWN_TOOL = "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """What one marker says: tool, optional date and prompt, and every other field."""
+
+    tool: str = UNKNOWN_TOOL
+    date: Optional[str] = None
+    prompt: Optional[str] = None
+    fields: Tuple[Tuple[str, str], ...] = ()
+    raw: str = ""
+
+    def field_dict(self) -> Dict[str, str]:
+        return dict(self.fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """One marked function, as found in its module's source."""
+
+    qualname: str  # module name + "." + the function's __qualname__
+    module: str
+    def_line: int  # line of `def` / `async def` (ast's FunctionDef.lineno)
+    first_line: int  # first decorator line, else def_line (the code object's co_firstlineno)
+    last_line: int
+    is_async: bool
+    is_generator: bool
+    is_async_generator: bool
+    source: str  # one of the SOURCE_* values
+    marker: Marker
+
+    @property
+    def local_qualname(self) -> str:
+        """The function's own ``__qualname__`` (without the module)."""
+        return self.qualname[len(self.module) + 1 :] if self.module else self.qualname
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "qualname": self.qualname,
+            "module": self.module,
+            "def_line": self.def_line,
+            "first_line": self.first_line,
+            "last_line": self.last_line,
+            "is_async": self.is_async,
+            "is_generator": self.is_generator,
+            "is_async_generator": self.is_async_generator,
+            "source": self.source,
+            "tool": self.marker.tool,
+            "date": self.marker.date,
+            "prompt": self.marker.prompt,
+            "fields": self.marker.field_dict(),
+            "marker": self.marker.raw,
+        }
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Provenance":
+        marker = Marker(
+            tool=data["tool"],
+            date=data["date"],
+            prompt=data["prompt"],
+            fields=tuple(sorted(data["fields"].items())),
+            raw=data["marker"],
+        )
+        return cls(
+            qualname=data["qualname"],
+            module=data["module"],
+            def_line=data["def_line"],
+            first_line=data["first_line"],
+            last_line=data["last_line"],
+            is_async=data["is_async"],
+            is_generator=data["is_generator"],
+            is_async_generator=data["is_async_generator"],
+            source=data["source"],
+            marker=marker,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """Something in a file that aiotel ignored, and why (said once to the user)."""
+
+    line: int
+    message: str
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"line": self.line, "message": self.message}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanResult:
+    """Everything the scanner found in one file.
+
+    ``skipped`` is None when the file was read; otherwise it says why it was not
+    (too large, undecodable, a syntax error...), and ``functions`` is empty.
+    """
+
+    path: str
+    module: str
+    functions: Tuple[Provenance, ...] = ()
+    notices: Tuple[Notice, ...] = ()
+    skipped: Optional[str] = None
+
+    @property
+    def has_markers(self) -> bool:
+        return bool(self.functions)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "path": self.path,
+            "module": self.module,
+            "functions": [f.to_json() for f in self.functions],
+            "notices": [n.to_json() for n in self.notices],
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "ScanResult":
+        return cls(
+            path=data["path"],
+            module=data["module"],
+            functions=tuple(Provenance.from_json(f) for f in data["functions"]),
+            notices=tuple(Notice(n["line"], n["message"]) for n in data["notices"]),
+            skipped=data["skipped"],
+        )
+
+
+def sorted_fields(pairs: List[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
+    """Fields in a stable order, the last value winning for a repeated key."""
+    return tuple(sorted(dict(pairs).items()))
