@@ -59,6 +59,7 @@ def scan_tree(paths: Sequence[str], exclude: Sequence[str], use_cache: bool) -> 
             result = scanner.scan_path(path, name)
             if result.functions or result.notices or result.skipped:
                 results.append(result)
+    results.sort(key=lambda r: r.path)
     return results, count
 
 

@@ -23,7 +23,8 @@ _FORMAT = 1
 
 def default_cache_dir(environ: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
     return os.path.join(base, "aiotel", "scan")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import unicodedata
+import warnings
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
@@ -61,7 +63,11 @@ def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanR
     # The interpreter's own parser goes first: its verdict is the one that matters, its
     # messages are the ones users know, and it bounds nesting before libcst recurses.
     try:
-        compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        with warnings.catch_warnings():
+            # The import that follows compiles this source and warns (invalid escapes...)
+            # once, as it would without aiotel; the check must not warn a second time.
+            warnings.simplefilter("ignore")
+            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         return ScanResult(path=path, module=module, skipped=f"syntax error at line {exc.lineno}: {exc.msg}")
     except ValueError as exc:
@@ -296,7 +302,7 @@ class _Walker(cst.CSTVisitor):
         own = found.decorator_marker or found.marker
         marker = (SOURCE_CLASS, own) if own is not None else None
         ignored = found.ignored or self._scopes[-1].ignored
-        self._scopes.append(_Scope("class", node.name.value, marker, ignored))
+        self._scopes.append(_Scope("class", _identifier(node.name), marker, ignored))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._scopes.pop()
@@ -311,8 +317,9 @@ class _Walker(cst.CSTVisitor):
             chosen = (SOURCE_COMMENT, found.marker)
         else:
             chosen = self._enclosing_marker()
-        qualname = self._qualname(node.name.value)
-        scope = _Scope("function", node.name.value, None, ignored)
+        name = _identifier(node.name)
+        qualname = self._qualname(name)
+        scope = _Scope("function", name, None, ignored)
         scope_index = len(self.functions)
         self._scopes.append(scope)
         if chosen is not None and not ignored:
@@ -361,6 +368,12 @@ class _Walker(cst.CSTVisitor):
             if scope.kind in ("function", "lambda"):
                 scope.has_yield = True
                 return
+
+
+def _identifier(name: cst.Name) -> str:
+    """The name as the interpreter stores it: identifiers are NFKC-normalized (PEP 3131)."""
+    value = name.value
+    return value if value.isascii() else unicodedata.normalize("NFKC", value)
 
 
 def _literal_string(node: cst.BaseExpression) -> Optional[str]:

@@ -1,0 +1,26 @@
+"""Shared helpers: run aiotel's commands as a user would, in a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+
+
+def command(name: str) -> List[str]:
+    """The installed console script, as a user would type it."""
+    path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        pytest.fail(f"console script {name!r} is not installed next to {sys.executable}; run: pip install -e .[test]")
+    return [path]
+
+
+def run(args: List[str], cwd: str, env: Optional[Dict[str, str]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
+    full_env.update(env or {})
+    return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
