@@ -57,7 +57,7 @@ def test_scan_prints_the_table_and_summaries(tree, tmp_path):
         ["project/tool.py:2", "tool.helper", "Copilot"],
     ]
     assert "sum the cart with discounts applied in …" in lines[1]
-    assert "3 AI-generated functions in 2 files (3 files scanned)" in result.stdout
+    assert "3 AI-generated functions in 2 files (4 files scanned)" in result.stdout
     assert "Hidden" not in result.stdout
     assert "broken.py: not scanned: syntax error at line 2" in result.stderr
     assert "tool.py:5: marker is not directly above a def or class" in result.stderr
