@@ -25,7 +25,7 @@ def test_cache_hit_returns_the_stored_result_without_parsing(tmp_path, monkeypat
     calls = []
     import aiotel.provenance.cached as cached
 
-    monkeypatch.setattr(cached, "scan_source", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(cached, "scan_candidate", lambda *a, **k: calls.append(a))
     second = CachedScanner(cache_dir=str(tmp_path / "cache")).scan_path(src, "m")
     assert calls == [] and second == first
 

@@ -17,7 +17,6 @@ from .provenance import MAX_SOURCE_BYTES, MarkerConfig, MarkerPatternError, defa
 T = TypeVar("T")
 
 _FALSE = {"0", "false", "no", "off"}
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,15 +36,6 @@ def parse_marker_patterns(value: str) -> Tuple[str, ...]:
             raise ValueError("a JSON value must be an array of strings")
         return tuple(patterns)
     return tuple(line.strip() for line in stripped.splitlines() if line.strip())
-
-
-def parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("expected true or false")
 
 
 def parse_positive_int(value: str) -> int:

@@ -55,8 +55,7 @@ def scan_tree(paths: Sequence[str], exclude: Sequence[str], use_cache: bool) -> 
                 continue
             seen.add(real)
             count += 1
-            name, _ = module_name(path)
-            result = scanner.scan_path(path, name)
+            result = scanner.scan_path(path, module_name(path))
             if result.functions or result.notices or result.skipped:
                 results.append(result)
     results.sort(key=lambda r: r.path)

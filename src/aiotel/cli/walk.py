@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Sequence
 
 # Never the project's own code: installed packages, caches, VCS data.
 SKIPPED_DIRS = frozenset(
@@ -46,12 +46,12 @@ def python_files(root: str, exclude: Sequence[str] = ()) -> Iterator[str]:
             yield full
 
 
-def module_name(path: str) -> Tuple[str, str]:
-    """(module name, import root): climb while the folder is a package, as import would."""
+def module_name(path: str) -> str:
+    """The module name import would use: climb while the folder is a package."""
     folder, filename = os.path.split(os.path.abspath(path))
     stem = os.path.splitext(filename)[0]
     parts = [] if stem == "__init__" else [stem]
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         folder, package = os.path.split(folder)
         parts.insert(0, package)
-    return ".".join(parts) or stem, folder
+    return ".".join(parts) or stem

@@ -10,7 +10,7 @@ from .decode import MAX_SOURCE_BYTES
 from .grammar import DEFAULT_MARKERS, MarkerConfig
 from .prefilter import Prefilter
 from .records import ScanResult
-from .scanner import scan_source
+from .scanner import scan_candidate
 
 
 class CachedScanner:
@@ -38,7 +38,7 @@ class CachedScanner:
             hit = self.cache.get(path, st)
             if hit is not None and hit.module == module:
                 return hit
-        result = scan_source(data, path, module, self.config, self.prefilter, self.max_bytes)
+        result = scan_candidate(data, path, module, self.config, self.max_bytes)
         if st is not None:
             self.cache.put(path, st, result)
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Tuple, Union
+from typing import Union
 
 # Larger files are not scanned (generated tables, vendored bundles). Parsing is linear
 # but libcst holds the whole tree in memory: about 1 KB per line.
@@ -34,8 +34,3 @@ def decode_source(data: bytes, max_bytes: int = MAX_SOURCE_BYTES) -> Union[str, 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def line_count(text: str) -> Tuple[int, int]:
-    """(lines, characters): for benchmarks and the scan summary."""
-    return text.count("\n") + 1, len(text)

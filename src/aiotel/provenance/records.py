@@ -114,10 +114,6 @@ class ScanResult:
     notices: Tuple[Notice, ...] = ()
     skipped: Optional[str] = None
 
-    @property
-    def has_markers(self) -> bool:
-        return bool(self.functions)
-
     def to_json(self) -> Dict[str, Any]:
         return {
             "path": self.path,

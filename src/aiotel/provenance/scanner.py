@@ -44,9 +44,16 @@ def scan_source(
     max_bytes: int = MAX_SOURCE_BYTES,
 ) -> ScanResult:
     """Every marked function in ``data`` (the bytes of the file at ``path``, imported as ``module``)."""
+    if not (prefilter or Prefilter(config)).may_have_markers(data):
+        return ScanResult(path=path, module=module)
+    return scan_candidate(data, path, module, config, max_bytes)
+
+
+def scan_candidate(
+    data: bytes, path: str, module: str, config: MarkerConfig = DEFAULT_MARKERS, max_bytes: int = MAX_SOURCE_BYTES
+) -> ScanResult:
+    """``scan_source`` for bytes that already passed the pre-filter."""
     try:
-        if not (prefilter or Prefilter(config)).may_have_markers(data):
-            return ScanResult(path=path, module=module)
         text = decode_source(data, max_bytes)
         if isinstance(text, Unreadable):
             return ScanResult(path=path, module=module, skipped=str(text))
@@ -108,19 +115,8 @@ class _Found:
     ignored: bool = False
 
 
-def _trailing_block(lines: Sequence[cst.EmptyLine]) -> List[cst.Comment]:
-    """The comments directly above what follows: a blank line breaks the link."""
-    block: List[cst.Comment] = []
-    for line in lines:
-        if line.comment is None:
-            block = []
-        else:
-            block.append(line.comment)
-    return block
-
-
 def _leading_block_split(lines: Sequence[cst.EmptyLine]) -> Tuple[List[cst.Comment], List[cst.Comment]]:
-    """(comments before the trailing block, the trailing block)."""
+    """(comments before the last blank line, the comments directly above what follows)."""
     last_blank = -1
     for index, line in enumerate(lines):
         if line.comment is None:
@@ -128,6 +124,11 @@ def _leading_block_split(lines: Sequence[cst.EmptyLine]) -> Tuple[List[cst.Comme
     head = [line.comment for line in lines[: last_blank + 1] if line.comment is not None]
     tail = [line.comment for line in lines[last_blank + 1 :] if line.comment is not None]
     return head, tail
+
+
+def _trailing_block(lines: Sequence[cst.EmptyLine]) -> List[cst.Comment]:
+    """The comments directly above what follows: a blank line breaks the link."""
+    return _leading_block_split(lines)[1]
 
 
 class _Walker(cst.CSTVisitor):
