@@ -23,9 +23,9 @@ def test_cache_hit_returns_the_stored_result_without_parsing(tmp_path, monkeypat
     scanner = CachedScanner(cache_dir=str(tmp_path / "cache"))
     first = scanner.scan_path(src, "m")
     calls = []
-    import aiotel.provenance.cached as cached
+    import aiotel.provenance.scanner as scanner_module
 
-    monkeypatch.setattr(cached, "scan_candidate", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(scanner_module, "scan_candidate", lambda *a, **k: calls.append(a))
     second = CachedScanner(cache_dir=str(tmp_path / "cache")).scan_path(src, "m")
     assert calls == [] and second == first
 

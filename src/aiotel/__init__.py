@@ -7,4 +7,15 @@ Importing this package is cheap and imports no OpenTelemetry: user code may use
 from ._version import __version__
 from .decorator import ai_generated
 
-__all__ = ["__version__", "ai_generated"]
+__all__ = ["__version__", "ai_generated", "instrument"]
+
+
+def instrument() -> bool:
+    """Start aiotel from code: telemetry set up from the environment, import hook installed.
+
+    Modules imported after this call are instrumented; returns True when aiotel is active.
+    Safe to call more than once, and it never raises.
+    """
+    from .bootstrap import instrument as start
+
+    return start()

@@ -1,6 +1,8 @@
 """Environment variables to one frozen settings object. Pure: a mapping in, values out.
 
-Every ``AIOTEL_*`` variable is read here and nowhere else. A bad value never stops
+Every ``AIOTEL_*`` variable, and each ``OTEL_*`` one that aiotel itself interprets, is
+read here and nowhere else (the OTLP exporters read their endpoint, headers and timeouts
+themselves, as the spec describes). A bad value never stops
 the program: it becomes a problem (one sentence naming the variable and the value)
 and the default is used.
 """
@@ -24,7 +26,52 @@ class Settings:
     markers: MarkerConfig = MarkerConfig()
     cache_dir: Optional[str] = None  # None: no scan cache
     max_source_bytes: int = MAX_SOURCE_BYTES
+    include: Tuple[str, ...] = ()
+    exclude: Tuple[str, ...] = ()
+    span_rate_limit: float = 10.0
+    prompt_max_length: int = 256
+    capture_prompt: bool = True
+    shutdown_timeout: float = 3.0
+    sdk_disabled: bool = False
+    traces_exporters: Tuple[str, ...] = ("otlp",)
+    metrics_exporters: Tuple[str, ...] = ("otlp",)
+    otlp_traces_protocol: str = "http/protobuf"
+    otlp_metrics_protocol: str = "http/protobuf"
     problems: Tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """One environment variable of aiotel-run; ``flag`` is its command-line twin."""
+
+    name: str
+    flag: str
+    default: str
+    help: str
+
+
+# What aiotel-run --help lists; each flag sets exactly its variable for the command.
+VARIABLES: Tuple[Variable, ...] = (
+    Variable("AIOTEL_INCLUDE", "--include", "", "extra modules or paths to instrument (comma-separated fnmatch patterns; a pattern with '/' or ending in .py is a path)"),
+    Variable("AIOTEL_EXCLUDE", "--exclude", "", "modules or paths never to instrument (same patterns); wins over --include"),
+    Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
+    Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
+    Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
+    Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "3", "seconds to flush telemetry at exit before giving up"),
+    Variable("AIOTEL_MARKERS", "--markers", "", "extra marker regular expressions, one per line or a JSON array"),
+    Variable("AIOTEL_CACHE_DIR", "--cache-dir", "$XDG_CACHE_HOME/aiotel/scan", "scan cache directory; 'off' disables it"),
+    Variable("AIOTEL_MAX_SOURCE_BYTES", "--max-source-bytes", str(MAX_SOURCE_BYTES), "larger files are not scanned"),
+    Variable("OTEL_SERVICE_NAME", "--service-name", "", "service.name of the resource"),
+    Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "otlp", "otlp, console or none (comma-separated)"),
+    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "otlp", "otlp, console or none (comma-separated)"),
+    Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
+    Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
+    Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
+    Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
+)
+
+_EXPORTERS = {"otlp", "console", "none"}
+_PROTOCOLS = {"grpc", "http/protobuf"}
 
 
 def parse_marker_patterns(value: str) -> Tuple[str, ...]:
@@ -45,8 +92,49 @@ def parse_positive_int(value: str) -> int:
     return number
 
 
+def parse_non_negative_int(value: str) -> int:
+    number = int(value.strip())
+    if number < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return number
+
+
+def parse_non_negative_float(value: str) -> float:
+    number = float(value.strip())
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("expected a finite number, 0 or more")
+    return number
+
+
+def parse_bool(value: str) -> bool:
+    """The OTel spec's boolean: only 'true' (any case) is true, and only 'false' false."""
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return lowered == "true"
+
+
+def parse_patterns(value: str) -> Tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def parse_exporters(value: str) -> Tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in _EXPORTERS]
+    if unknown:
+        raise ValueError(f"unknown exporter {unknown[0]!r}; aiotel knows {', '.join(sorted(_EXPORTERS))}")
+    return tuple(n for n in names if n != "none")
+
+
+def parse_protocol(value: str) -> str:
+    protocol = value.strip().lower()
+    if protocol not in _PROTOCOLS:
+        raise ValueError("expected grpc or http/protobuf")
+    return protocol
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
-    """Read the ``AIOTEL_*`` variables of ``environ`` (default: ``os.environ``)."""
+    """Read the variables aiotel interprets from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
     problems: List[str] = []
 
@@ -67,9 +155,21 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     raw_cache = env.get("AIOTEL_CACHE_DIR")
     if raw_cache is not None and raw_cache.strip():
         cache_dir = None if raw_cache.strip().lower() in _FALSE | {"none"} else raw_cache
+    protocol = read("OTEL_EXPORTER_OTLP_PROTOCOL", parse_protocol, "http/protobuf")
     return Settings(
         markers=read("AIOTEL_MARKERS", markers, MarkerConfig()),
         cache_dir=cache_dir,
         max_source_bytes=read("AIOTEL_MAX_SOURCE_BYTES", parse_positive_int, MAX_SOURCE_BYTES),
+        include=read("AIOTEL_INCLUDE", parse_patterns, ()),
+        exclude=read("AIOTEL_EXCLUDE", parse_patterns, ()),
+        span_rate_limit=read("AIOTEL_SPAN_RATE_LIMIT", parse_non_negative_float, 10.0),
+        prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
+        capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
+        shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 3.0),
+        sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
+        traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, ("otlp",)),
+        metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, ("otlp",)),
+        otlp_traces_protocol=read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse_protocol, protocol),
+        otlp_metrics_protocol=read("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", parse_protocol, protocol),
         problems=tuple(problems),
     )

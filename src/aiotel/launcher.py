@@ -1,34 +1,176 @@
-"""``aiotel-run COMMAND ...``: run a command with aiotel.
+"""``aiotel-run [options] COMMAND ...``: run a command with aiotel active.
 
-The in-frame instrumentation (bootstrap, import hook) is not part of this version yet:
-the command runs unchanged, after one line on standard error that says so.
+The launcher only prepares the environment and ``exec``s the command:
+- every option sets exactly one environment variable (``--help`` lists the pairs);
+- the bootstrap directory goes first on ``PYTHONPATH`` (no empty entry is ever left,
+  which Python would read as "the current directory"), so every Python process the
+  command starts imports aiotel's sitecustomize;
+- ``python [opts] app.py args`` becomes ``python [opts] -c <glue> app.py args`` so the
+  main script is compiled by aiotel (see ``aiotel.runner``); ``python -m pkg``, ``-c``
+  and console scripts (pytest, gunicorn, ...) run as typed and go through the import hook.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import shutil
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
-USAGE = "usage: aiotel-run COMMAND [ARGS ...]   e.g. aiotel-run python app.py"
+from .config import VARIABLES
+
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
+
+_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[dtw]?(\.exe)?$")
+
+# Runs in the interpreter's -c frame: the script's module code then runs one frame below it.
+GLUE = (
+    "import sys;sys.path.insert(0,{boot!r});import _aiotel_run_main as m;del sys.path[0];c,g=m.start()\n"
+    "try:exec(c,g)\n"
+    "except BaseException as e:m.uncaught(e)\n"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiotel-run",
+        usage="aiotel-run [options] COMMAND [ARGS ...]",
+        description=(
+            "Run COMMAND with aiotel: functions marked as AI-generated report OpenTelemetry spans "
+            "and metrics. Each option sets the environment variable named next to it; the "
+            "standard OTEL_* variables keep their OpenTelemetry meaning."
+        ),
+        epilog="examples:  aiotel-run python app.py   aiotel-run python -m pkg   aiotel-run pytest -q",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    for variable in VARIABLES:
+        default = f" (default: {variable.default})" if variable.default else ""
+        parser.add_argument(
+            variable.flag,
+            dest=variable.name,
+            metavar="VALUE",
+            help=f"{variable.help}{default}  [{variable.name}]",
+        )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run")
+    return parser
+
+
+def with_bootstrap(pythonpath: Optional[str]) -> str:
+    """``PYTHONPATH`` with the bootstrap directory first and no empty entries."""
+    entries = [e for e in (pythonpath or "").split(os.pathsep) if e and e != BOOTSTRAP_DIR]
+    return os.pathsep.join([BOOTSTRAP_DIR] + entries)
+
+
+def script_index(python_args: Sequence[str]) -> Optional[int]:
+    """Where the script is in the interpreter's arguments; None for -c, -m, stdin, REPL."""
+    i = 0
+    while i < len(python_args):
+        arg = python_args[i]
+        if arg == "--":
+            return i + 1 if i + 1 < len(python_args) else None
+        if arg == "-":
+            return None
+        if arg.startswith("--"):
+            if arg.startswith("--help") or arg == "--version":
+                return None
+            i += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        if arg.startswith("-"):
+            flags = arg[1:]
+            for j, flag in enumerate(flags):
+                if flag in "cm":
+                    return None
+                if flag in "WX":  # -W/-X take a value, attached or as the next argument
+                    if j == len(flags) - 1:
+                        i += 1
+                    break
+            i += 1
+            continue
+        return i
+    return None
+
+
+def ignores_pythonpath(python_args: Sequence[str], script_at: int) -> bool:
+    """-I (isolated) and -E make Python ignore PYTHONPATH: the bootstrap cannot run."""
+    for arg in python_args[:script_at]:
+        if arg.startswith("-") and not arg.startswith("--"):
+            flags = arg[1:]
+            for flag in flags:
+                if flag in "IE":
+                    return True
+                if flag in "WX":
+                    break
+    return False
+
+
+def python_command(program: str, args: List[str]) -> List[str]:
+    """The command to exec: a Python main script goes through the runner glue."""
+    if not _PYTHON_NAME.match(os.path.basename(program)):
+        return args
+    python_args = args[1:]
+    at = script_index(python_args)
+    if at is None:
+        return args
+    if ignores_pythonpath(python_args, at):
+        print("aiotel-run: python -I/-E ignores PYTHONPATH; running the command uninstrumented", file=sys.stderr)
+        return args
+    script = python_args[at]
+    if not os.path.isfile(script) or script.endswith(".pyz"):
+        return args  # a directory or zip app, or a missing file: Python's own handling
+    options = [a for a in python_args[:at] if a != "--"]
+    return [args[0]] + options + ["-c", GLUE.format(boot=BOOTSTRAP_DIR)] + python_args[at:]
+
+
+def resolve(name: str, path: Optional[str]) -> Optional[str]:
+    """The program to run. A bare ``python``/``python3``/``python3.X`` means the interpreter
+    aiotel-run is installed with, when it has that name: the one that can import aiotel
+    (``.venv/bin/aiotel-run python app.py`` works without activating the virtualenv)."""
+    if os.sep not in name and _PYTHON_NAME.match(name):
+        sibling = os.path.join(os.path.dirname(sys.executable), name)
+        if os.path.isfile(sibling) and os.access(sibling, os.X_OK):
+            return sibling
+    return shutil.which(name, path=path)
+
+
+def command_environment(environ: Dict[str, str], options: argparse.Namespace) -> Dict[str, str]:
+    env = dict(environ)
+    for variable in VARIABLES:
+        value = getattr(options, variable.name)
+        if value is not None:
+            env[variable.name] = value
+    env["PYTHONPATH"] = with_bootstrap(env.get("PYTHONPATH"))
+    return env
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "--":
-        args = args[1:]
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE, file=sys.stderr if not args else sys.stdout)
-        return 2 if not args else 0
-    program = shutil.which(args[0])
+    parser = build_parser()
+    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    command = list(options.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        parser.print_usage(sys.stderr)
+        print("aiotel-run: error: no command given (e.g. aiotel-run python app.py)", file=sys.stderr)
+        return 2
+    env = command_environment(dict(os.environ), options)
+    program = resolve(command[0], env.get("PATH"))
     if program is None:
-        print(f"aiotel-run: command not found: {args[0]}", file=sys.stderr)
+        print(f"aiotel-run: command not found: {command[0]}", file=sys.stderr)
         return 127
-    print("aiotel-run: instrumentation is not available in this version; running the command unchanged",
-          file=sys.stderr)
+    if program != shutil.which(command[0], path=env.get("PATH")):
+        # Python finds its prefix (and so its virtualenv) from argv[0]: name the one we run
+        command[0] = program
+    final = python_command(program, command)
+    sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(program, args)
+    try:
+        os.execve(program, final, env)
+    except OSError as exc:
+        print(f"aiotel-run: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+        return 126
     return 0  # not reached
 
 

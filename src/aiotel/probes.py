@@ -1,43 +1,134 @@
 """The tiny runtime that rewritten code calls, and nothing else does.
 
-Contract with ``aiotel.rewrite``: ``function(...)`` once per marked function at module
-execution, then per call ``enter`` → (``suspend``/``resume`` around each yield) →
-``fail`` on an exception → ``leave``. None of them ever raises: a probe that fails
-leaves the call uninstrumented, and the user's code runs exactly as written.
+Contract with ``aiotel.rewrite``: ``function(...)`` once per marked function when its
+module runs, then per call ``enter`` → (``suspend``/``resume`` around each yield) →
+``fail`` when an exception leaves the body (it finishes the call and returns None) or
+``leave`` when it returns. None of them raises: a probe that fails leaves the call
+uninstrumented, and the user's code runs exactly as written.
 
-This first version goes through the OpenTelemetry API for every call; in-process
-metric aggregation and sampling-before-span come with the performance work.
+Two costs decide the design (measured on CPython 3.11): the SDK's ``Histogram.record``
+costs 8-18 µs and a span about 24 µs, against 32 ns for a trivial call. So:
+
+- every call is counted here, in plain lists per function and outcome (count, sum and
+  bucket counts of ``aiotel.function.duration``); ``aiotel.metrics`` hands them to the
+  SDK's readers at collection time;
+- a span is built only for a call that the per-function rate cap lets through
+  (``AIOTEL_SPAN_RATE_LIMIT``), and then only if the SDK sampler agrees. The cap is
+  decided first, with one comparison, before any span object exists.
+
+An unsampled call costs two clock reads and a bucket increment. Under the GIL the
+increments are not interleaved between threads on CPython 3.10+ (no eval-breaker check
+inside ``x[i] += 1``); on 3.9 a rare lost increment is possible.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import time
+from bisect import bisect_left
+from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-_tracer = trace.get_tracer("aiotel")
+_now = time.perf_counter_ns
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = trace.set_span_in_context
+_INTERNAL = SpanKind.INTERNAL
+
+# Bucket upper bounds of aiotel.function.duration, in ns (exported in seconds). AI-written
+# helpers run from a microsecond to seconds, so the buckets span 1 µs to 10 s in 1-2.5-5
+# steps; OTel's default bounds (0..10000, meant for milliseconds) would put every call
+# of a seconds-unit histogram into the first two buckets.
+BOUNDS_NS: Tuple[int, ...] = tuple(
+    int(m * 10**e) for e in range(3, 10) for m in (1, 2.5, 5)
+) + (10_000_000_000,)
+BOUNDS_SECONDS: Tuple[float, ...] = tuple(b / 1e9 for b in BOUNDS_NS)
+
+_NEVER = 1 << 62  # a gate time no monotonic clock reaches: spans off
+
+
+class Settings:
+    """What the probes need to know; set by ``configure`` before modules are rewritten."""
+
+    __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt")
+
+    def __init__(self) -> None:
+        self.tracer: Any = None  # None: no spans, metrics only
+        self.error_tracer: Any = None  # always samples: spans for failed calls the sampler dropped
+        self.span_interval_ns = 100_000_000
+        self.span_burst = 10
+        self.prompt_max_length = 256
+        self.capture_prompt = True
+
+
+_settings = Settings()
+_probes: List["FunctionProbe"] = []
 
 
 class FunctionProbe:
-    """One marked function: its span name and attributes, built once."""
+    """One marked function: its span name and attributes (built once), its call statistics."""
 
-    __slots__ = ("name", "attributes")
+    __slots__ = (
+        "name", "attributes", "metric_attributes",
+        "ok_buckets", "ok_sum_ns", "errors",
+        "gate", "tat", "__weakref__",
+    )
 
-    def __init__(self, name: str, attributes: dict) -> None:
+    def __init__(self, name: str, attributes: Dict[str, Any], metric_attributes: Dict[str, Any]) -> None:
         self.name = name
         self.attributes = attributes
+        self.metric_attributes = metric_attributes
+        self.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
+        self.ok_sum_ns = 0
+        # error.type -> [bucket counts..., sum_ns]: a new type is rare, a dict lookup is fine
+        self.errors: Dict[str, List[int]] = {}
+        self.gate = _NEVER  # monotonic ns before which no span may start (rate cap)
+        self.tat = 0  # GCRA "theoretical arrival time" of the next span
+        _open_gate(self)
 
 
-class Call:
-    """One call in flight: its span, and the context token while the span is current."""
+def _open_gate(probe: FunctionProbe) -> None:
+    if _settings.tracer is None or _settings.span_interval_ns <= 0:
+        probe.gate = _NEVER
+    else:
+        probe.gate = probe.tat - _settings.span_interval_ns * (_settings.span_burst - 1)
 
-    __slots__ = ("span", "token")
 
-    def __init__(self, span: Any, token: Any) -> None:
-        self.span = span
-        self.token = token
+def _take_span_slot(probe: FunctionProbe, now: int) -> bool:
+    """Generic cell rate algorithm: ``span_burst`` spans at once, then one per interval."""
+    if now < probe.gate:
+        return False
+    probe.tat = max(probe.tat, now) + _settings.span_interval_ns
+    _open_gate(probe)
+    return True
+
+
+def configure(
+    tracer: Any = None,
+    error_tracer: Any = None,
+    span_rate_limit: float = 10.0,
+    prompt_max_length: int = 256,
+    capture_prompt: bool = True,
+) -> None:
+    """Set the tracers and limits; probes created earlier follow the new rate cap."""
+    _settings.tracer = tracer
+    _settings.error_tracer = error_tracer if error_tracer is not None else tracer
+    if span_rate_limit > 0:
+        _settings.span_interval_ns = max(1, int(1e9 / span_rate_limit))
+        _settings.span_burst = max(1, int(span_rate_limit))
+    else:
+        _settings.span_interval_ns = 0
+    _settings.prompt_max_length = prompt_max_length
+    _settings.capture_prompt = capture_prompt
+    for probe in _probes:
+        probe.tat = 0
+        _open_gate(probe)
+
+
+def all_probes() -> List[FunctionProbe]:
+    return list(_probes)
 
 
 def function(
@@ -50,7 +141,8 @@ def function(
     prompt: Optional[str],
     fields: Tuple[Tuple[str, str], ...],
 ) -> FunctionProbe:
-    attributes = {
+    """Called once per marked function when its module runs."""
+    attributes: Dict[str, Any] = {
         "code.function.name": qualname,
         "code.file.path": path,
         "code.line.number": line,
@@ -59,20 +151,73 @@ def function(
     }
     if date:
         attributes["aiotel.provenance.date"] = date
-    if prompt:
-        attributes["aiotel.provenance.prompt"] = prompt[:256]
+    if prompt and _settings.capture_prompt and _settings.prompt_max_length > 0:
+        attributes["aiotel.provenance.prompt"] = prompt[: _settings.prompt_max_length]
     for key, value in fields:
-        attributes[f"aiotel.provenance.{key}"] = value
-    return FunctionProbe(qualname, attributes)
+        attributes.setdefault(f"aiotel.provenance.{key}", value)
+    metric_attributes = {
+        "code.function.name": qualname,
+        "aiotel.provenance.tool": tool,
+        "code.file.path": path,
+    }
+    probe = FunctionProbe(qualname, attributes, metric_attributes)
+    _probes.append(probe)
+    return probe
 
 
-def enter(probe: FunctionProbe) -> Optional[Call]:
+class Call:
+    """A sampled call in flight. Unsampled calls are just their start time (an int)."""
+
+    __slots__ = ("start", "span", "token")
+
+    def __init__(self, start: int, span: Any, token: Any) -> None:
+        self.start = start
+        self.span = span
+        self.token = token
+
+
+def enter(probe: FunctionProbe) -> Any:
+    start = _now()
+    if start < probe.gate:
+        return start
+    return _begin_span(probe, start)
+
+
+def _begin_span(probe: FunctionProbe, start: int) -> Any:
     try:
-        span = _tracer.start_span(probe.name, kind=SpanKind.INTERNAL, attributes=probe.attributes)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        return Call(span, token)
-    except Exception:  # RecursionError too: a call at the very edge of the limit runs bare
-        return None
+        tat, gate = probe.tat, probe.gate
+        if not _take_span_slot(probe, start):
+            return start
+        span = _settings.tracer.start_span(probe.name, kind=_INTERNAL, attributes=probe.attributes)
+        if not span.is_recording():
+            probe.tat, probe.gate = tat, gate  # the sampler said no: the slot stays free
+            return start
+        return Call(start, span, _attach(_in_context(span)))
+    except Exception:  # RecursionError too: at the very edge of the limit the call runs bare
+        return start
+
+
+def leave(probe: FunctionProbe, call: Any) -> None:
+    end = _now()
+    if call.__class__ is int:
+        elapsed = end - call
+        probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+        probe.ok_sum_ns += elapsed
+        return
+    _end_span(probe, call, end)
+
+
+def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
+    elapsed = end - call.start
+    probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+    probe.ok_sum_ns += elapsed
+    try:
+        if call.token is not None:
+            _detach(call.token)
+            call.token = None
+        call.span.end()
+    except Exception:
+        pass
 
 
 def error_type(exc: BaseException) -> str:
@@ -82,46 +227,83 @@ def error_type(exc: BaseException) -> str:
     return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
 
 
-def fail(call: Optional[Call], exc: BaseException) -> None:
-    if call is None or isinstance(exc, GeneratorExit):
-        return
+def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
+    """An exception leaves the body: record it and finish the call. Always returns None."""
+    end = _now()
+    if isinstance(exc, GeneratorExit):  # close() of a generator: a normal end of its life
+        leave(probe, call)
+        return None
     try:
-        span = call.span
-        span.set_attribute("error.type", error_type(exc))
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, str(exc)))
+        kind = error_type(exc)
+        start = call if call.__class__ is int else call.start
+        elapsed = end - start
+        counts = probe.errors.get(kind)
+        if counts is None:
+            counts = probe.errors.setdefault(kind, [0] * (len(BOUNDS_NS) + 2))
+        counts[bisect_left(BOUNDS_NS, elapsed)] += 1
+        counts[-1] += elapsed
+        if call.__class__ is int:
+            _late_error_span(probe, exc, kind, elapsed, end)
+        else:
+            if call.token is not None:
+                _detach(call.token)
+                call.token = None
+            _mark_failed(call.span, exc, kind)
+            call.span.end()
     except Exception:
         pass
+    return None
 
 
-def leave(call: Optional[Call]) -> None:
-    if call is None:
+def _mark_failed(span: Any, exc: BaseException, kind: str) -> None:
+    span.set_attribute("error.type", kind)
+    span.record_exception(exc)
+    # the description the OTel SDK's own decorator writes
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def _late_error_span(probe: FunctionProbe, exc: BaseException, kind: str, elapsed: int, end: int) -> None:
+    """A failed call that had no span gets one now, with its true start, if the cap allows."""
+    if _settings.error_tracer is None or not _take_span_slot(probe, end):
         return
-    try:
-        if call.token is not None:
-            otel_context.detach(call.token)
-            call.token = None
-        call.span.end()
-    except Exception:
-        pass
+    now_wall = time.time_ns()
+    parent = trace.get_current_span().get_span_context()
+    if parent.is_valid and parent.trace_flags.sampled:
+        span = _settings.error_tracer.start_span(
+            probe.name, kind=_INTERNAL, attributes=probe.attributes, start_time=now_wall - elapsed
+        )
+    else:
+        # the caller's trace was not sampled: a child would point at a span no backend
+        # has, so the error span starts its own trace and links to the caller
+        links = [Link(parent)] if parent.is_valid else None
+        span = _settings.error_tracer.start_span(
+            probe.name,
+            context=otel_context.Context(),
+            kind=_INTERNAL,
+            attributes=probe.attributes,
+            links=links,
+            start_time=now_wall - elapsed,
+        )
+    _mark_failed(span, exc, kind)
+    span.end(end_time=now_wall)
 
 
-def suspend(call: Optional[Call], value: Any) -> Any:
+def suspend(call: Any, value: Any) -> Any:
     """Before a yield: the caller gets its own context back."""
-    if call is not None and call.token is not None:
+    if call.__class__ is Call and call.token is not None:
         try:
-            otel_context.detach(call.token)
+            _detach(call.token)
         except Exception:
             pass
         call.token = None
     return value
 
 
-def resume(call: Optional[Call], sent: Any) -> Any:
+def resume(call: Any, sent: Any) -> Any:
     """After a yield: the function's span is current again."""
-    if call is not None and call.token is None:
+    if call.__class__ is Call and call.token is None:
         try:
-            call.token = otel_context.attach(trace.set_span_in_context(call.span))
+            call.token = _attach(_in_context(call.span))
         except Exception:
             pass
     return sent

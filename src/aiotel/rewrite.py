@@ -9,11 +9,11 @@ For a marked function the body becomes::
             <original body, unchanged>
         except BaseException as __aiotel_exc__:
             if __aiotel_call__ is not None:
-                __aiotel_probes__.fail(__aiotel_call__, __aiotel_exc__)
+                __aiotel_call__ = __aiotel_probes__.fail(__aiotel_f0__, __aiotel_call__, __aiotel_exc__)
             raise
         finally:
             if __aiotel_call__ is not None:
-                __aiotel_probes__.leave(__aiotel_call__)
+                __aiotel_probes__.leave(__aiotel_f0__, __aiotel_call__)
 
 No wrapper function exists, so decorators, closures, ``inspect``, pickling and the
 recursion depth all see the original function object. Every new node carries the
@@ -66,10 +66,10 @@ class _Located:
     def expr(self, value: ast.expr) -> ast.Expr:
         return ast.Expr(value=value, **self.loc)
 
-    def if_call_made(self, call: ast.expr) -> ast.If:
-        """``if __aiotel_call__ is not None: <call>``"""
+    def if_call_made(self, stmt: ast.stmt) -> ast.If:
+        """``if __aiotel_call__ is not None: <stmt>``"""
         test = ast.Compare(left=self.name(CALL), ops=[ast.IsNot()], comparators=[self.const(None)], **self.loc)
-        return ast.If(test=test, body=[self.expr(call)], orelse=[], **self.loc)
+        return ast.If(test=test, body=[stmt], orelse=[], **self.loc)
 
     def assign(self, target: str, value: ast.expr) -> ast.Assign:
         return ast.Assign(targets=[self.name(target, ast.Store())], value=value, **self.loc)
@@ -132,14 +132,18 @@ def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> 
     handler = ast.ExceptHandler(
         type=at.name("BaseException"),
         name=EXC,
-        body=[at.if_call_made(at.probe_call("fail", at.name(CALL), at.name(EXC))), ast.Raise(exc=None, cause=None, **at.loc)],
+        body=[
+            # fail() finishes the call and returns None, so the finally clause skips leave()
+            at.if_call_made(at.assign(CALL, at.probe_call("fail", at.name(handle), at.name(CALL), at.name(EXC)))),
+            ast.Raise(exc=None, cause=None, **at.loc),
+        ],
         **at.loc,
     )
     wrapped = ast.Try(
         body=body,
         handlers=[handler],
         orelse=[],
-        finalbody=[at.if_call_made(at.probe_call("leave", at.name(CALL)))],
+        finalbody=[at.if_call_made(at.expr(at.probe_call("leave", at.name(handle), at.name(CALL))))],
         **at.loc,
     )
     node.body = docstring + [enter, wrapped]

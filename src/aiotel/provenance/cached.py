@@ -10,7 +10,6 @@ from .decode import MAX_SOURCE_BYTES
 from .grammar import DEFAULT_MARKERS, MarkerConfig
 from .prefilter import Prefilter
 from .records import ScanResult
-from .scanner import scan_candidate
 
 
 class CachedScanner:
@@ -38,6 +37,8 @@ class CachedScanner:
             hit = self.cache.get(path, st)
             if hit is not None and hit.module == module:
                 return hit
+        from .scanner import scan_candidate  # libcst: loaded only when a file needs it
+
         result = scan_candidate(data, path, module, self.config, self.max_bytes)
         if st is not None:
             self.cache.put(path, st, result)

@@ -1,0 +1,48 @@
+"""Start aiotel in this process: the SDK pipeline first, then the import hook. Once only.
+
+Called by the sitecustomize that ``aiotel-run`` puts on ``PYTHONPATH``, by
+``import aiotel.auto`` and by ``aiotel.instrument()``. It never raises: when anything
+fails the program runs uninstrumented, after one line on stderr that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Mapping, Optional
+
+from . import log
+
+_lock = threading.Lock()
+_started: Optional[bool] = None
+
+
+def instrument(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Set up telemetry from the environment and install the import hook; True when active."""
+    global _started
+    with _lock:
+        if _started is not None:
+            return _started
+        _started = False
+        try:
+            from .config import load_settings
+
+            settings = load_settings(os.environ if environ is None else environ)
+            log.setup()
+            for problem in settings.problems:
+                log.warn(problem)
+            from . import setup
+
+            if setup.start(settings) is None:
+                return False  # OTEL_SDK_DISABLED=true: the program runs as if aiotel were absent
+            from . import importhook
+
+            importhook.install(settings)
+            _started = True
+        except Exception as exc:
+            log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")
+        return _started
+
+
+def started() -> bool:
+    return bool(_started)

@@ -1,0 +1,294 @@
+"""The import hook: a ``sys.meta_path`` finder that hands marked modules to a rewriting loader.
+
+Modelled on pytest's assertion rewriter. The finder does the cheap things first: a
+name-only bail-out, then the normal ``PathFinder`` lookup, the scope check on the path,
+and the bytes pre-filter. Only a module that passes all of them is scanned, and only
+one with marked functions gets the ``RewritingLoader``, a ``SourceFileLoader`` whose
+``get_code`` returns the rewritten code. Everything else that loader does (``get_source``,
+``get_data``, resource readers for ``importlib.resources``, ``is_package``) is the stock
+one, and ``__file__``/``__spec__`` are what the normal finder computed.
+
+The rewritten bytecode is cached next to the normal pyc under its own tag
+(``mod.cpython-311-aiotel-0.1.0-<marker fingerprint>.pyc``), so plain Python never loads
+it and a change of aiotel or of ``AIOTEL_MARKERS`` never reuses it. The cached pyc is
+always complete: it is written to a temporary name and renamed into place (atomic on
+POSIX). A write that fails (read-only tree, race) is ignored. Any other failure falls
+back to the stock loader, with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import sys
+import sysconfig
+import threading
+from types import CodeType, ModuleType
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from . import log
+from ._version import __version__
+from .config import Settings
+from .provenance import CachedScanner, Provenance, ScanResult
+from .rewrite import PROBES, rewrite_module
+
+_PathFinder = importlib.machinery.PathFinder
+_SourceFileLoader = importlib.machinery.SourceFileLoader
+
+_THIRD_PARTY_DIRS = ("site-packages", "dist-packages")
+
+
+def _stdlib_names() -> frozenset:
+    names = getattr(sys, "stdlib_module_names", None)  # 3.10+
+    return frozenset(names) if names else frozenset(sys.builtin_module_names)
+
+
+class Scope:
+    """Which modules aiotel may rewrite: user code by default, patterns add or remove."""
+
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+        self.include_modules, self.include_paths = self._split(include)
+        self.exclude_modules, self.exclude_paths = self._split(exclude)
+        prefixes = set()
+        for key in ("stdlib", "platstdlib"):
+            path = sysconfig.get_paths().get(key)
+            if path:
+                prefixes.add(os.path.join(os.path.normcase(os.path.abspath(path)), ""))
+                prefixes.add(os.path.join(os.path.normcase(os.path.realpath(path)), ""))
+        self.stdlib_prefixes = tuple(prefixes)
+        self.stdlib_names = _stdlib_names()
+
+    @staticmethod
+    def _split(patterns: Sequence[str]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+        modules: List[str] = []
+        paths: List[str] = []
+        for pattern in patterns:
+            if "/" in pattern or os.sep in pattern or pattern.endswith(".py"):
+                paths.append(pattern if os.path.isabs(pattern) else "*" + os.sep + pattern)
+            else:
+                modules.append(pattern)
+        return tuple(modules), tuple(paths)
+
+    @staticmethod
+    def _module_matches(name: str, patterns: Iterable[str]) -> bool:
+        # a package pattern covers its submodules
+        return any(fnmatch.fnmatchcase(name, p) or name.startswith(p + ".") for p in patterns)
+
+    @staticmethod
+    def _path_matches(path: str, patterns: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatch(path, p) for p in patterns)
+
+    def rules_out(self, name: str) -> bool:
+        """Decided from the name alone, before any file-system lookup (imports are hot)."""
+        if self._module_matches(name, self.exclude_modules):
+            return True
+        if self._module_matches(name, self.include_modules):
+            return False
+        if name == "aiotel" or name.startswith("aiotel."):
+            return True
+        return name.partition(".")[0] in self.stdlib_names and not self.include_paths
+
+    def wants(self, name: str, path: str) -> bool:
+        if self._module_matches(name, self.exclude_modules) or self._path_matches(path, self.exclude_paths):
+            return False
+        if self._module_matches(name, self.include_modules) or self._path_matches(path, self.include_paths):
+            return True
+        if name == "aiotel" or name.startswith("aiotel."):
+            return False
+        normalized = os.path.normcase(os.path.abspath(path))
+        if normalized.startswith(self.stdlib_prefixes):
+            return False
+        parts = normalized.split(os.sep)
+        return not any(part in _THIRD_PARTY_DIRS for part in parts)
+
+
+def rewritten_pyc_path(source_path: str, fingerprint: str) -> Optional[str]:
+    """Where the rewritten bytecode of ``source_path`` is cached (honours pycache_prefix)."""
+    try:
+        normal = importlib.util.cache_from_source(source_path)
+    except (NotImplementedError, ValueError):
+        return None
+    base, ext = os.path.splitext(normal)
+    return f"{base}-aiotel-{__version__}-{fingerprint[:12]}{ext}"
+
+
+def _pyc_header(st: os.stat_result) -> bytes:
+    # the stock pyc header: magic, flags (0: timestamp-based), source mtime and size
+    return (
+        importlib.util.MAGIC_NUMBER
+        + (0).to_bytes(4, "little")
+        + (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    )
+
+
+def read_pyc(pyc: str, st: os.stat_result) -> Optional[CodeType]:
+    """The cached code if it was made from a source with this mtime and size, else None."""
+    try:
+        with open(pyc, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    header = _pyc_header(st)
+    if data[: len(header)] != header:
+        return None
+    try:
+        code = marshal.loads(data[len(header):])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def write_pyc(pyc: str, code: CodeType, st: os.stat_result) -> bool:
+    """Atomically write ``pyc``; False (and nothing half-written) when the directory refuses."""
+    if sys.dont_write_bytecode:
+        return False
+    temporary = f"{pyc}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(pyc), exist_ok=True)
+        with open(temporary, "wb") as fh:
+            fh.write(_pyc_header(st))
+            fh.write(marshal.dumps(code))
+        os.replace(temporary, pyc)
+        return True
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return False
+
+
+def instrumented_code(source: bytes, path: str, records: Sequence[Provenance]) -> Optional[CodeType]:
+    """Parse, rewrite and compile; None when no record matched a def of ``source``."""
+    # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    if not rewrite_module(tree, records, path):
+        return None
+    return compile(tree, path, "exec", dont_inherit=True)
+
+
+class RewritingLoader(_SourceFileLoader):
+    """A stock source loader whose ``get_code`` instruments the marked functions."""
+
+    def __init__(self, fullname: str, path: str, source: bytes, st: os.stat_result, result: ScanResult, fingerprint: str) -> None:
+        super().__init__(fullname, path)
+        self._source = source
+        self._stat = st
+        self._result = result
+        self._fingerprint = fingerprint
+
+    def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
+        code = None
+        try:
+            code = self._instrumented()
+        except Exception as exc:
+            log.warn(f"could not instrument {self.path} ({type(exc).__name__}: {exc}); it runs uninstrumented")
+        finally:
+            self._source = b""  # the loader stays referenced by the module; keep it small
+        return code if code is not None else super().get_code(fullname)
+
+    def _instrumented(self) -> Optional[CodeType]:
+        if not self._source:
+            return None  # a second get_code (reload): the stock loader reads the file anew
+        pyc = rewritten_pyc_path(self.path, self._fingerprint)
+        if pyc is not None:
+            cached = read_pyc(pyc, self._stat)
+            if cached is not None:
+                return cached
+        code = instrumented_code(self._source, self.path, self._result.functions)
+        if code is not None and pyc is not None:
+            write_pyc(pyc, code, self._stat)
+        return code
+
+
+class ImportHook:
+    """The ``sys.meta_path`` finder. Returns None (normal import) for anything it does not rewrite."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.scope = Scope(settings.include, settings.exclude)
+        self.scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
+        self.fingerprint = settings.markers.fingerprint
+        self._local = threading.local()
+
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):
+        if getattr(self._local, "busy", False) or self.scope.rules_out(fullname):
+            return None
+        self._local.busy = True  # the scanner imports lazily; those imports are not ours
+        try:
+            return self._find_spec(fullname, path, target)
+        except Exception as exc:
+            log.warn(f"import hook failed for {fullname} ({type(exc).__name__}: {exc}); imported uninstrumented")
+            return None
+        finally:
+            self._local.busy = False
+
+    def _find_spec(self, fullname: str, path: Optional[Sequence[str]], target: Optional[ModuleType]):
+        spec = _PathFinder.find_spec(fullname, path, target)
+        if spec is None or type(spec.loader) is not _SourceFileLoader or not spec.origin:
+            return None
+        origin = spec.origin
+        if not self.scope.wants(fullname, origin):
+            return None
+        try:
+            with open(origin, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                source = fh.read()
+        except OSError:
+            return None  # the stock loader will report it
+        if not self.scanner.prefilter.may_have_markers(source):
+            return None
+        result = self.scanner.scan_bytes(source, origin, fullname, st)
+        report_scan_problems(result)
+        if not result.functions:
+            return None
+        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.fingerprint)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+def report_scan_problems(result: ScanResult) -> None:
+    """One line per file for what the scanner ignored; syntax errors are the import's to report."""
+    if result.skipped and not result.skipped.startswith("syntax error"):
+        log.warn(f"not instrumenting {result.path}: {result.skipped}")
+    elif result.notices:
+        log.warn(
+            f"{result.path}: {len(result.notices)} marker(s) ignored, first at line {result.notices[0].line}: "
+            f"{result.notices[0].message} (`aiotel scan {result.path}` lists them)"
+        )
+
+
+def warn_about_early_imports(hook: ImportHook) -> List[str]:
+    """Name each already-imported module that has marked functions the hook never saw."""
+    late = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py") or PROBES in vars(module):
+            continue
+        if hook.scope.rules_out(name) or not hook.scope.wants(name, path):
+            continue
+        result = hook.scanner.scan_path(path, name)
+        if result.functions:
+            late.append(name)
+            log.warn(
+                f"module {name!r} was imported before aiotel started; its {len(result.functions)} "
+                "marked function(s) are not instrumented"
+            )
+    return late
+
+
+def install(settings: Settings) -> ImportHook:
+    """Put the hook first on ``sys.meta_path`` (once) and warn about modules it came too late for."""
+    for finder in sys.meta_path:
+        if isinstance(finder, ImportHook):
+            return finder
+    hook = ImportHook(settings)
+    sys.meta_path.insert(0, hook)
+    warn_about_early_imports(hook)
+    return hook

@@ -1,0 +1,81 @@
+"""aiotel's own voice on standard error: one line per distinct problem, never a traceback.
+
+The user's program owns its output; aiotel speaks only to say what it could not do,
+and says each thing once. The OpenTelemetry SDK's own loggers (exporters that cannot
+reach a collector log on every batch) are routed through the same once-only filter.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Set
+
+logger = logging.getLogger("aiotel")
+
+_said: Set[str] = set()
+_lock = threading.Lock()
+
+
+class _Once(logging.Filter):
+    """Passes the first record of each (logger, message template)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return first_time(f"{record.name}:{record.msg}")
+
+
+def first_time(key: str) -> bool:
+    with _lock:
+        if key in _said:
+            return False
+        _said.add(key)
+        return True
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            message = f"{message} ({type(exc).__name__}: {exc})"
+        return "aiotel: " + " ".join(message.split("\n"))
+
+
+class _Stderr(logging.StreamHandler):
+    """Looks sys.stderr up on every record: the program may replace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(_OneLine())
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup(otel_loggers: bool = True) -> None:
+    """Route aiotel's and (optionally) the OTel SDK's warnings to stderr, once each."""
+    if getattr(logger, "_aiotel_ready", False):
+        return
+    handler = _Stderr()
+    handler.addFilter(_Once())
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    logger._aiotel_ready = True  # type: ignore[attr-defined]
+    if otel_loggers:
+        otel = logging.getLogger("opentelemetry")
+        otel.addHandler(handler)
+        otel.setLevel(logging.WARNING)
+        otel.propagate = False
+
+
+def warn(message: str) -> None:
+    """One line on stderr, once per distinct message."""
+    setup(otel_loggers=False)
+    logger.warning(message)

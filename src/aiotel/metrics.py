@@ -1,0 +1,134 @@
+"""Hands the probes' call statistics to the SDK's metric readers as ``aiotel.function.duration``.
+
+The probes count calls in plain lists because the SDK's ``Histogram.record`` costs
+micro-seconds per call. The Python SDK has no MetricProducer hook, so each reader's
+collect callback (set by the MeterProvider) is wrapped: whatever the SDK collected,
+plus one ``aiotel`` scope holding the histogram built from the probes. This works for
+every reader kind (periodic OTLP/console, Prometheus pull, in-memory) and honours each
+reader's preferred temporality. ``MetricReader._collect`` is private SDK API, pinned by
+the dependency range and covered by the wire tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricReader,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from . import probes
+from ._version import __version__
+
+DURATION = "aiotel.function.duration"
+DURATION_DESCRIPTION = "Duration of calls of AI-generated functions; count = calls, error.type = failed calls"
+
+# (probe identity, error.type or None) -> (bucket counts, sum in ns)
+_Series = Dict[Tuple[int, Optional[str]], Tuple[List[int], int]]
+
+
+def _read_series() -> List[Tuple[probes.FunctionProbe, Optional[str], List[int], int]]:
+    """A copy of every non-empty series; counting goes on while this runs."""
+    series = []
+    for probe in probes.all_probes():
+        buckets = list(probe.ok_buckets)
+        if any(buckets):
+            series.append((probe, None, buckets, probe.ok_sum_ns))
+        for kind, counts in list(probe.errors.items()):
+            copy = list(counts)
+            series.append((probe, kind, copy[:-1], copy[-1]))
+    return series
+
+
+class DurationSource:
+    """The histogram for one reader: cumulative, or the change since its last collection."""
+
+    def __init__(self, delta: bool) -> None:
+        self.delta = delta
+        self.started = time.time_ns()
+        self.last_collection = self.started
+        self.previous: _Series = {}
+        self.lock = threading.Lock()
+
+    def metric(self) -> Optional[Metric]:
+        with self.lock:
+            now = time.time_ns()
+            points = []
+            for probe, kind, buckets, total_ns in _read_series():
+                if self.delta:
+                    key = (id(probe), kind)
+                    before = self.previous.get(key)
+                    self.previous[key] = (buckets, total_ns)
+                    if before is not None:
+                        buckets = [a - b for a, b in zip(buckets, before[0])]
+                        total_ns -= before[1]
+                count = sum(buckets)
+                if count == 0:
+                    continue
+                attributes = dict(probe.metric_attributes)
+                if kind is not None:
+                    attributes["error.type"] = kind
+                points.append(
+                    HistogramDataPoint(
+                        attributes=attributes,
+                        start_time_unix_nano=self.last_collection if self.delta else self.started,
+                        time_unix_nano=now,
+                        count=count,
+                        sum=total_ns / 1e9,
+                        bucket_counts=buckets,
+                        explicit_bounds=probes.BOUNDS_SECONDS,
+                        # not tracked: two more comparisons on every call for fields
+                        # neither Prometheus nor the report uses; OTLP leaves them unset
+                        min=None,  # type: ignore[arg-type]
+                        max=None,  # type: ignore[arg-type]
+                    )
+                )
+            self.last_collection = now
+            if not points:
+                return None
+            temporality = AggregationTemporality.DELTA if self.delta else AggregationTemporality.CUMULATIVE
+            return Metric(
+                name=DURATION,
+                description=DURATION_DESCRIPTION,
+                unit="s",
+                data=Histogram(data_points=points, aggregation_temporality=temporality),
+            )
+
+
+def _with_metric(data: Optional[MetricsData], metric: Metric, resource: Resource) -> MetricsData:
+    scope = ScopeMetrics(scope=InstrumentationScope("aiotel", __version__), metrics=[metric], schema_url="")
+    if data is None or not data.resource_metrics:
+        return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")])
+    first = data.resource_metrics[0]
+    merged = ResourceMetrics(
+        resource=first.resource,
+        scope_metrics=list(first.scope_metrics) + [scope],
+        schema_url=first.schema_url,
+    )
+    return MetricsData(resource_metrics=[merged] + list(data.resource_metrics[1:]))
+
+
+def attach(reader: MetricReader, resource: Resource) -> None:
+    """Make ``reader`` (already registered with a MeterProvider) collect the probes' histogram too."""
+    collect = reader._collect  # set by MeterProvider.__init__
+    delta = reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
+    source = DurationSource(delta)
+
+    def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:
+        data = collect(reader_, timeout_millis=timeout_millis) if collect is not None else None
+        metric = source.metric()
+        return data if metric is None else _with_metric(data, metric, resource)
+
+    reader._collect = collect_with_probes
