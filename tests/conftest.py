@@ -11,6 +11,9 @@ import pytest
 
 BIN = os.path.dirname(sys.executable)
 
+# sample programs for subprocess tests, not tests of this repository
+collect_ignore = ["samples"]
+
 
 def command(name: str) -> List[str]:
     """The installed console script, as a user would type it."""
@@ -24,3 +27,36 @@ def run(args: List[str], cwd: str, env: Optional[Dict[str, str]] = None, timeout
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
     full_env.update(env or {})
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def http_receiver():
+    from otlp_receiver import HttpReceiver
+
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def grpc_receiver():
+    from otlp_receiver import GrpcReceiver
+
+    receiver = GrpcReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def telemetry_env(receiver, tmp_path, **extra: str) -> Dict[str, str]:
+    """Variables for a run that exports to ``receiver``; everything arrives by the exit flush."""
+    env = dict(receiver.env())
+    env.update(
+        {
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+            "AIOTEL_CACHE_DIR": str(tmp_path / "aiotel-cache"),
+            "AIOTEL_SHUTDOWN_TIMEOUT": "10",
+        }
+    )
+    env.update(extra)
+    return env
