@@ -22,6 +22,13 @@ class _Once(logging.Filter):
     """Passes the first record of each (logger, message template)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("opentelemetry") and "export" in f"{record.name} {record.msg}".lower():
+            # exporters log every retry of every batch: one line says it all
+            if not first_time("opentelemetry export"):
+                return False
+            record.msg = f"could not export telemetry: {record.getMessage()} (further export errors are not shown)"
+            record.args = ()
+            return True
         return first_time(f"{record.name}:{record.msg}")
 
 

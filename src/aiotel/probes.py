@@ -197,27 +197,42 @@ def _begin_span(probe: FunctionProbe, start: int) -> Any:
         return start
 
 
+# Recursion: ``leave`` and ``fail`` run at the depth where ``enter`` succeeded, and call
+# nothing deeper than ``enter`` did outside a ``try``: a RecursionError in a probe is
+# swallowed there and never replaces the user's return value or exception.
+
+
 def leave(probe: FunctionProbe, call: Any) -> None:
     end = _now()
     if call.__class__ is int:
         elapsed = end - call
-        probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+        try:
+            probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+        except RecursionError:
+            # bisect's comparisons run one C level deeper than anything enter() did
+            # (counted on 3.9-3.11): at the very edge of the limit, compare in this frame
+            index = 0
+            for bound in BOUNDS_NS:
+                if elapsed <= bound:
+                    break
+                index += 1
+            probe.ok_buckets[index] += 1
         probe.ok_sum_ns += elapsed
         return
-    _end_span(probe, call, end)
+    try:
+        _end_span(probe, call, end)
+    except Exception:
+        pass
 
 
 def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
     elapsed = end - call.start
     probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
     probe.ok_sum_ns += elapsed
-    try:
-        if call.token is not None:
-            _detach(call.token)
-            call.token = None
-        call.span.end()
-    except Exception:
-        pass
+    if call.token is not None:
+        token, call.token = call.token, None
+        _detach(token)
+    call.span.end()
 
 
 def error_type(exc: BaseException) -> str:
@@ -230,11 +245,13 @@ def error_type(exc: BaseException) -> str:
 def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
     """An exception leaves the body: record it and finish the call. Always returns None."""
     end = _now()
-    if isinstance(exc, GeneratorExit):  # close() of a generator: a normal end of its life
-        leave(probe, call)
-        return None
     try:
-        kind = error_type(exc)
+        if isinstance(exc, GeneratorExit):  # close() of a generator: a normal end of its life
+            leave(probe, call)
+            return None
+        cls = exc.__class__  # error_type(), inlined: one frame less at the recursion limit
+        module = cls.__module__
+        kind = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
         start = call if call.__class__ is int else call.start
         elapsed = end - start
         counts = probe.errors.get(kind)
