@@ -283,11 +283,15 @@ def warn_about_early_imports(hook: ImportHook) -> List[str]:
     return late
 
 
+def active_hook() -> Optional[ImportHook]:
+    return next((f for f in sys.meta_path if isinstance(f, ImportHook)), None)
+
+
 def install(settings: Settings) -> ImportHook:
     """Put the hook first on ``sys.meta_path`` (once) and warn about modules it came too late for."""
-    for finder in sys.meta_path:
-        if isinstance(finder, ImportHook):
-            return finder
+    existing = active_hook()
+    if existing is not None:
+        return existing
     hook = ImportHook(settings)
     sys.meta_path.insert(0, hook)
     warn_about_early_imports(hook)

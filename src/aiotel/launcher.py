@@ -5,18 +5,22 @@ The launcher only prepares the environment and ``exec``s the command:
 - the bootstrap directory goes first on ``PYTHONPATH`` (no empty entry is ever left,
   which Python would read as "the current directory"), so every Python process the
   command starts imports aiotel's sitecustomize;
-- ``python [opts] app.py args`` becomes ``python [opts] -c <glue> app.py args`` so the
-  main script is compiled by aiotel (see ``aiotel.runner``); ``python -m pkg``, ``-c``
-  and console scripts (pytest, gunicorn, ...) run as typed and go through the import hook.
+- ``python [opts] app.py args`` becomes ``python [opts] <tmp>/app.pyc args``, a pyc the
+  bootstrap writes from app.py before Python opens it, so the main script is compiled
+  by aiotel and still run by Python itself (see ``_bootstrap/_aiotel_main.py``);
+  ``python -m pkg``, ``-c`` and console scripts (pytest, gunicorn, ...) run as typed and
+  go through the import hook.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from typing import Dict, List, Optional, Sequence
 
 from .config import VARIABLES
@@ -24,14 +28,6 @@ from .config import VARIABLES
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[dtw]?(\.exe)?$")
-
-# Runs in the interpreter's -c frame: the script's module code then runs one frame below it.
-GLUE = (
-    "import sys;sys.path.insert(0,{boot!r});import _aiotel_run_main as m;del sys.path[0];c,g=m.start()\n"
-    "try:exec(c,g)\n"
-    "except BaseException as e:m.uncaught(e)\n"
-)
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -93,35 +89,52 @@ def script_index(python_args: Sequence[str]) -> Optional[int]:
     return None
 
 
-def ignores_pythonpath(python_args: Sequence[str], script_at: int) -> bool:
-    """-I (isolated) and -E make Python ignore PYTHONPATH: the bootstrap cannot run."""
+def skips_bootstrap(python_args: Sequence[str], script_at: int) -> bool:
+    """-I (isolated) and -E ignore PYTHONPATH, -S skips site: the bootstrap cannot run."""
     for arg in python_args[:script_at]:
         if arg.startswith("-") and not arg.startswith("--"):
             flags = arg[1:]
             for flag in flags:
-                if flag in "IE":
+                if flag in "IES":
                     return True
                 if flag in "WX":
                     break
     return False
 
 
-def python_command(program: str, args: List[str]) -> List[str]:
-    """The command to exec: a Python main script goes through the runner glue."""
+def python_command(program: str, args: List[str], env: Dict[str, str]) -> List[str]:
+    """The command to exec: a Python main script is replaced by the pyc the bootstrap writes."""
     if not _PYTHON_NAME.match(os.path.basename(program)):
         return args
     python_args = args[1:]
     at = script_index(python_args)
     if at is None:
         return args
-    if ignores_pythonpath(python_args, at):
-        print("aiotel-run: python -I/-E ignores PYTHONPATH; running the command uninstrumented", file=sys.stderr)
+    if skips_bootstrap(python_args, at):
+        print("aiotel-run: python -I/-E/-S skips PYTHONPATH or site; running the command uninstrumented", file=sys.stderr)
         return args
     script = python_args[at]
-    if not os.path.isfile(script) or script.endswith(".pyz"):
-        return args  # a directory or zip app, or a missing file: Python's own handling
-    options = [a for a in python_args[:at] if a != "--"]
-    return [args[0]] + options + ["-c", GLUE.format(boot=BOOTSTRAP_DIR)] + python_args[at:]
+    if not os.path.isfile(script) or not _plain_source(script):
+        return args  # a directory, zip app, missing file or NUL bytes: Python's own handling
+    if "-x" in python_args[:at]:
+        return args  # -x skips the first source line: leave that to Python
+    workdir = tempfile.mkdtemp(prefix="aiotel-main-")  # private (0700), removed by the script's first statement
+    stem = os.path.splitext(os.path.basename(script))[0] or "main"
+    pyc = os.path.join(workdir, stem + ".pyc")
+    open(pyc, "wb").close()
+    env["AIOTEL_MAIN"] = json.dumps({"script": script, "path": os.path.abspath(script), "pyc": pyc})
+    return [args[0]] + python_args[:at] + [pyc] + python_args[at + 1 :]
+
+
+def _plain_source(path: str) -> bool:
+    """Source Python would read as compile() does: not a zip app, no NUL byte (3.9 stops
+    reading a script file at one, compile() rejects it)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return not data.startswith(b"PK") and b"\0" not in data
 
 
 def resolve(name: str, path: Optional[str]) -> Optional[str]:
@@ -163,7 +176,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if program != shutil.which(command[0], path=env.get("PATH")):
         # Python finds its prefix (and so its virtualenv) from argv[0]: name the one we run
         command[0] = program
-    final = python_command(program, command)
+    try:
+        final = python_command(program, command, env)
+    except OSError as exc:  # no temporary directory: the script runs, uninstrumented
+        print(f"aiotel-run: cannot prepare the main script ({exc}); running it uninstrumented", file=sys.stderr)
+        final = command
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -129,6 +129,9 @@ def attach(reader: MetricReader, resource: Resource) -> None:
     def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:
         data = collect(reader_, timeout_millis=timeout_millis) if collect is not None else None
         metric = source.metric()
-        return data if metric is None else _with_metric(data, metric, resource)
+        if metric is None:
+            # nothing at all to report: no export request (a collector-less run stays quiet)
+            return data if data is not None and any(rm.scope_metrics for rm in data.resource_metrics) else None
+        return _with_metric(data, metric, resource)
 
     reader._collect = collect_with_probes

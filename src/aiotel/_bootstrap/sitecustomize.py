@@ -48,6 +48,21 @@ def _run_user_sitecustomize(here):
             )
 
 
+def _main_script():
+    # aiotel-run python app.py: the launcher asks for app.py's pyc (see _aiotel_main)
+    import os
+
+    raw = os.environ.pop("AIOTEL_MAIN", None)  # popped: child processes are not the main run
+    if raw is None:
+        return None
+    import _aiotel_main  # from this directory, while it is still on sys.path
+
+    return lambda: _aiotel_main.prepare(raw)
+
+
+_prepare_main = _main_script()
 _here = _leave_sys_path_as_python_set_it()
 _start_aiotel()
+if _prepare_main is not None:
+    _prepare_main()
 _run_user_sitecustomize(_here)
