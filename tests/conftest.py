@@ -23,9 +23,15 @@ def command(name: str) -> List[str]:
     return [path]
 
 
-def run(args: List[str], cwd: str, env: Optional[Dict[str, str]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(args: List[str], cwd: str, env: Optional[Dict[str, Optional[str]]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``args`` with the caller's environment minus AIOTEL_/OTEL_ variables, plus ``env``
+    (a None value unsets a variable)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
-    full_env.update(env or {})
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -87,6 +87,7 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
     assert len({s.trace_id for s in spans.values()}) == 1
     assert all(s.status_code == 0 for s in spans.values())  # UNSET
 
+    assert {p.metric for p in got.points} == {"aiotel.function.duration"}  # no SDK self-metrics
     points = got.latest_points("aiotel.function.duration")
     assert {p.attributes["code.function.name"] for p in points.values()} == MARKED
     for point in points.values():

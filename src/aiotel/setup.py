@@ -14,6 +14,7 @@ from typing import Any, List, Optional
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -100,6 +101,22 @@ def _metric_readers(settings: Settings) -> List[MetricReader]:
     return readers
 
 
+def _tracer_provider(**options: Any) -> TracerProvider:
+    # SDK 1.3x-1.41 record their own otel.sdk.span.* metrics on every span start, through
+    # the global meter provider (ours): a cost per span and series nobody asked aiotel for.
+    try:
+        return TracerProvider(meter_provider=NoOpMeterProvider(), **options)
+    except TypeError:  # an SDK without that parameter has no such metrics
+        return TracerProvider(**options)
+
+
+def _batch_processor(exporter: Any) -> BatchSpanProcessor:
+    try:
+        return BatchSpanProcessor(exporter, meter_provider=NoOpMeterProvider())  # same reason
+    except TypeError:
+        return BatchSpanProcessor(exporter)
+
+
 def build_resource() -> Resource:
     """``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (read by the SDK) plus the distro."""
     return Resource.create({"telemetry.distro.name": "aiotel", "telemetry.distro.version": __version__})
@@ -112,11 +129,11 @@ def start(settings: Settings, extra_readers: Optional[List[MetricReader]] = None
     log.setup()
     resource = build_resource()
     # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
     for exporter in _span_exporters(settings):
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer_provider.add_span_processor(_batch_processor(exporter))
     # Same processors, but samples everything: spans for failed calls the sampler dropped.
-    error_provider = TracerProvider(
+    error_provider = _tracer_provider(
         sampler=ALWAYS_ON,
         resource=resource,
         shutdown_on_exit=False,
@@ -130,7 +147,7 @@ def start(settings: Settings, extra_readers: Optional[List[MetricReader]] = None
     metrics_api.set_meter_provider(meter_provider)
     probes.configure(
         tracer=tracer_provider.get_tracer("aiotel", __version__) if settings.traces_exporters else None,
-        error_tracer=error_provider.get_tracer("aiotel", __version__),
+        error_tracer=error_provider.get_tracer("aiotel", __version__) if settings.traces_exporters else None,
         span_rate_limit=settings.span_rate_limit,
         prompt_max_length=settings.prompt_max_length,
         capture_prompt=settings.capture_prompt,

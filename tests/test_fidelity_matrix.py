@@ -1,0 +1,72 @@
+"""The same program, run with and without `aiotel-run`, prints exactly the same.
+
+`samples/matrix` exercises every shape the rewriter handles (plain, defaults, registry
+decorator, closure, functools.wraps, class/static methods, property, name mangling,
+generators with send/return/close/yield from, coroutines, async generators, recursion
+50 frames below the limit and to the limit, tracebacks) and prints what a program can
+observe about them. It runs plainly, then under aiotel-run with every call sampled,
+then with spans capped to zero (the unsampled path), exporting to a real receiver.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import command, run, telemetry_env
+
+pytestmark = pytest.mark.instrumentation
+
+SAMPLE = Path(__file__).parent / "samples" / "matrix"
+
+
+@pytest.fixture
+def matrix(tmp_path):
+    target = tmp_path / "matrix"
+    shutil.copytree(SAMPLE, target)
+    return target
+
+
+def outcome(result):
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("rate", ["1000000", "0"], ids=["sampled", "unsampled"])
+@pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
+def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, mode, code):
+    plain = run([sys.executable, "matrix.py", mode], cwd=str(matrix))
+    assert plain.returncode == code, plain.stderr
+    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT=rate)
+    instrumented = run(command("aiotel-run") + ["python", "matrix.py", mode], cwd=str(matrix), env=env)
+    assert outcome(instrumented) == outcome(plain)
+    assert "recursion 50 below the limit: True" in plain.stdout
+    # the program really was instrumented: every call counted, spans only when sampled
+    assert http_receiver.received.wait(lambda r: len(r.points) > 10)
+    names = {p.attributes["code.function.name"] for p in http_receiver.received.points}
+    assert {"shapes.add", "shapes.Account.deposit", "shapes.agen", "shapes.make_counter.<locals>.bump", "matrix.in_main"} <= names
+    spans = {s.name for s in http_receiver.received.spans}
+    if rate == "0":
+        assert spans <= {"shapes.Account.deposit", "shapes.crash", "shapes.swallow", "shapes.deepest", "shapes.recurse"}
+    else:
+        assert {"shapes.gen", "shapes.coro", "shapes.Account.standard"} <= spans
+
+
+def test_output_is_identical_on_a_second_run_from_the_pyc_cache(matrix, tmp_path):
+    env = {
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "AIOTEL_CACHE_DIR": str(tmp_path / "c"),
+        "PYTHONDONTWRITEBYTECODE": None,
+    }
+    plain = run([sys.executable, "matrix.py"], cwd=str(matrix), env={"PYTHONDONTWRITEBYTECODE": None})
+    first = run(command("aiotel-run") + ["python", "matrix.py"], cwd=str(matrix), env=env)
+    cached = list((matrix / "shapes" / "__pycache__").glob("__init__.*-aiotel-*.pyc"))
+    assert len(cached) == 1
+    cached[0].write_bytes(cached[0].read_bytes())  # a marker that the second run must not rewrite it
+    before = cached[0].stat().st_mtime_ns
+    second = run(command("aiotel-run") + ["python", "matrix.py"], cwd=str(matrix), env=env)
+    assert outcome(plain) == outcome(first) == outcome(second)
+    assert cached[0].stat().st_mtime_ns == before  # loaded from the cache, not rewritten
