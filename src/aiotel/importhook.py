@@ -44,7 +44,19 @@ _THIRD_PARTY_DIRS = ("site-packages", "dist-packages")
 
 def _stdlib_names() -> frozenset:
     names = getattr(sys, "stdlib_module_names", None)  # 3.10+
-    return frozenset(names) if names else frozenset(sys.builtin_module_names)
+    if names:
+        return frozenset(names)
+    # 3.9: what the stdlib directory holds, plus the built-in modules
+    found = set(sys.builtin_module_names)
+    stdlib = sysconfig.get_paths().get("stdlib")
+    try:
+        for entry in os.listdir(stdlib) if stdlib else ():
+            name, ext = os.path.splitext(entry)
+            if ext == ".py" or (not ext and entry.isidentifier() and entry != "site-packages"):
+                found.add(name)
+    except OSError:
+        pass
+    return frozenset(found)
 
 
 class Scope:
