@@ -359,3 +359,41 @@ def test_class_private_names_survive_mangling():
     assert inst.Vault().open() == 1
     # __qualname__ keeps the name as written; only attribute access is mangled.
     assert sorted(span_names()) == ["Vault.__init__", "Vault.__reveal", "Vault.open"]
+
+
+def test_coroutine_span_is_current_across_awaits_and_async_generator_does_not_leak():
+    _, inst = both(
+        """
+        import asyncio
+        from opentelemetry import trace
+
+        def current():
+            return trace.get_current_span().get_span_context().span_id
+
+        # AI-generated: X
+        async def worker():
+            before = current()
+            await asyncio.sleep(0)
+            return before, current()
+
+        # AI-generated: X
+        async def ticks():
+            for _ in range(2):
+                await asyncio.sleep(0)
+                yield current()
+        """
+    )
+
+    async def drive():
+        caller = inst.current()
+        before, after = await inst.worker()
+        seen = []
+        async for inside in inst.ticks():
+            seen.append((inside, inst.current()))
+        return caller, before, after, seen
+
+    caller, before, after, seen = asyncio.run(drive())
+    spans = {s.name.rsplit(".", 1)[1]: s for s in EXPORTER.get_finished_spans()}
+    assert before == after == spans["worker"].context.span_id
+    assert [inside for inside, _ in seen] == [spans["ticks"].context.span_id] * 2
+    assert all(outside == caller for _, outside in seen)  # the caller's context after each step

@@ -69,7 +69,7 @@ _LOW, _SPLIT = _bucket_tables()
 _NEVER = 1 << 62  # a gate time no monotonic clock reaches: spans off
 
 
-class Settings:
+class _ProbeSettings:
     """What the probes need to know; set by ``configure`` before modules are rewritten."""
 
     __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt")
@@ -83,7 +83,7 @@ class Settings:
         self.capture_prompt = True
 
 
-_settings = Settings()
+_settings = _ProbeSettings()
 _probes: List["FunctionProbe"] = []
 
 
@@ -256,13 +256,6 @@ def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
     call.span.end()
 
 
-def error_type(exc: BaseException) -> str:
-    """Semantic-conventions ``error.type``: the class name, qualified unless builtin."""
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
-
-
 def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
     """An exception leaves the body: record it and finish the call. Always returns None."""
     end = _now()
@@ -270,7 +263,9 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
         if isinstance(exc, GeneratorExit):  # close() of a generator: a normal end of its life
             leave(probe, call)
             return None
-        cls = exc.__class__  # error_type(), inlined: one frame less at the recursion limit
+        # semantic-conventions error.type: the class name, qualified unless builtin
+        # (inline: a helper would be one frame deeper at the recursion limit)
+        cls = exc.__class__
         module = cls.__module__
         kind = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
         start = call if call.__class__ is int else call.start
