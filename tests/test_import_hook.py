@@ -165,3 +165,23 @@ def test_read_only_cache_locations_change_nothing(tmp_path):
            "PYTHONPYCACHEPREFIX": str(blocker), "AIOTEL_CACHE_DIR": str(blocker / "scan")}
     result = run(command("aiotel-run") + ["python", "prog.py"], cwd=str(tmp_path), env=env)
     assert (result.returncode, result.stdout, result.stderr) == (0, "hello x\n", "")
+
+
+def test_concurrent_imports_leave_warning_filters_and_results_unchanged(tmp_path):
+    for i in range(8):
+        write_module(tmp_path, f"conc{i}", MARKED.replace("hello", f"hello{i}"))
+    (tmp_path / "prog.py").write_text(
+        "import importlib, threading, warnings\n"
+        "before = list(warnings.filters)\n"
+        "out = {}\n"
+        "def load(i):\n"
+        "    out[i] = getattr(importlib.import_module(f'conc{i}'), f'hello{i}')('x')\n"
+        "threads = [threading.Thread(target=load, args=(i,)) for i in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(sorted(out.items()), warnings.filters == before)\n"
+    )
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "AIOTEL_CACHE_DIR": "off"}
+    plain = run([sys.executable, "prog.py"], cwd=str(tmp_path))
+    result = run(command("aiotel-run") + ["python", "prog.py"], cwd=str(tmp_path), env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert result.stdout.endswith("True\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import unicodedata
+import threading
 import warnings
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
@@ -66,13 +67,18 @@ def scan_candidate(
         return ScanResult(path=path, module=module, skipped=f"internal scanner error: {type(exc).__name__}: {exc}")
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanResult:
     # The interpreter's own parser goes first: its verdict is the one that matters, its
     # messages are the ones users know, and it bounds nesting before libcst recurses.
     try:
-        with warnings.catch_warnings():
-            # The import that follows compiles this source and warns (invalid escapes...)
-            # once, as it would without aiotel; the check must not warn a second time.
+        # The import that follows compiles this source and warns (invalid escapes...)
+        # once, as it would without aiotel; the check must not warn a second time.
+        # catch_warnings swaps the process-wide filters: two imports scanning in two
+        # threads must not interleave, or one would restore the other's "ignore".
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
