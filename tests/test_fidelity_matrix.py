@@ -34,6 +34,20 @@ def outcome(result):
     return result.returncode, result.stdout, result.stderr
 
 
+def assert_same(instrumented, plain):
+    """Equal outcomes; on a difference, show only the lines that differ."""
+    if outcome(instrumented) != outcome(plain):
+        import difflib
+
+        diff = []
+        for name in ("stdout", "stderr"):
+            diff += difflib.unified_diff(
+                getattr(plain, name).splitlines(), getattr(instrumented, name).splitlines(),
+                f"plain {name}", f"aiotel-run {name}", lineterm="", n=1,
+            )
+        pytest.fail(f"exit {plain.returncode} vs {instrumented.returncode}\n" + "\n".join(diff))
+
+
 @pytest.mark.parametrize("rate", ["1000000", "0"], ids=["sampled", "unsampled"])
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
 def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, mode, code):
@@ -41,7 +55,7 @@ def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_
     assert plain.returncode == code, plain.stderr
     env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT=rate)
     instrumented = run(command("aiotel-run") + ["python", "matrix.py", mode], cwd=str(matrix), env=env)
-    assert outcome(instrumented) == outcome(plain)
+    assert_same(instrumented, plain)
     assert "recursion 50 below the limit: True" in plain.stdout
     # the program really was instrumented: every call counted, spans only when sampled
     assert http_receiver.received.wait(lambda r: len(r.points) > 10)
@@ -68,5 +82,6 @@ def test_output_is_identical_on_a_second_run_from_the_pyc_cache(matrix, tmp_path
     cached[0].write_bytes(cached[0].read_bytes())  # a marker that the second run must not rewrite it
     before = cached[0].stat().st_mtime_ns
     second = run(command("aiotel-run") + ["python", "matrix.py"], cwd=str(matrix), env=env)
-    assert outcome(plain) == outcome(first) == outcome(second)
+    assert_same(first, plain)
+    assert_same(second, plain)
     assert cached[0].stat().st_mtime_ns == before  # loaded from the cache, not rewritten
