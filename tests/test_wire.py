@@ -164,8 +164,15 @@ def test_python_dash_m_is_instrumented(app, http_receiver, tmp_path):
     assert http_receiver.received.wait(lambda r: {"shop.cart.Cart.total", "shop.cart.subtotal"} <= {s.name for s in r.spans})
 
 
-@pytest.mark.parametrize("suite, code", [("test_cart.py", 0), ("test_broken.py", 1)])
-def test_console_script_pytest_is_instrumented(app, http_receiver, tmp_path, suite, code):
+@pytest.mark.parametrize(
+    "suite, code, spans",
+    [
+        # the marked fixture, registered by pytest at definition, is instrumented too
+        ("test_cart.py", 0, {"shop.cart.Cart.total", "shop.testing.cart"}),
+        ("test_broken.py", 1, {"shop.cart.Cart.total"}),
+    ],
+)
+def test_console_script_pytest_is_instrumented(app, http_receiver, tmp_path, suite, code, spans):
     pytest_args = ["-q", "-p", "no:cacheprovider", suite]
     plain = run([os.path.join(os.path.dirname(sys.executable), "pytest")] + pytest_args, cwd=str(app))
     # as in an activated virtualenv: the console script is found on PATH
@@ -174,7 +181,21 @@ def test_console_script_pytest_is_instrumented(app, http_receiver, tmp_path, sui
     assert "aiotel" not in result.stderr
     assert plain.returncode == result.returncode == code
     assert result.stdout.splitlines()[-1].split(" in ")[0] == plain.stdout.splitlines()[-1].split(" in ")[0]
-    assert http_receiver.received.wait(lambda r: "shop.cart.Cart.total" in {s.name for s in r.spans})
+    assert http_receiver.received.wait(lambda r: spans <= {s.name for s in r.spans})
+
+
+def test_flask_route_and_click_command_register_the_instrumented_function(tmp_path, http_receiver):
+    target = tmp_path / "webapp"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "samples", "webapp"), target)
+    plain = run([sys.executable, "app.py"], cwd=str(target))
+    result = aiotel_run(["python", "app.py"], target, telemetry_env(http_receiver, tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert result.stdout.startswith("registered True Price for a quantity. price\n200 {'total': 12}\n500\n")
+    assert "ValueError: too many" in result.stderr  # Flask logged the traceback the same way
+    got = http_receiver.received
+    assert got.wait(lambda r: {"app.price", "app.greet"} <= {s.name for s in r.spans})
+    prices = [s for s in got.spans if s.name == "app.price"]
+    assert sorted(s.status_code for s in prices) == [0, 2]  # one ok, one ValueError
 
 
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("fail", 1), ("exit3", 3)])

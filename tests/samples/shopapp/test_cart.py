@@ -1,5 +1,5 @@
-from shop.cart import Cart
+from shop.testing import cart  # noqa: F401  (a fixture: registered by pytest when imported)
 
 
-def test_total():
-    assert Cart([2.0, 2.0]).total(0.5) == 2.0
+def test_total(cart):
+    assert cart.total(0.5) == 2.0
