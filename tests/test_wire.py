@@ -67,7 +67,7 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
     assert total.attributes == {
         "code.function.name": "shop.cart.Cart.total",
         "code.file.path": str(app / "shop" / "cart.py"),
-        "code.line.number": 9,
+        "code.line.number": 12,
         "aiotel.provenance.tool": "Claude",
         "aiotel.provenance.date": "2025-03-01",
         "aiotel.provenance.prompt": "sum a cart with a discount",

@@ -33,8 +33,10 @@ class Settings:
     capture_prompt: bool = True
     shutdown_timeout: float = 3.0
     sdk_disabled: bool = False
-    traces_exporters: Tuple[str, ...] = ("otlp",)
-    metrics_exporters: Tuple[str, ...] = ("otlp",)
+    traces_exporters: Tuple[str, ...] = ("store",)
+    metrics_exporters: Tuple[str, ...] = ("store",)
+    store_dir: str = ".aiotel"
+    store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
     problems: Tuple[str, ...] = ()
@@ -61,16 +63,18 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_MARKERS", "--markers", "", "extra marker regular expressions, one per line or a JSON array"),
     Variable("AIOTEL_CACHE_DIR", "--cache-dir", "$XDG_CACHE_HOME/aiotel/scan", "scan cache directory; 'off' disables it"),
     Variable("AIOTEL_MAX_SOURCE_BYTES", "--max-source-bytes", str(MAX_SOURCE_BYTES), "larger files are not scanned"),
+    Variable("AIOTEL_STORE", "--store", "./.aiotel", "the embedded store: where telemetry goes when no exporter and no endpoint is set"),
+    Variable("AIOTEL_STORE_MAX_BYTES", "--store-max-bytes", "20971520", "size at which a store file is rotated (two files per process and signal at most)"),
     Variable("OTEL_SERVICE_NAME", "--service-name", "", "service.name of the resource"),
-    Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "otlp", "otlp, console or none (comma-separated)"),
-    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "otlp", "otlp, console or none (comma-separated)"),
+    Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
+    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
     Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
     Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
     Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
 )
 
-_EXPORTERS = {"otlp", "console", "none"}
+_EXPORTERS = {"otlp", "console", "store", "none"}
 _PROTOCOLS = {"grpc", "http/protobuf"}
 
 
@@ -156,6 +160,14 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     if raw_cache is not None and raw_cache.strip():
         cache_dir = None if raw_cache.strip().lower() in _FALSE | {"none"} else raw_cache
     protocol = read("OTEL_EXPORTER_OTLP_PROTOCOL", parse_protocol, "http/protobuf")
+
+    def default_exporter(signal: str) -> Tuple[str, ...]:
+        # No exporter and no endpoint configured: the embedded store, so nothing is lost
+        # and `aiotel report` works with zero set-up. An endpoint alone means OTLP.
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+        return ("otlp",) if any(env.get(name, "").strip() for name in endpoints) else ("store",)
+
+    store = env.get("AIOTEL_STORE", "").strip() or ".aiotel"
     return Settings(
         markers=read("AIOTEL_MARKERS", markers, MarkerConfig()),
         cache_dir=cache_dir,
@@ -167,8 +179,10 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 3.0),
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
-        traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, ("otlp",)),
-        metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, ("otlp",)),
+        traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
+        metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
+        store_dir=os.path.abspath(store),
+        store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),
         otlp_traces_protocol=read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse_protocol, protocol),
         otlp_metrics_protocol=read("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", parse_protocol, protocol),
         problems=tuple(problems),

@@ -1,14 +1,16 @@
 """Builds the OpenTelemetry SDK pipeline the probes report to, and tears it down at exit.
 
-For now: OTLP over gRPC or HTTP/protobuf (``OTEL_EXPORTER_OTLP_PROTOCOL`` and its
+Exporters: OTLP over gRPC or HTTP/protobuf (``OTEL_EXPORTER_OTLP_PROTOCOL`` and its
 per-signal forms, default http/protobuf as the spec recommends, which also keeps gRPC
-out of start-up), ``console`` and ``none``. The exporters read their endpoint, headers,
+out of start-up), ``console``, ``store`` (the embedded local store, the default when no
+exporter and no endpoint is configured) and ``none``. The exporters read their endpoint, headers,
 compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from typing import Any, List, Optional
 
@@ -25,6 +27,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from . import log, metrics, probes
 from ._version import __version__
 from .config import Settings
+from .resource import detected_attributes
 
 
 class Pipeline:
@@ -80,11 +83,31 @@ def _otlp_metric_exporter(protocol: str) -> Any:
     return OTLPMetricExporter()
 
 
+def _span_exporter(name: str, settings: Settings) -> Any:
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name == "store":
+        from .store import StoreSpanExporter
+
+        return StoreSpanExporter(settings.store_dir, settings.store_max_bytes)
+    return _otlp_span_exporter(settings.otlp_traces_protocol)
+
+
+def _metric_exporter(name: str, settings: Settings) -> Any:
+    if name == "console":
+        return ConsoleMetricExporter()
+    if name == "store":
+        from .store import StoreMetricExporter
+
+        return StoreMetricExporter(settings.store_dir, settings.store_max_bytes)
+    return _otlp_metric_exporter(settings.otlp_metrics_protocol)
+
+
 def _span_exporters(settings: Settings) -> List[Any]:
     exporters = []
     for name in settings.traces_exporters:
         try:
-            exporters.append(ConsoleSpanExporter() if name == "console" else _otlp_span_exporter(settings.otlp_traces_protocol))
+            exporters.append(_span_exporter(name, settings))
         except Exception as exc:
             log.warn(f"traces exporter {name!r} unavailable ({type(exc).__name__}: {exc}); spans are not exported there")
     return exporters
@@ -94,8 +117,7 @@ def _metric_readers(settings: Settings) -> List[MetricReader]:
     readers: List[MetricReader] = []
     for name in settings.metrics_exporters:
         try:
-            exporter = ConsoleMetricExporter() if name == "console" else _otlp_metric_exporter(settings.otlp_metrics_protocol)
-            readers.append(PeriodicExportingMetricReader(exporter))
+            readers.append(PeriodicExportingMetricReader(_metric_exporter(name, settings)))
         except Exception as exc:
             log.warn(f"metrics exporter {name!r} unavailable ({type(exc).__name__}: {exc}); metrics are not exported there")
     return readers
@@ -117,17 +139,26 @@ def _batch_processor(exporter: Any) -> BatchSpanProcessor:
         return BatchSpanProcessor(exporter)
 
 
-def build_resource() -> Resource:
-    """``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (read by the SDK) plus the distro."""
-    return Resource.create({"telemetry.distro.name": "aiotel", "telemetry.distro.version": __version__})
+def build_resource(main_script: Optional[str] = None) -> Resource:
+    """The SDK's resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, plus what
+    aiotel detects for the keys they leave out (see ``aiotel.resource``)."""
+    configured = Resource.create({})
+    try:
+        detected = detected_attributes(os.environ, configured.attributes, main_script)
+    except Exception as exc:
+        log.warn(f"resource detection failed ({type(exc).__name__}: {exc}); using the configured attributes only")
+        detected = {"telemetry.distro.name": "aiotel", "telemetry.distro.version": __version__}
+    return configured.merge(Resource(detected))
 
 
-def start(settings: Settings, extra_readers: Optional[List[MetricReader]] = None) -> Optional[Pipeline]:
+def start(
+    settings: Settings, extra_readers: Optional[List[MetricReader]] = None, main_script: Optional[str] = None
+) -> Optional[Pipeline]:
     """Build the providers, make them global, point the probes at them; None when disabled."""
     if settings.sdk_disabled:
         return None
     log.setup()
-    resource = build_resource()
+    resource = build_resource(main_script)
     # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
     tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
     for exporter in _span_exporters(settings):

@@ -7,7 +7,7 @@ import sys
 from typing import List, Optional
 
 from .._version import __version__
-from . import scan
+from . import report, scan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aiotel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     scan.add_parser(subparsers)
+    report.add_parser(subparsers)
     return parser
 
 

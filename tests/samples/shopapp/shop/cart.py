@@ -1,5 +1,8 @@
 """Cart maths: some of it written by assistants, some by hand."""
 
+import os
+import time
+
 
 class Cart:
     def __init__(self, prices):
@@ -7,6 +10,8 @@ class Cart:
 
     # AI-generated: Claude, 2025-03-01, prompt: "sum a cart with a discount", ticket: SHOP-12
     def total(self, discount):
+        if os.environ.get("SHOP_SLOW"):  # a regression, for the version comparison tests
+            time.sleep(0.002)
         return round(subtotal(self.prices) * (1 - discount), 2)
 
 

@@ -1,0 +1,135 @@
+"""``aiotel report``: per-function numbers from the embedded store, and version comparisons."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+import time
+from typing import Any, List, Optional, Sequence
+
+from .. import report
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="per-function calls, errors and latency from the embedded store",
+        description=(
+            "Per AI-generated function and service.version: calls, error rate, p50/p95/p99 "
+            "latency (from the histogram buckets) and the top exception types, read from the "
+            "store that aiotel-run writes when no collector is configured."
+        ),
+    )
+    parser.add_argument("--store", metavar="DIR", help="the store to read (default: $AIOTEL_STORE or ./.aiotel)")
+    parser.add_argument("--since", metavar="WHEN", help="only what happened since: a duration (30m, 2h, 7d) or an ISO time")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
+                        help="per-function regressions between two service.version values; exit 1 if any is flagged")
+    parser.add_argument("--threshold", type=float, default=1.5, metavar="RATIO",
+                        help="flag functions at least RATIO times slower (mean latency) in NEW (default: 1.5)")
+    parser.add_argument("--min-delta", type=float, default=0.0001, metavar="SECONDS",
+                        help="and at least SECONDS slower on average (default: 0.0001; micro-second functions jitter)")
+    parser.set_defaults(run=run, subparser=parser)
+
+
+def parse_since(value: str, now: Optional[float] = None) -> int:
+    """A duration back from now, or an absolute ISO 8601 time; in Unix nanoseconds."""
+    now = time.time() if now is None else now
+    match = _DURATION.match(value)
+    if match:
+        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1e9)
+    moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a time without zone is local time
+    return int(moment.timestamp() * 1e9)
+
+
+def human_seconds(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    if value < 1e-3:
+        return f"{value * 1e6:.1f}µs"
+    if value < 1:
+        return f"{value * 1e3:.1f}ms"
+    return f"{value:.2f}s"
+
+
+def _ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _table(rows: Sequence[Sequence[str]], out: Any) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) if i < len(row) - 1 else cell
+                            for i, cell in enumerate(row)).rstrip() + "\n")
+
+
+def _print_stats(stats: List[report.FunctionStats], out: Any) -> None:
+    rows = [["FUNCTION", "VERSION", "CALLS", "ERRORS", "ERROR %", "P50", "P95", "P99", "TOP ERRORS"]]
+    for s in stats:
+        top = ", ".join(f"{name} ({count})" for name, count in s.error_types.most_common(3))
+        rows.append([
+            s.function, s.version, str(s.calls), str(s.errors), f"{100 * s.error_rate:.1f}",
+            human_seconds(s.quantile(0.5)), human_seconds(s.quantile(0.95)), human_seconds(s.quantile(0.99)), top,
+        ])
+    _table(rows, out)
+
+
+def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, out: Any) -> None:
+    rows = [["FUNCTION", "CALLS OLD/NEW", "LATENCY", "P95", "ERROR % OLD -> NEW", "FLAG"]]
+    for c in comparisons:
+        flags = [name for name, on in (("slower", c.slower), ("more errors", c.more_errors)) if on]
+        rows.append([
+            c.function, f"{c.old.calls}/{c.new.calls}", _ratio(c.latency_ratio), _ratio(c.p95_ratio),
+            f"{100 * c.old.error_rate:.1f} -> {100 * c.new.error_rate:.1f}", ", ".join(flags),
+        ])
+    out.write(f"{old} -> {new}\n")
+    _table(rows, out)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    store = args.store or os.environ.get("AIOTEL_STORE") or ".aiotel"
+    since = None
+    if args.since:
+        try:
+            since = parse_since(args.since)
+        except ValueError:
+            parser.error(f"--since {args.since!r}: expected a duration such as 30m, 2h, 7d, or an ISO time")
+    files = report.store_files(store)
+    if not files:
+        print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
+        return 1
+    stats = report.summarize(report.read_points(files), since)
+    out = sys.stdout
+    if args.compare:
+        old, new = args.compare
+        versions = {s.version for s in stats}
+        missing = [v for v in (old, new) if v not in versions]
+        if missing:
+            print(f"aiotel report: no data for service.version {', '.join(map(repr, missing))}; "
+                  f"known: {', '.join(sorted(versions)) or 'none'}", file=sys.stderr)
+            return 2
+        comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
+        if args.json:
+            json.dump({"old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
+                       "functions": [c.to_json() for c in comparisons]}, out, indent=2)
+            out.write("\n")
+        else:
+            _print_comparison(comparisons, old, new, out)
+        return 1 if any(c.flagged for c in comparisons) else 0
+    if args.json:
+        json.dump({"store": os.path.abspath(store), "functions": [s.to_json() for s in stats]}, out, indent=2)
+        out.write("\n")
+    elif stats:
+        _print_stats(stats, out)
+    else:
+        print("no calls of AI-generated functions in this window", file=sys.stderr)
+    return 0
