@@ -17,8 +17,11 @@ _lock = threading.Lock()
 _started: Optional[bool] = None
 
 
-def instrument(environ: Optional[Mapping[str, str]] = None) -> bool:
-    """Set up telemetry from the environment and install the import hook; True when active."""
+def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optional[str] = None) -> bool:
+    """Set up telemetry from the environment and install the import hook; True when active.
+
+    ``main_script``: the script ``aiotel-run python app.py`` runs (names the service).
+    """
     global _started
     with _lock:
         if _started is not None:
@@ -33,7 +36,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None) -> bool:
                 log.warn(problem)
             from . import setup
 
-            if setup.start(settings) is None:
+            if setup.start(settings, main_script=main_script) is None:
                 return False  # OTEL_SDK_DISABLED=true: the program runs as if aiotel were absent
             from . import importhook
 

@@ -65,6 +65,14 @@ def _failure_code(exc, status):
     return compile("__import__('_aiotel_main').fail()", "<aiotel>", "exec", dont_inherit=True)
 
 
+def script_of(raw):
+    """The script path in the launcher's AIOTEL_MAIN value, or None."""
+    try:
+        return json.loads(raw)["path"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def prepare(raw):
     """Write the pyc named in ``raw`` (the launcher's AIOTEL_MAIN value). Never raises."""
     try:

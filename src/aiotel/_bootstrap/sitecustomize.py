@@ -4,7 +4,7 @@ Python would have. It must never stop the program from starting.
 """
 
 
-def _start_aiotel():
+def _start_aiotel(main_script):
     try:
         from aiotel.bootstrap import instrument
     except Exception as exc:  # e.g. an interpreter aiotel is not installed in
@@ -12,7 +12,7 @@ def _start_aiotel():
 
         sys.stderr.write(f"aiotel: not instrumenting this process: cannot import aiotel ({type(exc).__name__}: {exc})\n")
         return
-    instrument()
+    instrument(main_script=main_script)
 
 
 def _leave_sys_path_as_python_set_it():
@@ -54,15 +54,15 @@ def _main_script():
 
     raw = os.environ.pop("AIOTEL_MAIN", None)  # popped: child processes are not the main run
     if raw is None:
-        return None
+        return None, None
     import _aiotel_main  # from this directory, while it is still on sys.path
 
-    return lambda: _aiotel_main.prepare(raw)
+    return (lambda: _aiotel_main.prepare(raw)), _aiotel_main.script_of(raw)
 
 
-_prepare_main = _main_script()
+_prepare_main, _script = _main_script()
 _here = _leave_sys_path_as_python_set_it()
-_start_aiotel()
+_start_aiotel(_script)
 if _prepare_main is not None:
     _prepare_main()
 _run_user_sitecustomize(_here)
