@@ -41,7 +41,7 @@ def points(reader, name):
 def test_cumulative_reader_sees_totals_with_error_type_series():
     reader = InMemoryMetricReader()
     MeterProvider(metric_readers=[reader], resource=Resource.create({}))
-    metrics.attach(reader, Resource.create({}))
+    metrics.attach(reader, lambda: Resource.create({}))
     probe = make_probe("bridge_cumulative")
     for _ in range(3):
         call(probe)
@@ -58,7 +58,7 @@ def test_cumulative_reader_sees_totals_with_error_type_series():
 def test_delta_reader_sees_changes_since_its_last_collection():
     reader = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
     MeterProvider(metric_readers=[reader], resource=Resource.create({}))
-    metrics.attach(reader, Resource.create({}))
+    metrics.attach(reader, lambda: Resource.create({}))
     probe = make_probe("bridge_delta")
     call(probe)
     call(probe)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry.sdk.metrics._internal.instrument import _Histogram
 from opentelemetry.sdk.metrics.export import (
@@ -107,24 +107,41 @@ class DurationSource:
             )
 
 
+_sources: List[DurationSource] = []
+
+
+def reset_after_fork() -> None:
+    """A forked child's series start now, from zero (``probes.reset_counts``)."""
+    now = time.time_ns()
+    for source in _sources:
+        source.lock = threading.Lock()  # a lock held by another thread at fork stays held
+        source.started = source.last_collection = now
+        source.previous = {}
+
+
 def _with_metric(data: Optional[MetricsData], metric: Metric, resource: Resource) -> MetricsData:
     scope = ScopeMetrics(scope=InstrumentationScope("aiotel", __version__), metrics=[metric], schema_url="")
+    ours = ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")
     if data is None or not data.resource_metrics:
-        return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")])
-    first = data.resource_metrics[0]
-    merged = ResourceMetrics(
-        resource=first.resource,
-        scope_metrics=list(first.scope_metrics) + [scope],
-        schema_url=first.schema_url,
-    )
-    return MetricsData(resource_metrics=[merged] + list(data.resource_metrics[1:]))
+        return MetricsData(resource_metrics=[ours])
+    merged = []
+    for rm in data.resource_metrics:
+        if ours is not None and rm.resource == resource:
+            rm = ResourceMetrics(resource=rm.resource, scope_metrics=list(rm.scope_metrics) + [scope], schema_url=rm.schema_url)
+            ours = None
+        merged.append(rm)
+    return MetricsData(resource_metrics=merged + ([ours] if ours is not None else []))
 
 
-def attach(reader: MetricReader, resource: Resource) -> None:
-    """Make ``reader`` (already registered with a MeterProvider) collect the probes' histogram too."""
+def attach(reader: MetricReader, resource: Callable[[], Resource]) -> None:
+    """Make ``reader`` (already registered with a MeterProvider) collect the probes' histogram too.
+
+    ``resource`` is asked at each collection: a forked child reports under its own
+    ``service.instance.id``."""
     collect = reader._collect  # set by MeterProvider.__init__
     delta = reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
     source = DurationSource(delta)
+    _sources.append(source)
 
     def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:
         data = collect(reader_, timeout_millis=timeout_millis) if collect is not None else None
@@ -132,6 +149,6 @@ def attach(reader: MetricReader, resource: Resource) -> None:
         if metric is None:
             # nothing at all to report: no export request (a collector-less run stays quiet)
             return data if data is not None and any(rm.scope_metrics for rm in data.resource_metrics) else None
-        return _with_metric(data, metric, resource)
+        return _with_metric(data, metric, resource())
 
     reader._collect = collect_with_probes

@@ -72,9 +72,11 @@ _NEVER = 1 << 62  # a gate time no monotonic clock reaches: spans off
 class _ProbeSettings:
     """What the probes need to know; set by ``configure`` before modules are rewritten."""
 
-    __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt")
+    __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt",
+                 "starter")
 
     def __init__(self) -> None:
+        self.starter: Any = None  # builds the SDK pipeline on the first call, then is cleared
         self.tracer: Any = None  # None: no spans, metrics only
         self.error_tracer: Any = None  # always samples: spans for failed calls the sampler dropped
         self.span_interval_ns = 100_000_000
@@ -110,7 +112,9 @@ class FunctionProbe:
 
 
 def _open_gate(probe: FunctionProbe) -> None:
-    if _settings.tracer is None or _settings.span_interval_ns <= 0:
+    if _settings.starter is not None:
+        probe.gate = -1  # the first call takes the slow path and starts the pipeline
+    elif _settings.tracer is None or _settings.span_interval_ns <= 0:
         probe.gate = _NEVER
     else:
         probe.gate = probe.tat - _settings.span_interval_ns * (_settings.span_burst - 1)
@@ -131,8 +135,13 @@ def configure(
     span_rate_limit: float = 10.0,
     prompt_max_length: int = 256,
     capture_prompt: bool = True,
+    starter: Any = None,
 ) -> None:
-    """Set the tracers and limits; probes created earlier follow the new rate cap."""
+    """Set the tracers and limits; probes created earlier follow the new rate cap.
+
+    ``starter``: called once, on the first call of any marked function, to build the SDK
+    pipeline (which calls ``configure`` again with the tracers)."""
+    _settings.starter = starter
     _settings.tracer = tracer
     _settings.error_tracer = error_tracer if error_tracer is not None else tracer
     if span_rate_limit > 0:
@@ -145,6 +154,22 @@ def configure(
     for probe in _probes:
         probe.tat = 0
         _open_gate(probe)
+
+
+def replace_tracers(tracer: Any, error_tracer: Any) -> None:
+    """New tracers, same limits (a forked child with its own resource)."""
+    if _settings.tracer is not None:
+        _settings.tracer = tracer
+    if _settings.error_tracer is not None:
+        _settings.error_tracer = error_tracer
+
+
+def reset_counts() -> None:
+    """Zero every count: a forked child reports its own calls, not its parent's."""
+    for probe in _probes:
+        probe.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
+        probe.ok_sum_ns = 0
+        probe.errors = {}
 
 
 def all_probes() -> List[FunctionProbe]:
@@ -206,8 +231,24 @@ def enter(probe: FunctionProbe) -> Any:
     return _begin_span(probe, start)
 
 
+def _start_pipeline() -> None:
+    starter, _settings.starter = _settings.starter, None
+    try:
+        starter()
+    except Exception as exc:
+        from . import log
+
+        log.warn(f"could not start telemetry ({type(exc).__name__}: {exc}); calls are counted but not exported")
+        for probe in _probes:
+            _open_gate(probe)
+
+
 def _begin_span(probe: FunctionProbe, start: int) -> Any:
     try:
+        if _settings.starter is not None:
+            _start_pipeline()
+            if start < probe.gate:
+                return start
         tat, gate = probe.tat, probe.gate
         if not _take_span_slot(probe, start):
             return start

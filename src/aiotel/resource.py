@@ -11,7 +11,8 @@ what they leave out:
 - ``vcs.ref.head.revision`` and ``vcs.repository.url.full``: CI variables
   (``GITHUB_SHA``, ``CI_COMMIT_SHA``, ...), else the git checkout, read from ``.git``
   without running git; credentials are stripped from URLs;
-- ``service.instance.id``: the SDK's, unique per process;
+- ``service.instance.id``: the SDK's (or a random UUID where the SDK adds none), renewed
+  in a forked child;
 - ``telemetry.distro.name`` / ``telemetry.distro.version``.
 """
 
@@ -21,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from typing import Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
@@ -186,6 +188,8 @@ def distribution_version(kind: str, name: str) -> Optional[str]:
 def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None) -> Dict[str, str]:
     """What aiotel adds: only keys ``configured`` (the SDK's resource from the environment) lacks."""
     found: Dict[str, str] = {"telemetry.distro.name": "aiotel", "telemetry.distro.version": __version__}
+    if "service.instance.id" not in configured:  # newer SDKs add it themselves
+        found["service.instance.id"] = str(uuid.uuid4())
     kind, name, directory = program(main=main)
     service = str(configured.get("service.name", ""))
     if (not service or service.startswith("unknown_service")) and not environ.get("OTEL_SERVICE_NAME") and name:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import uuid
 from typing import Any, List, Optional
 
 from opentelemetry import metrics as metrics_api
@@ -24,35 +25,123 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from . import log, metrics, probes
+from . import lifecycle, log, metrics, probes
 from ._version import __version__
 from .config import Settings
 from .resource import detected_attributes
 
 
 class Pipeline:
-    """The providers aiotel built; ``shutdown`` flushes them within a time bound."""
+    """The SDK providers aiotel reports to, built on the first call of a marked function.
 
-    def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider, timeout: float) -> None:
-        self.tracer_provider = tracer_provider
-        self.meter_provider = meter_provider
-        self.timeout = timeout
+    Not at start-up: the batch span processor and the periodic metric reader each run a
+    thread, and a program that forks while threads run gets a DeprecationWarning from
+    Python 3.12 on (and real deadlock risks). A program that forks its workers before any
+    marked function runs (pre-fork servers, pools) so stays single-threaded, as without
+    aiotel. ``shutdown`` flushes within a time bound.
+    """
+
+    def __init__(self, settings: Settings, main_script: Optional[str] = None,
+                 extra_readers: Optional[List[MetricReader]] = None) -> None:
+        self.settings = settings
+        self.main_script = main_script
+        self.extra_readers = list(extra_readers or [])
+        self.timeout = settings.shutdown_timeout
+        self.tracer_provider: Optional[TracerProvider] = None
+        self.error_provider: Optional[TracerProvider] = None
+        self.meter_provider: Optional[MeterProvider] = None
+        self.resource: Optional[Resource] = None
+        self._lock = threading.Lock()
         self._done = False
+        self._worker: Optional[threading.Thread] = None
+
+    @property
+    def started(self) -> bool:
+        return self.meter_provider is not None
+
+    def ensure_started(self) -> None:
+        """Build the providers, make them global and point the probes at them (once)."""
+        with self._lock:
+            if self.started or self._done:
+                return
+            settings = self.settings
+            resource = self.resource = build_resource(self.main_script)
+            # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
+            tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
+            for exporter in _span_exporters(settings):
+                tracer_provider.add_span_processor(_batch_processor(exporter))
+            # Same processors, but samples everything: spans for failed calls the sampler dropped.
+            error_provider = _tracer_provider(
+                sampler=ALWAYS_ON,
+                resource=resource,
+                shutdown_on_exit=False,
+                active_span_processor=tracer_provider._active_span_processor,
+            )
+            readers = _metric_readers(settings) + self.extra_readers
+            meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+            for reader in readers:
+                metrics.attach(reader, self.current_resource)
+            trace_api.set_tracer_provider(tracer_provider)
+            metrics_api.set_meter_provider(meter_provider)
+            self.tracer_provider, self.error_provider, self.meter_provider = tracer_provider, error_provider, meter_provider
+            spans = bool(settings.traces_exporters)
+            probes.configure(
+                tracer=tracer_provider.get_tracer("aiotel", __version__) if spans else None,
+                error_tracer=error_provider.get_tracer("aiotel", __version__) if spans else None,
+                span_rate_limit=settings.span_rate_limit,
+                prompt_max_length=settings.prompt_max_length,
+                capture_prompt=settings.capture_prompt,
+            )
+
+    def current_resource(self) -> Resource:
+        return self.resource if self.resource is not None else Resource.get_empty()
+
+    def forked(self) -> None:
+        """In a forked child: its own service.instance.id (the SDK's new one when it renews it)."""
+        self._done, self._worker = False, None
+        self._lock = threading.Lock()
+        if not self.started or self.resource is None or self.tracer_provider is None:
+            return
+        old = self.resource.attributes.get("service.instance.id")
+        renewed = self.tracer_provider.resource
+        if renewed.attributes.get("service.instance.id") not in (None, old):
+            self.resource = renewed
+        else:  # older SDKs keep the parent's id: give the child its own, spans included
+            self.resource = self.resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
+            for provider in (self.tracer_provider, self.error_provider):
+                if provider is not None and hasattr(provider, "_resource"):
+                    provider._resource = self.resource
+            tracers = []
+            for provider in (self.tracer_provider, self.error_provider):
+                tracer = provider.get_tracer("aiotel", __version__) if provider is not None else None
+                if tracer is not None and hasattr(tracer, "resource"):
+                    tracer.resource = self.resource  # get_tracer may hand back its cached tracer
+                tracers.append(tracer)
+            probes.replace_tracers(*tracers)
 
     def flush(self) -> None:
-        self.tracer_provider.force_flush(int(self.timeout * 1000))
-        self.meter_provider.force_flush(int(self.timeout * 1000))
+        if self.started:
+            self.tracer_provider.force_flush(int(self.timeout * 1000))  # type: ignore[union-attr]
+            self.meter_provider.force_flush(int(self.timeout * 1000))  # type: ignore[union-attr]
 
     def shutdown(self) -> None:
-        """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector."""
+        """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.
+
+        A second call (SIGTERM arriving while the exit flush runs, as when a
+        multiprocessing pool terminates its workers) waits for the first one to finish.
+        """
         if self._done:
+            if self._worker is not None and self._worker is not threading.current_thread():
+                self._worker.join(self.timeout)
             return
         self._done = True
+        if not self.started:
+            return  # no marked function ran: nothing to flush, no thread to start
 
         def stop() -> None:
             try:
-                self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)
-                self.tracer_provider.shutdown()
+                self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)  # type: ignore[union-attr]
+                self.tracer_provider.shutdown()  # type: ignore[union-attr]
             except Exception as exc:
                 log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
 
@@ -62,6 +151,7 @@ class Pipeline:
         except RuntimeError:  # no new threads this late in finalization: flush in place
             stop()
             return
+        self._worker = worker
         worker.join(self.timeout)
         if worker.is_alive():
             log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); exiting without it")
@@ -154,37 +244,37 @@ def build_resource(main_script: Optional[str] = None) -> Resource:
 def start(
     settings: Settings, extra_readers: Optional[List[MetricReader]] = None, main_script: Optional[str] = None
 ) -> Optional[Pipeline]:
-    """Build the providers, make them global, point the probes at them; None when disabled."""
+    """Prepare the pipeline (built on the first marked call); None when OTEL_SDK_DISABLED."""
     if settings.sdk_disabled:
         return None
     log.setup()
-    resource = build_resource(main_script)
-    # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
-    tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
-    for exporter in _span_exporters(settings):
-        tracer_provider.add_span_processor(_batch_processor(exporter))
-    # Same processors, but samples everything: spans for failed calls the sampler dropped.
-    error_provider = _tracer_provider(
-        sampler=ALWAYS_ON,
-        resource=resource,
-        shutdown_on_exit=False,
-        active_span_processor=tracer_provider._active_span_processor,
-    )
-    readers = _metric_readers(settings) + list(extra_readers or [])
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-    for reader in readers:
-        metrics.attach(reader, resource)
-    trace_api.set_tracer_provider(tracer_provider)
-    metrics_api.set_meter_provider(meter_provider)
+    pipeline = Pipeline(settings, main_script, extra_readers)
+    _preload_exporters(settings)
     probes.configure(
-        tracer=tracer_provider.get_tracer("aiotel", __version__) if settings.traces_exporters else None,
-        error_tracer=error_provider.get_tracer("aiotel", __version__) if settings.traces_exporters else None,
+        starter=pipeline.ensure_started,
         span_rate_limit=settings.span_rate_limit,
         prompt_max_length=settings.prompt_max_length,
         capture_prompt=settings.capture_prompt,
     )
-    pipeline = Pipeline(tracer_provider, meter_provider, settings.shutdown_timeout)
     # Registered early, so it runs after the program's own atexit handlers (LIFO),
     # which may still call marked functions.
     atexit.register(pipeline.shutdown)
+    lifecycle.install(pipeline)
     return pipeline
+
+
+def _preload_exporters(settings: Settings) -> None:
+    """Import the exporter modules now (imports start no threads), so the first marked call
+    pays for building objects, not for imports; a missing one is reported here, once."""
+    for name in set(settings.traces_exporters) | set(settings.metrics_exporters):
+        try:
+            if name == "store":
+                from . import store  # noqa: F401
+            elif name == "otlp":
+                for protocol in {settings.otlp_traces_protocol, settings.otlp_metrics_protocol}:
+                    if protocol == "grpc":
+                        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+                    else:
+                        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+        except Exception:
+            pass  # said when the exporter is built
