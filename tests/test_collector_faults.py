@@ -1,0 +1,124 @@
+"""A collector that is closed, failing (503) or silent changes nothing the program shows,
+costs at most 2 s of wall time, and memory stays bounded while it is down."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import command, run
+
+pytestmark = pytest.mark.instrumentation
+
+APP = '''\
+import resource, sys
+
+
+# AI-generated: Claude
+def work(n):
+    if n % 1000 == 999:
+        raise ValueError(n)
+    return n + 1
+
+
+def rss_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run(calls):
+    total = 0
+    for n in range(calls):
+        try:
+            total += work(n)
+        except ValueError:
+            total -= 1
+    return total
+
+
+run(1000)
+before = rss_kib()
+print(run(int(sys.argv[1])))
+print("rss growth KiB", rss_kib() - before, file=sys.stderr)
+'''
+
+
+class Faulty:
+    """Servers that misbehave like a broken collector, on 127.0.0.1."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "closed":
+            with socket.socket() as probe:  # a port nobody listens on
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            self.stop = lambda: None
+        elif kind == "503":
+            class Unavailable(BaseHTTPRequestHandler):
+                def do_POST(self):  # noqa: N802
+                    self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args):
+                    pass
+
+            server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+            self.port = server.server_address[1]
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.stop = lambda: (server.shutdown(), server.server_close())
+        else:  # silent: accepts connections, never answers
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            self.port = listener.getsockname()[1]
+            held = []
+
+            def accept():
+                while True:
+                    try:
+                        held.append(listener.accept()[0])
+                    except OSError:
+                        return
+
+            threading.Thread(target=accept, daemon=True).start()
+            self.stop = lambda: (listener.close(), [c.close() for c in held])
+
+
+@pytest.fixture(params=["closed", "503", "silent"])
+def collector(request):
+    faulty = Faulty(request.param)
+    yield faulty
+    faulty.stop()
+
+
+def timed(args, cwd, env):
+    started = time.monotonic()
+    result = run(args, cwd=str(cwd), env=env)
+    return result, time.monotonic() - started
+
+
+def test_broken_collector_costs_at_most_two_seconds_and_changes_no_output(collector, tmp_path):
+    (tmp_path / "app.py").write_text(APP)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}", "AIOTEL_CACHE_DIR": str(tmp_path / "c")}
+    plain, plain_time = timed([sys.executable, "app.py", "20000"], tmp_path, {})
+    result, wrapped_time = timed(command("aiotel-run") + ["python", "app.py", "20000"], tmp_path, env)
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
+    aiotel_lines = [line for line in result.stderr.splitlines() if line.startswith("aiotel: ")]
+    assert len(aiotel_lines) <= 2, result.stderr
+    assert wrapped_time - plain_time <= 2.0 + 0.5 * plain_time, (plain_time, wrapped_time)
+
+
+def test_memory_stays_bounded_while_the_collector_is_down(tmp_path):
+    closed = Faulty("closed")
+    (tmp_path / "app.py").write_text(APP)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed.port}", "AIOTEL_CACHE_DIR": str(tmp_path / "c")}
+    result = run(command("aiotel-run") + ["python", "app.py", "100000"], cwd=str(tmp_path), env=env)
+    assert result.returncode == 0
+    growth = int(next(line for line in result.stderr.splitlines() if line.startswith("rss growth")).split()[-1])
+    assert growth < 16 * 1024, f"{growth} KiB for 100 000 calls"  # spans are capped, counts aggregated
