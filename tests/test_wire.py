@@ -222,3 +222,31 @@ def test_collector_down_changes_nothing_but_one_line(app, tmp_path):
     lines = result.stderr.splitlines()
     assert 1 <= len(lines) <= 3 and all(line.startswith("aiotel: ") for line in lines), result.stderr
     assert elapsed < 30  # bounded by the shutdown timeout, not by exporter retries
+
+
+def test_ai_function_span_sits_in_the_request_span_and_holds_the_outgoing_call(tmp_path, http_receiver):
+    target = tmp_path / "webapp"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "samples", "webapp"), target)
+    plain = run([sys.executable, "service.py"], cwd=str(target))
+    result = aiotel_run(["python", "service.py"], target, telemetry_env(http_receiver, tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert result.stdout == "{'qty': 3, 'total': 7.5}\n"
+    got = http_receiver.received
+    assert got.wait(lambda r: len(r.spans) >= 3)
+    ai = next(s for s in got.spans if s.name == "service.fetch_quote")
+    request = next(s for s in got.spans if s.span_id == ai.parent_span_id)
+    outgoing = [s for s in got.spans if s.parent_span_id == ai.span_id]
+    assert request.kind == 2 and request.scope.startswith("opentelemetry.instrumentation.flask")  # SERVER
+    assert [s.kind for s in outgoing] == [3] and outgoing[0].attributes.get("http.request.method", outgoing[0].attributes.get("http.method")) == "GET"  # CLIENT
+
+
+def test_library_instrumentation_can_be_switched_off(tmp_path, http_receiver):
+    target = tmp_path / "webapp"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "samples", "webapp"), target)
+    env = telemetry_env(http_receiver, tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="flask")
+    assert aiotel_run(["python", "service.py"], target, env).returncode == 0
+    got = http_receiver.received
+    assert got.wait(lambda r: "service.fetch_quote" in {s.name for s in r.spans})
+    ai = next(s for s in got.spans if s.name == "service.fetch_quote")
+    assert ai.parent_span_id == ""  # no request span around it: flask was not instrumented
+    assert any(s.parent_span_id == ai.span_id for s in got.spans)  # urllib still was

@@ -42,6 +42,10 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
 
             importhook.install(settings)
             _started = True
+            if settings.instrument_libraries:
+                from .libraries import instrument_libraries
+
+                instrument_libraries(os.environ if environ is None else environ)
         except Exception as exc:
             log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")
         return _started

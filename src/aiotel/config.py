@@ -31,7 +31,8 @@ class Settings:
     span_rate_limit: float = 10.0
     prompt_max_length: int = 256
     capture_prompt: bool = True
-    shutdown_timeout: float = 1.5
+    shutdown_timeout: float = 1.0
+    instrument_libraries: bool = True
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
@@ -59,7 +60,9 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
-    Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "1.5", "seconds to flush telemetry at exit before giving up"),
+    Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "1", "seconds to flush telemetry at exit before giving up"),
+    Variable("AIOTEL_INSTRUMENT_LIBRARIES", "--instrument-libraries", "true", "activate the installed OpenTelemetry instrumentations (requests, flask, ...), as opentelemetry-instrument does"),
+    Variable("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "--disabled-instrumentations", "", "instrumentations not to activate (comma-separated entry point names)"),
     Variable("AIOTEL_MARKERS", "--markers", "", "extra marker regular expressions, one per line or a JSON array"),
     Variable("AIOTEL_CACHE_DIR", "--cache-dir", "$XDG_CACHE_HOME/aiotel/scan", "scan cache directory; 'off' disables it"),
     Variable("AIOTEL_MAX_SOURCE_BYTES", "--max-source-bytes", str(MAX_SOURCE_BYTES), "larger files are not scanned"),
@@ -177,7 +180,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         span_rate_limit=read("AIOTEL_SPAN_RATE_LIMIT", parse_non_negative_float, 10.0),
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
-        shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.5),
+        shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
+        instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),

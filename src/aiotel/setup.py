@@ -21,7 +21,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
@@ -31,77 +31,108 @@ from .config import Settings
 from .resource import detected_attributes
 
 
-class Pipeline:
-    """The SDK providers aiotel reports to, built on the first call of a marked function.
+class _LazyBatchProcessor(SpanProcessor):
+    """A BatchSpanProcessor created when the first span ends: its thread starts then, not
+    at start-up (see ``Pipeline``)."""
 
-    Not at start-up: the batch span processor and the periodic metric reader each run a
-    thread, and a program that forks while threads run gets a DeprecationWarning from
-    Python 3.12 on (and real deadlock risks). A program that forks its workers before any
-    marked function runs (pre-fork servers, pools) so stays single-threaded, as without
-    aiotel. ``shutdown`` flushes within a time bound.
+    def __init__(self, exporter: Any) -> None:
+        self._exporter = exporter
+        self._processor: Optional[BatchSpanProcessor] = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> BatchSpanProcessor:
+        if self._processor is None:
+            with self._lock:
+                if self._processor is None:
+                    self._processor = _batch_processor(self._exporter)
+        return self._processor
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass  # the batch processor does nothing on start
+
+    def on_end(self, span: Any) -> None:
+        self._get().on_end(span)
+
+    def shutdown(self) -> None:
+        if self._processor is not None:
+            self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+
+
+class Pipeline:
+    """The SDK providers aiotel reports to.
+
+    No thread at start-up: the batch span processor starts its thread when the first span
+    ends, and the meter provider (whose periodic reader runs a thread) is built on the
+    first call of a marked function. A program that forks while threads run gets a
+    DeprecationWarning from Python 3.12 on (and real deadlock risks); one that forks its
+    workers before any of that (pre-fork servers, pools created early) so stays
+    single-threaded, as without aiotel. The tracer provider itself is global from the
+    start, so request spans of instrumented libraries are parents of the first marked
+    call. ``shutdown`` flushes within a time bound.
     """
 
     def __init__(self, settings: Settings, main_script: Optional[str] = None,
                  extra_readers: Optional[List[MetricReader]] = None) -> None:
         self.settings = settings
-        self.main_script = main_script
         self.extra_readers = list(extra_readers or [])
         self.timeout = settings.shutdown_timeout
-        self.tracer_provider: Optional[TracerProvider] = None
-        self.error_provider: Optional[TracerProvider] = None
         self.meter_provider: Optional[MeterProvider] = None
-        self.resource: Optional[Resource] = None
         self._lock = threading.Lock()
         self._done = False
         self._worker: Optional[threading.Thread] = None
+        resource = self.resource = build_resource(main_script)
+        # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
+        self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
+        for exporter in _span_exporters(settings):
+            self.tracer_provider.add_span_processor(_LazyBatchProcessor(exporter))
+        # Same processors, but samples everything: spans for failed calls the sampler dropped.
+        self.error_provider = _tracer_provider(
+            sampler=ALWAYS_ON,
+            resource=resource,
+            shutdown_on_exit=False,
+            active_span_processor=self.tracer_provider._active_span_processor,
+        )
+        trace_api.set_tracer_provider(self.tracer_provider)
 
     @property
     def started(self) -> bool:
         return self.meter_provider is not None
 
+    def configure_probes(self, starter: Any = None) -> None:
+        settings = self.settings
+        spans = bool(settings.traces_exporters)
+        probes.configure(
+            tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,
+            error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,
+            span_rate_limit=settings.span_rate_limit,
+            prompt_max_length=settings.prompt_max_length,
+            capture_prompt=settings.capture_prompt,
+            starter=starter,
+        )
+
     def ensure_started(self) -> None:
-        """Build the providers, make them global and point the probes at them (once)."""
+        """Build the meter provider (once), on the first call of a marked function."""
         with self._lock:
             if self.started or self._done:
                 return
-            settings = self.settings
-            resource = self.resource = build_resource(self.main_script)
-            # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
-            tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
-            for exporter in _span_exporters(settings):
-                tracer_provider.add_span_processor(_batch_processor(exporter))
-            # Same processors, but samples everything: spans for failed calls the sampler dropped.
-            error_provider = _tracer_provider(
-                sampler=ALWAYS_ON,
-                resource=resource,
-                shutdown_on_exit=False,
-                active_span_processor=tracer_provider._active_span_processor,
-            )
-            readers = _metric_readers(settings) + self.extra_readers
-            meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+            readers = _metric_readers(self.settings) + self.extra_readers
+            meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
             for reader in readers:
                 metrics.attach(reader, self.current_resource)
-            trace_api.set_tracer_provider(tracer_provider)
             metrics_api.set_meter_provider(meter_provider)
-            self.tracer_provider, self.error_provider, self.meter_provider = tracer_provider, error_provider, meter_provider
-            spans = bool(settings.traces_exporters)
-            probes.configure(
-                tracer=tracer_provider.get_tracer("aiotel", __version__) if spans else None,
-                error_tracer=error_provider.get_tracer("aiotel", __version__) if spans else None,
-                span_rate_limit=settings.span_rate_limit,
-                prompt_max_length=settings.prompt_max_length,
-                capture_prompt=settings.capture_prompt,
-            )
+            self.meter_provider = meter_provider
+            self.configure_probes()
 
     def current_resource(self) -> Resource:
-        return self.resource if self.resource is not None else Resource.get_empty()
+        return self.resource
 
     def forked(self) -> None:
         """In a forked child: its own service.instance.id (the SDK's new one when it renews it)."""
         self._done, self._worker = False, None
         self._lock = threading.Lock()
-        if not self.started or self.resource is None or self.tracer_provider is None:
-            return
         old = self.resource.attributes.get("service.instance.id")
         renewed = self.tracer_provider.resource
         if renewed.attributes.get("service.instance.id") not in (None, old):
@@ -120,9 +151,9 @@ class Pipeline:
             probes.replace_tracers(*tracers)
 
     def flush(self) -> None:
-        if self.started:
-            self.tracer_provider.force_flush(int(self.timeout * 1000))  # type: ignore[union-attr]
-            self.meter_provider.force_flush(int(self.timeout * 1000))  # type: ignore[union-attr]
+        self.tracer_provider.force_flush(int(self.timeout * 1000))
+        if self.meter_provider is not None:
+            self.meter_provider.force_flush(int(self.timeout * 1000))
 
     def shutdown(self) -> None:
         """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.
@@ -135,13 +166,14 @@ class Pipeline:
                 self._worker.join(self.timeout)
             return
         self._done = True
-        if not self.started:
-            return  # no marked function ran: nothing to flush, no thread to start
+        if not self.started and not any(p._processor for p in self._lazy_processors()):
+            return  # nothing was recorded: nothing to flush, no thread to start
 
         def stop() -> None:
             try:
-                self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)  # type: ignore[union-attr]
-                self.tracer_provider.shutdown()  # type: ignore[union-attr]
+                if self.meter_provider is not None:
+                    self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)
+                self.tracer_provider.shutdown()
             except Exception as exc:
                 log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
 
@@ -155,6 +187,11 @@ class Pipeline:
         worker.join(self.timeout)
         if worker.is_alive():
             log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); exiting without it")
+
+
+    def _lazy_processors(self) -> List[_LazyBatchProcessor]:
+        multi = self.tracer_provider._active_span_processor
+        return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
 
 
 def _otlp_span_exporter(protocol: str) -> Any:
@@ -244,18 +281,14 @@ def build_resource(main_script: Optional[str] = None) -> Resource:
 def start(
     settings: Settings, extra_readers: Optional[List[MetricReader]] = None, main_script: Optional[str] = None
 ) -> Optional[Pipeline]:
-    """Prepare the pipeline (built on the first marked call); None when OTEL_SDK_DISABLED."""
+    """The pipeline, its tracer provider global, its meter provider built on the first
+    marked call; None when OTEL_SDK_DISABLED."""
     if settings.sdk_disabled:
         return None
     log.setup()
-    pipeline = Pipeline(settings, main_script, extra_readers)
     _preload_exporters(settings)
-    probes.configure(
-        starter=pipeline.ensure_started,
-        span_rate_limit=settings.span_rate_limit,
-        prompt_max_length=settings.prompt_max_length,
-        capture_prompt=settings.capture_prompt,
-    )
+    pipeline = Pipeline(settings, main_script, extra_readers)
+    pipeline.configure_probes(starter=pipeline.ensure_started)
     # Registered early, so it runs after the program's own atexit handlers (LIFO),
     # which may still call marked functions.
     atexit.register(pipeline.shutdown)
