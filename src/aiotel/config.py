@@ -40,6 +40,8 @@ class Settings:
     store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
+    prometheus_host: str = "localhost"
+    prometheus_port: int = 9464
     problems: Tuple[str, ...] = ()
 
 
@@ -70,14 +72,16 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_STORE_MAX_BYTES", "--store-max-bytes", "20971520", "size at which a store file is rotated (two files per process and signal at most)"),
     Variable("OTEL_SERVICE_NAME", "--service-name", "", "service.name of the resource"),
     Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
-    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
+    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "store, or otlp once an endpoint is set", "otlp, prometheus, console, store or none (comma-separated)"),
+    Variable("OTEL_EXPORTER_PROMETHEUS_HOST", "--prometheus-host", "localhost", "where the prometheus exporter serves /metrics"),
+    Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "--prometheus-port", "9464", "its port"),
     Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
     Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
     Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
 )
 
-_EXPORTERS = {"otlp", "console", "store", "none"}
+_EXPORTERS = {"otlp", "console", "store", "prometheus", "none"}
 _PROTOCOLS = {"grpc", "http/protobuf"}
 
 
@@ -110,6 +114,13 @@ def parse_non_negative_float(value: str) -> float:
     number = float(value.strip())
     if not number >= 0 or number == float("inf"):
         raise ValueError("expected a finite number, 0 or more")
+    return number
+
+
+def parse_port(value: str) -> int:
+    number = int(value.strip())
+    if not 0 < number < 65536:
+        raise ValueError("expected a port number, 1 to 65535")
     return number
 
 
@@ -186,6 +197,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
         store_dir=os.path.abspath(store),
+        prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or "localhost",
+        prometheus_port=read("OTEL_EXPORTER_PROMETHEUS_PORT", parse_port, 9464),
         store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),
         otlp_traces_protocol=read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse_protocol, protocol),
         otlp_metrics_protocol=read("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", parse_protocol, protocol),

@@ -240,10 +240,23 @@ def _span_exporters(settings: Settings) -> List[Any]:
     return exporters
 
 
+def _prometheus_reader(settings: Settings) -> MetricReader:
+    """Pull: a /metrics endpoint the Prometheus server scrapes (OTEL_EXPORTER_PROMETHEUS_*)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    reader = PrometheusMetricReader()
+    start_http_server(port=settings.prometheus_port, addr=settings.prometheus_host)
+    return reader
+
+
 def _metric_readers(settings: Settings) -> List[MetricReader]:
     readers: List[MetricReader] = []
     for name in settings.metrics_exporters:
         try:
+            if name == "prometheus":
+                readers.append(_prometheus_reader(settings))
+                continue
             readers.append(PeriodicExportingMetricReader(_metric_exporter(name, settings)))
         except Exception as exc:
             log.warn(f"metrics exporter {name!r} unavailable ({type(exc).__name__}: {exc}); metrics are not exported there")
@@ -303,6 +316,8 @@ def _preload_exporters(settings: Settings) -> None:
         try:
             if name == "store":
                 from . import store  # noqa: F401
+            elif name == "prometheus":
+                import opentelemetry.exporter.prometheus  # noqa: F401
             elif name == "otlp":
                 for protocol in {settings.otlp_traces_protocol, settings.otlp_metrics_protocol}:
                     if protocol == "grpc":

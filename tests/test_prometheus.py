@@ -1,0 +1,135 @@
+"""A real Prometheus scrapes an app under aiotel-run (OTEL_METRICS_EXPORTER=prometheus), and
+PromQL returns each function's call count and error count."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import command
+
+PROMETHEUS = shutil.which("prometheus")
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None and os.environ.get("CI") != "true",
+    reason="the prometheus server is not installed (.ci/run installs Debian's package)",
+)
+
+APP = textwrap.dedent(
+    '''\
+    import sys, time
+
+
+    # AI-generated: Claude, 2025-01-01
+    def parse(text):
+        return int(text)
+
+
+    for text in ["1", "2", "x", "3", "y"]:
+        try:
+            parse(text)
+        except ValueError:
+            pass
+    print("ready", flush=True)
+    sys.stdin.read()  # serve /metrics until the test closes stdin
+    '''
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout=30.0, interval=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    return check()
+
+
+def get_json(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    """A Prometheus server on 127.0.0.1 scraping ``targets`` every second; stopped by PID."""
+    assert PROMETHEUS, "prometheus is not installed: apt-get install -y prometheus"
+    app_port, web_port = free_port(), free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
+    )
+    process = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{web_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{web_port}"
+    try:
+        assert wait_until(lambda: _ready(base), timeout=30), "prometheus did not become ready"
+        yield base, app_port
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _ready(base):
+    try:
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def query(base, promql):
+    data = get_json(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}")
+    assert data is not None and data["status"] == "success", data
+    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["data"]["result"]}
+
+
+def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
+    base, app_port = prometheus
+    (tmp_path / "app.py").write_text(APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
+    env.update({"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none",
+                "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1", "OTEL_EXPORTER_PROMETHEUS_PORT": str(app_port),
+                "AIOTEL_CACHE_DIR": str(tmp_path / "c")})
+    app = subprocess.Popen(command("aiotel-run") + [sys.executable, "app.py"], cwd=str(tmp_path), env=env,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout.readline() == "ready\n"
+        calls = wait_until(lambda: query(base, 'sum by (code_function_name) (aiotel_function_duration_seconds_count)'))
+        assert calls == {(("code_function_name", "app.parse"),): 5.0}
+        errors = query(base, 'sum by (code_function_name, error_type) (aiotel_function_duration_seconds_count{error_type!=""})')
+        assert errors == {(("code_function_name", "app.parse"), ("error_type", "ValueError")): 2.0}
+        p95 = query(base, 'histogram_quantile(0.95, sum by (le) (aiotel_function_duration_seconds_bucket))')
+        assert list(p95.values())[0] > 0
+    finally:
+        app.stdin.close()
+        app.wait(timeout=20)
+    assert app.returncode == 0, app.stderr.read()
