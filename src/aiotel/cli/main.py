@@ -7,7 +7,7 @@ import sys
 from typing import List, Optional
 
 from .._version import __version__
-from . import report, scan
+from . import doctor, report, scan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     scan.add_parser(subparsers)
     report.add_parser(subparsers)
+    doctor.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""``aiotel doctor``: the effective configuration and where each value came from, whether
+the configured collector answers, and what the import hook would instrument here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ..config import VARIABLES, Settings, load_settings
+from ..importhook import Scope
+from ..provenance import CachedScanner
+from .walk import module_name, python_files
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="show the effective configuration, check the collector, list what would be instrumented",
+        description=(
+            "Print every setting aiotel-run would use and where it comes from, check that the "
+            "configured OTLP endpoint answers, and list the marked functions the import hook "
+            "would instrument under the current directory. Exit 1 when something is wrong."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS", help="for the endpoint check (default 2)")
+    parser.set_defaults(run=run, subparser=parser)
+
+
+def configuration(environ: Mapping[str, str]) -> List[Dict[str, str]]:
+    rows = []
+    for variable in VARIABLES:
+        value = environ.get(variable.name)
+        if value is not None and value.strip():
+            rows.append({"variable": variable.name, "value": value, "source": "environment"})
+        else:
+            rows.append({"variable": variable.name, "value": variable.default, "source": "default"})
+    return rows
+
+
+def otlp_endpoints(settings: Settings, environ: Mapping[str, str]) -> List[Tuple[str, str, str]]:
+    """(signal, protocol, endpoint) for each signal exported over OTLP, as the exporters resolve them."""
+    found = []
+    for signal, exporters, protocol in (
+        ("traces", settings.traces_exporters, settings.otlp_traces_protocol),
+        ("metrics", settings.metrics_exporters, settings.otlp_metrics_protocol),
+    ):
+        if "otlp" not in exporters:
+            continue
+        specific = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+        general = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        default = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+        found.append((signal, protocol, specific or general or default))
+    return found
+
+
+def answers(endpoint: str, timeout: float) -> Optional[str]:
+    """None when a TCP connection to the endpoint succeeds, else why it did not."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
+def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]]:
+    scope = Scope(settings.include, settings.exclude)
+    scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
+    found = []
+    for path in python_files(root, ()):
+        name = module_name(path)
+        if not scope.wants(name, os.path.abspath(path)):
+            continue
+        result = scanner.scan_path(path, name)
+        if result.functions:
+            found.append({"file": path, "module": name, "functions": [f.qualname for f in result.functions]})
+    return found
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    environ = os.environ
+    settings = load_settings(environ)
+    checks = []
+    for signal, protocol, endpoint in otlp_endpoints(settings, environ):
+        problem = answers(endpoint, args.timeout)
+        checks.append({"signal": signal, "protocol": protocol, "endpoint": endpoint, "answers": problem is None,
+                       "problem": problem})
+    report = {
+        "configuration": configuration(environ),
+        "problems": list(settings.problems),
+        "traces_exporters": list(settings.traces_exporters),
+        "metrics_exporters": list(settings.metrics_exporters),
+        "store": settings.store_dir if "store" in settings.traces_exporters + settings.metrics_exporters else None,
+        "endpoints": checks,
+        "would_instrument": would_instrument(settings),
+    }
+    healthy = not settings.problems and all(c["answers"] for c in checks)
+    if args.json:
+        json.dump({**report, "healthy": healthy}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0 if healthy else 1
+    out = sys.stdout
+    out.write("configuration:\n")
+    width = max(len(r["variable"]) for r in report["configuration"])
+    for row in report["configuration"]:
+        out.write(f"  {row['variable']:<{width}}  {row['value'] or '-'}  ({row['source']})\n")
+    for problem in settings.problems:
+        out.write(f"problem: {problem}\n")
+    out.write(f"traces go to: {', '.join(settings.traces_exporters) or 'nowhere'}; "
+              f"metrics go to: {', '.join(settings.metrics_exporters) or 'nowhere'}\n")
+    if report["store"]:
+        out.write(f"store: {report['store']}\n")
+    for check in checks:
+        verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"
+        out.write(f"{check['signal']} endpoint {check['endpoint']} ({check['protocol']}): {verdict}\n")
+    marked = report["would_instrument"]
+    total = sum(len(m["functions"]) for m in marked)
+    out.write(f"would instrument here: {total} function(s) in {len(marked)} file(s)\n")
+    for entry in marked:
+        out.write(f"  {entry['file']}: {', '.join(entry['functions'])}\n")
+    return 0 if healthy else 1
