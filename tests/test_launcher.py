@@ -137,3 +137,13 @@ def test_the_temporary_main_pyc_is_removed(tmp_path):
     result = run(command("aiotel-run") + ["python", "app.py", "x"], cwd=str(tmp_path), env={**QUIET, "TMPDIR": str(tmp)})
     assert result.stdout == "['app.py', 'x']\n"
     assert list(tmp.iterdir()) == []
+
+
+def test_otel_log_level_error_keeps_stderr_quiet(tmp_path):
+    (tmp_path / "m.py").write_text("# AI-generated: Claude\ndef f():\n    return 1\n")
+    (tmp_path / "app.py").write_text("import m\nprint(m.f())\n")
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_LOG_LEVEL": "error"}
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
+    loud = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env={**env, "OTEL_LOG_LEVEL": "warn"})
+    assert loud.stderr.startswith("aiotel: could not export telemetry")

@@ -31,7 +31,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             from .config import load_settings
 
             settings = load_settings(os.environ if environ is None else environ)
-            log.setup()
+            log.setup(level=log.LEVELS[settings.log_level])
             for problem in settings.problems:
                 log.warn(problem)
             from . import setup

@@ -33,6 +33,7 @@ class Settings:
     capture_prompt: bool = True
     shutdown_timeout: float = 1.0
     instrument_libraries: bool = True
+    log_level: str = "warn"
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
@@ -77,6 +78,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "--prometheus-port", "9464", "its port"),
     Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
     Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
+    Variable("OTEL_LOG_LEVEL", "--log-level", "warn", "what aiotel and the OTel SDK say on stderr: debug, info, warn or error"),
     Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
 )
@@ -115,6 +117,13 @@ def parse_non_negative_float(value: str) -> float:
     if not number >= 0 or number == float("inf"):
         raise ValueError("expected a finite number, 0 or more")
     return number
+
+
+def parse_log_level(value: str) -> str:
+    level = value.strip().lower()
+    if level not in ("debug", "info", "warn", "warning", "error"):
+        raise ValueError("expected debug, info, warn or error")
+    return level
 
 
 def parse_port(value: str) -> int:
@@ -193,6 +202,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
         instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
+        log_level=read("OTEL_LOG_LEVEL", parse_log_level, "warn"),
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),

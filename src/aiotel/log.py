@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Set
+from typing import Optional, Set
 
 logger = logging.getLogger("aiotel")
 
@@ -65,24 +65,37 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
-def setup(otel_loggers: bool = True) -> None:
-    """Route aiotel's and (optionally) the OTel SDK's warnings to stderr, once each."""
-    if getattr(logger, "_aiotel_ready", False):
-        return
-    handler = _Stderr()
-    handler.addFilter(_Once())
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    logger._aiotel_ready = True  # type: ignore[attr-defined]
+_handler: "Optional[_Stderr]" = None
+_otel_hooked = False
+
+# OTEL_LOG_LEVEL values (the spec's names) to logging levels
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def setup(otel_loggers: bool = True, level: int = logging.WARNING) -> None:
+    """Route aiotel's and (optionally) the OTel SDK's records to stderr, once each.
+
+    ``level`` (from ``OTEL_LOG_LEVEL``) applies to both; aiotel says nothing below warnings
+    unless asked, since the program owns its output."""
+    global _handler, _otel_hooked
+    if _handler is None:
+        _handler = _Stderr()
+        _handler.addFilter(_Once())
+        logger.addHandler(_handler)
+        logger.propagate = False
+    logger.setLevel(level)
     if otel_loggers:
         otel = logging.getLogger("opentelemetry")
-        otel.addHandler(handler)
-        otel.setLevel(logging.WARNING)
-        otel.propagate = False
+        if not _otel_hooked:
+            otel.addHandler(_handler)
+            otel.propagate = False
+            _otel_hooked = True
+        otel.setLevel(level)
 
 
 def warn(message: str) -> None:
     """One line on stderr, once per distinct message."""
-    setup(otel_loggers=False)
+    if _handler is None:
+        setup(otel_loggers=False)
     logger.warning(message)

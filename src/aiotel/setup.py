@@ -298,7 +298,7 @@ def start(
     marked call; None when OTEL_SDK_DISABLED."""
     if settings.sdk_disabled:
         return None
-    log.setup()
+    log.setup(level=log.LEVELS[settings.log_level])
     _preload_exporters(settings)
     pipeline = Pipeline(settings, main_script, extra_readers)
     pipeline.configure_probes(starter=pipeline.ensure_started)
