@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Callable, List, Mapping, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from .provenance import MAX_SOURCE_BYTES, MarkerConfig, MarkerPatternError, default_cache_dir
 
@@ -34,6 +34,15 @@ class Settings:
     shutdown_timeout: float = 1.0
     instrument_libraries: bool = True
     log_level: str = "warn"
+    # read here so a bad value is named once, by aiotel, and the SDK gets the default
+    bsp_schedule_delay_ms: int = 5000
+    bsp_export_timeout_ms: int = 30000
+    bsp_max_queue_size: int = 2048
+    bsp_max_export_batch_size: int = 512
+    metric_export_interval_ms: int = 60000
+    metric_export_timeout_ms: int = 30000
+    otlp_compression: Dict[str, str] = dataclasses.field(default_factory=lambda: {"TRACES": "none", "METRICS": "none"})
+    otlp_timeout_s: Dict[str, float] = dataclasses.field(default_factory=lambda: {"TRACES": 10.0, "METRICS": 10.0})
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
@@ -78,6 +87,26 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "--prometheus-port", "9464", "its port"),
     Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
     Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
+    Variable("OTEL_RESOURCE_ATTRIBUTES", "--resource-attributes", "", "key=value,... added to the resource (service.version, deployment.environment.name, ...)"),
+    Variable("OTEL_SDK_DISABLED", "--sdk-disabled", "false", "true: instrument nothing"),
+    Variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "--traces-endpoint", "", "OTLP endpoint for traces only (full URL for http/protobuf)"),
+    Variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "--metrics-endpoint", "", "OTLP endpoint for metrics only"),
+    Variable("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "--traces-protocol", "", "grpc or http/protobuf for traces"),
+    Variable("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "--metrics-protocol", "", "grpc or http/protobuf for metrics"),
+    Variable("OTEL_EXPORTER_OTLP_HEADERS", "--headers", "", "key=value,... sent with every export (per-signal: OTEL_EXPORTER_OTLP_{TRACES,METRICS}_HEADERS)"),
+    Variable("OTEL_EXPORTER_OTLP_COMPRESSION", "--compression", "none", "gzip or none"),
+    Variable("OTEL_EXPORTER_OTLP_TIMEOUT", "--otlp-timeout", "10000", "milliseconds per export request"),
+    Variable("OTEL_EXPORTER_OTLP_CERTIFICATE", "--certificate", "", "CA certificate file for TLS"),
+    Variable("OTEL_EXPORTER_OTLP_CLIENT_KEY", "--client-key", "", "client key file for mTLS"),
+    Variable("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "--client-certificate", "", "client certificate file for mTLS"),
+    Variable("OTEL_EXPORTER_OTLP_INSECURE", "--insecure", "false", "grpc without TLS"),
+    Variable("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "--temporality", "cumulative", "cumulative, delta or lowmemory"),
+    Variable("OTEL_BSP_SCHEDULE_DELAY", "--bsp-schedule-delay", "5000", "milliseconds between span batch exports"),
+    Variable("OTEL_BSP_EXPORT_TIMEOUT", "--bsp-export-timeout", "30000", "milliseconds a span batch export may take"),
+    Variable("OTEL_BSP_MAX_QUEUE_SIZE", "--bsp-max-queue-size", "2048", "spans queued before new ones are dropped"),
+    Variable("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "--bsp-max-export-batch-size", "512", "spans per export request"),
+    Variable("OTEL_METRIC_EXPORT_INTERVAL", "--metric-export-interval", "60000", "milliseconds between metric exports"),
+    Variable("OTEL_METRIC_EXPORT_TIMEOUT", "--metric-export-timeout", "30000", "milliseconds a metric export may take"),
     Variable("OTEL_LOG_LEVEL", "--log-level", "warn", "what aiotel and the OTel SDK say on stderr: debug, info, warn or error"),
     Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
@@ -119,6 +148,13 @@ def parse_non_negative_float(value: str) -> float:
     return number
 
 
+def parse_compression(value: str) -> str:
+    compression = value.strip().lower()
+    if compression not in ("gzip", "none"):
+        raise ValueError("expected gzip or none")
+    return compression
+
+
 def parse_log_level(value: str) -> str:
     level = value.strip().lower()
     if level not in ("debug", "info", "warn", "warning", "error"):
@@ -131,6 +167,11 @@ def parse_port(value: str) -> int:
     if not 0 < number < 65536:
         raise ValueError("expected a port number, 1 to 65535")
     return number
+
+
+def parse_milliseconds(value: str) -> float:
+    """An OTLP timeout in milliseconds (the spec's unit), returned in seconds (the SDK's)."""
+    return parse_positive_int(value) / 1000.0
 
 
 def parse_bool(value: str) -> bool:
@@ -172,7 +213,9 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         try:
             return parse(raw)
         except (ValueError, MarkerPatternError) as exc:
-            problems.append(f"{name}={raw!r} ignored ({exc}); using the default")
+            problem = f"{name}={raw!r} ignored ({exc}); using the default"
+            if problem not in problems:  # a generic variable is read once per signal
+                problems.append(problem)
             return default
 
     def markers(raw: str) -> MarkerConfig:
@@ -203,6 +246,23 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
         instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
         log_level=read("OTEL_LOG_LEVEL", parse_log_level, "warn"),
+        bsp_schedule_delay_ms=read("OTEL_BSP_SCHEDULE_DELAY", parse_non_negative_int, 5000),
+        bsp_export_timeout_ms=read("OTEL_BSP_EXPORT_TIMEOUT", parse_non_negative_int, 30000),
+        bsp_max_queue_size=read("OTEL_BSP_MAX_QUEUE_SIZE", parse_positive_int, 2048),
+        bsp_max_export_batch_size=read("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", parse_positive_int, 512),
+        metric_export_interval_ms=read("OTEL_METRIC_EXPORT_INTERVAL", parse_positive_int, 60000),
+        metric_export_timeout_ms=read("OTEL_METRIC_EXPORT_TIMEOUT", parse_positive_int, 30000),
+        # the signal's own variable wins over the generic one, as the spec says
+        otlp_compression={
+            signal: read(f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION", parse_compression, None)
+            or read("OTEL_EXPORTER_OTLP_COMPRESSION", parse_compression, "none")
+            for signal in ("TRACES", "METRICS")
+        },
+        otlp_timeout_s={
+            signal: read(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", parse_milliseconds, None)
+            or read("OTEL_EXPORTER_OTLP_TIMEOUT", parse_milliseconds, 10.0)
+            for signal in ("TRACES", "METRICS")
+        },
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),

@@ -22,7 +22,9 @@ class _Once(logging.Filter):
     """Passes the first record of each (logger, message template)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("opentelemetry") and "export" in f"{record.name} {record.msg}".lower():
+        text = str(record.msg).lower()
+        exporting = record.name.startswith("opentelemetry.exporter") or "failed to export" in text or "exporting" in text
+        if record.name.startswith("opentelemetry") and exporting and "invalid" not in text:
             # exporters log every retry of every batch: one line says it all
             if not first_time("opentelemetry export"):
                 return False

@@ -13,7 +13,7 @@ import atexit
 import os
 import threading
 import uuid
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -35,8 +35,9 @@ class _LazyBatchProcessor(SpanProcessor):
     """A BatchSpanProcessor created when the first span ends: its thread starts then, not
     at start-up (see ``Pipeline``)."""
 
-    def __init__(self, exporter: Any) -> None:
+    def __init__(self, exporter: Any, settings: Settings) -> None:
         self._exporter = exporter
+        self._settings = settings
         self._processor: Optional[BatchSpanProcessor] = None
         self._lock = threading.Lock()
 
@@ -44,7 +45,7 @@ class _LazyBatchProcessor(SpanProcessor):
         if self._processor is None:
             with self._lock:
                 if self._processor is None:
-                    self._processor = _batch_processor(self._exporter)
+                    self._processor = _batch_processor(self._exporter, self._settings)
         return self._processor
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -87,7 +88,7 @@ class Pipeline:
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
         self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
         for exporter in _span_exporters(settings):
-            self.tracer_provider.add_span_processor(_LazyBatchProcessor(exporter))
+            self.tracer_provider.add_span_processor(_LazyBatchProcessor(exporter, settings))
         # Same processors, but samples everything: spans for failed calls the sampler dropped.
         self.error_provider = _tracer_provider(
             sampler=ALWAYS_ON,
@@ -194,20 +195,36 @@ class Pipeline:
         return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
 
 
-def _otlp_span_exporter(protocol: str) -> Any:
+def _otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
+    """Compression and timeout as validated by ``config`` (the exporters would fail on a
+    bad value); endpoint, headers and certificates the exporters read themselves."""
+    if protocol == "grpc":
+        from grpc import Compression as GrpcCompression
+
+        kind = GrpcCompression.Gzip if compression == "gzip" else GrpcCompression.NoCompression
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+        kind = HttpCompression.Gzip if compression == "gzip" else HttpCompression.NoCompression
+    return {"compression": kind, "timeout": timeout}
+
+
+def _otlp_span_exporter(settings: Settings) -> Any:
+    protocol = settings.otlp_traces_protocol
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    return OTLPSpanExporter()
+    return OTLPSpanExporter(**_otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
 
 
-def _otlp_metric_exporter(protocol: str) -> Any:
+def _otlp_metric_exporter(settings: Settings) -> Any:
+    protocol = settings.otlp_metrics_protocol
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
-    return OTLPMetricExporter()
+    return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
 
 
 def _span_exporter(name: str, settings: Settings) -> Any:
@@ -217,7 +234,7 @@ def _span_exporter(name: str, settings: Settings) -> Any:
         from .store import StoreSpanExporter
 
         return StoreSpanExporter(settings.store_dir, settings.store_max_bytes)
-    return _otlp_span_exporter(settings.otlp_traces_protocol)
+    return _otlp_span_exporter(settings)
 
 
 def _metric_exporter(name: str, settings: Settings) -> Any:
@@ -227,7 +244,7 @@ def _metric_exporter(name: str, settings: Settings) -> Any:
         from .store import StoreMetricExporter
 
         return StoreMetricExporter(settings.store_dir, settings.store_max_bytes)
-    return _otlp_metric_exporter(settings.otlp_metrics_protocol)
+    return _otlp_metric_exporter(settings)
 
 
 def _span_exporters(settings: Settings) -> List[Any]:
@@ -257,7 +274,13 @@ def _metric_readers(settings: Settings) -> List[MetricReader]:
             if name == "prometheus":
                 readers.append(_prometheus_reader(settings))
                 continue
-            readers.append(PeriodicExportingMetricReader(_metric_exporter(name, settings)))
+            readers.append(
+                PeriodicExportingMetricReader(
+                    _metric_exporter(name, settings),
+                    export_interval_millis=settings.metric_export_interval_ms,
+                    export_timeout_millis=settings.metric_export_timeout_ms,
+                )
+            )
         except Exception as exc:
             log.warn(f"metrics exporter {name!r} unavailable ({type(exc).__name__}: {exc}); metrics are not exported there")
     return readers
@@ -272,11 +295,17 @@ def _tracer_provider(**options: Any) -> TracerProvider:
         return TracerProvider(**options)
 
 
-def _batch_processor(exporter: Any) -> BatchSpanProcessor:
+def _batch_processor(exporter: Any, settings: Settings) -> BatchSpanProcessor:
+    options = dict(  # validated by config: the SDK never parses a bad OTEL_BSP_* value itself
+        max_queue_size=settings.bsp_max_queue_size,
+        schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        max_export_batch_size=min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size),
+        export_timeout_millis=settings.bsp_export_timeout_ms,
+    )
     try:
-        return BatchSpanProcessor(exporter, meter_provider=NoOpMeterProvider())  # same reason
+        return BatchSpanProcessor(exporter, meter_provider=NoOpMeterProvider(), **options)  # same reason
     except TypeError:
-        return BatchSpanProcessor(exporter)
+        return BatchSpanProcessor(exporter, **options)
 
 
 def build_resource(main_script: Optional[str] = None) -> Resource:
