@@ -190,3 +190,47 @@ def test_multiprocessing_children_report_every_call(workdir, http_receiver, tmp_
         return sum(latest.values())
 
     assert got.wait(lambda r: counted(r) == 40, timeout=15), counted(got)
+
+
+POOL_FOREVER = textwrap.dedent(
+    '''\
+    import multiprocessing, sys, time
+    import work
+
+
+    def busy(n):
+        for _ in range(20):
+            work.tick(n)
+        return n
+
+
+    if __name__ == "__main__":
+        pool = multiprocessing.get_context("fork").Pool(2)
+        result = pool.map_async(busy, range(10_000), chunksize=1)
+        time.sleep(0.5)
+        print("ready", flush=True)
+        result.wait()
+    '''
+)
+
+
+def test_sigterm_to_a_pool_program_keeps_its_status_and_the_workers_report(workdir, http_receiver, tmp_path):
+    (workdir / "forever.py").write_text(POOL_FOREVER)
+    env = telemetry_env(http_receiver, tmp_path, OTEL_BSP_SCHEDULE_DELAY="30000")
+    plain, _ = start([sys.executable, "forever.py"], workdir, {})
+    plain.send_signal(signal.SIGTERM)
+    plain_status = finish(plain)[0]
+
+    process, _ = start(command("aiotel-run") + ["python", "forever.py"], workdir, env)
+    process.send_signal(signal.SIGTERM)
+    status, out, err = finish(process)
+    assert status == plain_status == -signal.SIGTERM
+    # the workers notice their parent is gone, stop, and flush through the exit finalizer
+    got = http_receiver.received
+
+    def worker_calls(r):
+        return sum(max((p.count for p in r.points if p.resource["service.instance.id"] == i
+                        and p.attributes.get("code.function.name") == "work.tick"), default=0)
+                   for i in {p.resource["service.instance.id"] for p in r.points})
+
+    assert got.wait(lambda r: worker_calls(r) > 20, timeout=20), worker_calls(got)
