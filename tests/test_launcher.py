@@ -147,3 +147,9 @@ def test_otel_log_level_error_keeps_stderr_quiet(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
     loud = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env={**env, "OTEL_LOG_LEVEL": "warn"})
     assert loud.stderr.startswith("aiotel: could not export telemetry")
+
+
+def test_readme_table_lists_every_variable_with_its_option():
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    for variable in VARIABLES:
+        assert f"| `{variable.name}` | `{variable.flag}` |" in readme, variable.name
