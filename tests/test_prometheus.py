@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -112,6 +113,20 @@ def query(base, promql):
     return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["data"]["result"]}
 
 
+def dashboard_queries():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "collector-config", "grafana", "dashboards", "ai-generated-code.json")
+    with open(path) as fh:
+        dashboard = json.load(fh)
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in (("$__rate_interval", "1m"), ("$__range", "1h"), ("$service", ".*"),
+                                    ("$tool", ".*"), ("$function", ".*")):
+                expr = expr.replace(variable, value)
+            yield panel["title"], expr
+
+
 def alert_rules():
     import yaml
 
@@ -141,6 +156,13 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
         # (no data yet: the windows need hours of history; promtool tests cover firing)
         for rule in alert_rules():
             query(base, rule["expr"])
+        # every dashboard expression too, with Grafana's variables as "All"; the per-function,
+        # per-tool and per-version panels have data already
+        for title, expr in dashboard_queries():
+            result = query(base, expr)
+            if re.match(r"(Calls per second|p95 latency|Error rate|Functions)", title):
+                # rate() needs two scrapes inside its window
+                assert result or wait_until(lambda: query(base, expr), timeout=20), title
     finally:
         app.stdin.close()
         app.wait(timeout=20)
