@@ -127,6 +127,17 @@ def dashboard_queries():
             yield panel["title"], expr
 
 
+def dashboard_variables():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "collector-config", "grafana", "dashboards", "ai-generated-code.json")
+    with open(path) as fh:
+        dashboard = json.load(fh)
+    for variable in dashboard["templating"]["list"]:
+        match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
+        assert match, variable["query"]["query"]
+        yield match.group(1).replace("$service", ".*").replace("$tool", ".*"), match.group(2)
+
+
 def alert_rules():
     import yaml
 
@@ -163,6 +174,12 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
             if re.match(r"(Calls per second|p95 latency|Error rate|Functions)", title):
                 # rate() needs two scrapes inside its window
                 assert result or wait_until(lambda: query(base, expr), timeout=20), title
+        # and the dashboard's variables, label_values(selector, label), through the labels API
+        for selector, label in dashboard_variables():
+            data = get_json(f"{base}/api/v1/label/{label}/values?{urllib.parse.urlencode({'match[]': selector})}")
+            assert data is not None and data["status"] == "success", (selector, label, data)
+            if label == "code_function_name":
+                assert data["data"] == ["app.parse"]
     finally:
         app.stdin.close()
         app.wait(timeout=20)
