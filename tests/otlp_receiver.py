@@ -113,6 +113,7 @@ class Received:
                     data = getattr(m, kind)
                     for p in data.data_points:
                         is_histogram = kind == "histogram"
+                        number = getattr(p, p.WhichOneof("value")) if kind in ("sum", "gauge") and p.WhichOneof("value") else None
                         points.append(
                             Point(
                                 metric=m.name,
@@ -121,7 +122,7 @@ class Received:
                                 temporality=getattr(data, "aggregation_temporality", 0),
                                 attributes=attributes(p.attributes),
                                 count=p.count if is_histogram else 0,
-                                sum=p.sum if is_histogram else 0.0,
+                                sum=p.sum if is_histogram else (number or 0.0),
                                 bucket_counts=list(p.bucket_counts) if is_histogram else [],
                                 explicit_bounds=list(p.explicit_bounds) if is_histogram else [],
                                 scope=sm.scope.name,

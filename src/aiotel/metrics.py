@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -23,8 +23,10 @@ from opentelemetry.sdk.metrics.export import (
     Metric,
     MetricReader,
     MetricsData,
+    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -34,6 +36,8 @@ from ._version import __version__
 
 DURATION = "aiotel.function.duration"
 DURATION_DESCRIPTION = "Duration of calls of AI-generated functions; count = calls, error.type = failed calls"
+FALLBACKS = "aiotel.function.fallbacks"
+FALLBACKS_DESCRIPTION = "Times an except handler inside an AI-generated function caught something"
 
 # (probe identity, error.type or None) -> (bucket counts, sum in ns)
 _Series = Dict[Tuple[int, Optional[str]], Tuple[List[int], int]]
@@ -55,56 +59,102 @@ def _read_series() -> List[Tuple[probes.FunctionProbe, Optional[str], List[int],
 class DurationSource:
     """The histogram for one reader: cumulative, or the change since its last collection."""
 
-    def __init__(self, delta: bool) -> None:
+    def __init__(self, delta: bool, fallbacks_delta: bool = False) -> None:
         self.delta = delta
+        self.fallbacks_delta = fallbacks_delta
+        self.previous_fallbacks: Dict[Tuple[int, int, str], int] = {}
         self.started = time.time_ns()
         self.last_collection = self.started
         self.previous: _Series = {}
         self.lock = threading.Lock()
 
-    def metric(self) -> Optional[Metric]:
+    def metrics(self) -> List[Metric]:
+        """The duration histogram and the fallback counter, whichever have points."""
         with self.lock:
-            now = time.time_ns()
-            points = []
-            for probe, kind, buckets, total_ns in _read_series():
-                if self.delta:
-                    key = (id(probe), kind)
-                    before = self.previous.get(key)
-                    self.previous[key] = (buckets, total_ns)
-                    if before is not None:
-                        buckets = [a - b for a, b in zip(buckets, before[0])]
-                        total_ns -= before[1]
-                count = sum(buckets)
-                if count == 0:
-                    continue
+            found = []
+            fallbacks = self._fallbacks()
+            duration = self._duration()
+            if duration is not None:
+                found.append(duration)
+            if fallbacks is not None:
+                found.append(fallbacks)
+            return found
+
+    def _fallbacks(self) -> Optional[Metric]:
+        now = time.time_ns()
+        points = []
+        for probe in probes.all_probes():
+            for (line, kind), total in list(probe.fallbacks.items()):
+                value = total
+                if self.fallbacks_delta:
+                    key = (id(probe), line, kind)
+                    value = total - self.previous_fallbacks.get(key, 0)
+                    self.previous_fallbacks[key] = total
+                    if value == 0:
+                        continue
                 attributes = dict(probe.metric_attributes)
-                if kind is not None:
-                    attributes["error.type"] = kind
+                attributes["code.line.number"] = line
+                attributes["exception.type"] = kind
                 points.append(
-                    HistogramDataPoint(
+                    NumberDataPoint(
                         attributes=attributes,
-                        start_time_unix_nano=self.last_collection if self.delta else self.started,
+                        start_time_unix_nano=self.last_collection if self.fallbacks_delta else self.started,
                         time_unix_nano=now,
-                        count=count,
-                        sum=total_ns / 1e9,
-                        bucket_counts=buckets,
-                        explicit_bounds=probes.BOUNDS_SECONDS,
-                        # not tracked: two more comparisons on every call for fields
-                        # neither Prometheus nor the report uses; OTLP leaves them unset
-                        min=None,  # type: ignore[arg-type]
-                        max=None,  # type: ignore[arg-type]
+                        value=value,
                     )
                 )
-            self.last_collection = now
-            if not points:
-                return None
-            temporality = AggregationTemporality.DELTA if self.delta else AggregationTemporality.CUMULATIVE
-            return Metric(
-                name=DURATION,
-                description=DURATION_DESCRIPTION,
-                unit="s",
-                data=Histogram(data_points=points, aggregation_temporality=temporality),
+        if not points:
+            return None
+        temporality = AggregationTemporality.DELTA if self.fallbacks_delta else AggregationTemporality.CUMULATIVE
+        return Metric(
+            name=FALLBACKS,
+            description=FALLBACKS_DESCRIPTION,
+            unit="{fallback}",
+            data=Sum(data_points=points, aggregation_temporality=temporality, is_monotonic=True),
+        )
+
+    def _duration(self) -> Optional[Metric]:
+        now = time.time_ns()
+        points = []
+        for probe, kind, buckets, total_ns in _read_series():
+            if self.delta:
+                key = (id(probe), kind)
+                before = self.previous.get(key)
+                self.previous[key] = (buckets, total_ns)
+                if before is not None:
+                    buckets = [a - b for a, b in zip(buckets, before[0])]
+                    total_ns -= before[1]
+            count = sum(buckets)
+            if count == 0:
+                continue
+            attributes = dict(probe.metric_attributes)
+            if kind is not None:
+                attributes["error.type"] = kind
+            points.append(
+                HistogramDataPoint(
+                    attributes=attributes,
+                    start_time_unix_nano=self.last_collection if self.delta else self.started,
+                    time_unix_nano=now,
+                    count=count,
+                    sum=total_ns / 1e9,
+                    bucket_counts=buckets,
+                    explicit_bounds=probes.BOUNDS_SECONDS,
+                    # not tracked: two more comparisons on every call for fields
+                    # neither Prometheus nor the report uses; OTLP leaves them unset
+                    min=None,  # type: ignore[arg-type]
+                    max=None,  # type: ignore[arg-type]
+                )
             )
+        self.last_collection = now
+        if not points:
+            return None
+        temporality = AggregationTemporality.DELTA if self.delta else AggregationTemporality.CUMULATIVE
+        return Metric(
+            name=DURATION,
+            description=DURATION_DESCRIPTION,
+            unit="s",
+            data=Histogram(data_points=points, aggregation_temporality=temporality),
+        )
 
 
 _sources: List[DurationSource] = []
@@ -117,10 +167,11 @@ def reset_after_fork() -> None:
         source.lock = threading.Lock()  # a lock held by another thread at fork stays held
         source.started = source.last_collection = now
         source.previous = {}
+        source.previous_fallbacks = {}
 
 
-def _with_metric(data: Optional[MetricsData], metric: Metric, resource: Resource) -> MetricsData:
-    scope = ScopeMetrics(scope=InstrumentationScope("aiotel", __version__), metrics=[metric], schema_url="")
+def _with_metric(data: Optional[MetricsData], metrics: List[Metric], resource: Resource) -> MetricsData:
+    scope = ScopeMetrics(scope=InstrumentationScope("aiotel", __version__), metrics=metrics, schema_url="")
     ours = ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")
     if data is None or not data.resource_metrics:
         return MetricsData(resource_metrics=[ours])
@@ -140,13 +191,14 @@ def attach(reader: MetricReader, resource: Callable[[], Resource]) -> None:
     ``service.instance.id``."""
     collect = reader._collect  # set by MeterProvider.__init__
     delta = reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
-    source = DurationSource(delta)
+    counter_delta = reader._instrument_class_temporality.get(_Counter) is AggregationTemporality.DELTA
+    source = DurationSource(delta, counter_delta)
     _sources.append(source)
 
     def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:
         data = collect(reader_, timeout_millis=timeout_millis) if collect is not None else None
-        metric = source.metric()
-        if metric is None:
+        metric = source.metrics()
+        if not metric:
             # nothing at all to report: no export request (a collector-less run stays quiet)
             return data if data is not None and any(rm.scope_metrics for rm in data.resource_metrics) else None
         return _with_metric(data, metric, resource())

@@ -23,6 +23,7 @@ inside ``x[i] += 1``); on 3.9 a rare lost increment is possible.
 
 from __future__ import annotations
 
+import sys
 import time
 from bisect import bisect_left
 from typing import Any, Dict, List, Optional, Tuple
@@ -94,7 +95,7 @@ class FunctionProbe:
 
     __slots__ = (
         "name", "attributes", "metric_attributes",
-        "ok_buckets", "ok_sum_ns", "errors",
+        "ok_buckets", "ok_sum_ns", "errors", "fallbacks",
         "gate", "tat", "__weakref__",
     )
 
@@ -106,6 +107,8 @@ class FunctionProbe:
         self.ok_sum_ns = 0
         # error.type -> [bucket counts..., sum_ns]: a new type is rare, a dict lookup is fine
         self.errors: Dict[str, List[int]] = {}
+        # (handler line, exception.type) -> times that except handler caught something
+        self.fallbacks: Dict[Tuple[int, str], int] = {}
         self.gate = _NEVER  # monotonic ns before which no span may start (rate cap)
         self.tat = 0  # GCRA "theoretical arrival time" of the next span
         _open_gate(self)
@@ -170,6 +173,7 @@ def reset_counts() -> None:
         probe.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
         probe.ok_sum_ns = 0
         probe.errors = {}
+        probe.fallbacks = {}
 
 
 def all_probes() -> List[FunctionProbe]:
@@ -363,6 +367,23 @@ def _late_error_span(probe: FunctionProbe, exc: BaseException, kind: str, elapse
         )
     _mark_failed(span, exc, kind)
     span.end(end_time=now_wall)
+
+
+def fallback(probe: FunctionProbe, line: int) -> None:
+    """An ``except`` handler of the function (on ``line``) caught something: count it, and
+    note it on the function's span when this call is sampled."""
+    try:
+        exc = sys.exc_info()[1]
+        cls = exc.__class__
+        module = cls.__module__
+        kind = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+        key = (line, kind)
+        probe.fallbacks[key] = probe.fallbacks.get(key, 0) + 1
+        span = trace.get_current_span()
+        if span.is_recording() and getattr(span, "name", None) == probe.name:
+            span.add_event("aiotel.fallback", {"code.line.number": line, "exception.type": kind})
+    except Exception:
+        pass
 
 
 def suspend(call: Any, value: Any) -> Any:

@@ -106,6 +106,42 @@ class _YieldBracketer(ast.NodeTransformer):
         return ast.copy_location(self.at.probe_call("resume", self.at.name(CALL), node), node)
 
 
+class _FallbackCounter(ast.NodeVisitor):
+    """Makes each ``except`` handler of one function (not of nested scopes) report that it
+    caught something: a silent fallback path. The report is the handler's first statement,
+    on the ``except`` line, guarded so that at the recursion limit it is skipped, never raised::
+
+        except ValueError as exc:
+            try:
+                __aiotel_probes__.fallback(__aiotel_f0__, <line>)
+            except RecursionError:
+                pass
+            <the handler's body>
+    """
+
+    def __init__(self, handle: str) -> None:
+        self.handle = handle
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        pass  # a nested scope: its handlers are its own
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
+    visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        self.generic_visit(node)
+        at = _Located(node.lineno, node.col_offset)
+        report = ast.Try(
+            body=[at.expr(at.probe_call("fallback", at.name(self.handle), at.const(node.lineno)))],
+            handlers=[ast.ExceptHandler(type=at.name("RecursionError"), name=None, body=[ast.Pass(**at.loc)], **at.loc)],
+            orelse=[],
+            finalbody=[],
+            **at.loc,
+        )
+        node.body.insert(0, report)
+
+
 def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> None:
     """Put the probe calls inside ``node`` (changed in place)."""
     at = _Located(node.lineno, node.col_offset)
@@ -115,6 +151,9 @@ def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> 
         docstring = [body.pop(0)]
         if not body:
             body = [ast.Pass(**at.loc)]
+    counter = _FallbackCounter(handle)
+    for stmt in body:
+        counter.visit(stmt)
     if is_generator:
         bracketer = _YieldBracketer(at)
         body = [bracketer.visit(stmt) for stmt in body]
