@@ -151,11 +151,6 @@ class Pipeline:
                 tracers.append(tracer)
             probes.replace_tracers(*tracers)
 
-    def flush(self) -> None:
-        self.tracer_provider.force_flush(int(self.timeout * 1000))
-        if self.meter_provider is not None:
-            self.meter_provider.force_flush(int(self.timeout * 1000))
-
     def shutdown(self) -> None:
         """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.
 
@@ -328,7 +323,6 @@ def start(
     if settings.sdk_disabled:
         return None
     log.setup(level=log.LEVELS[settings.log_level])
-    _preload_exporters(settings)
     pipeline = Pipeline(settings, main_script, extra_readers)
     pipeline.configure_probes(starter=pipeline.ensure_started)
     # Registered early, so it runs after the program's own atexit handlers (LIFO),
@@ -336,22 +330,3 @@ def start(
     atexit.register(pipeline.shutdown)
     lifecycle.install(pipeline)
     return pipeline
-
-
-def _preload_exporters(settings: Settings) -> None:
-    """Import the exporter modules now (imports start no threads), so the first marked call
-    pays for building objects, not for imports; a missing one is reported here, once."""
-    for name in set(settings.traces_exporters) | set(settings.metrics_exporters):
-        try:
-            if name == "store":
-                from . import store  # noqa: F401
-            elif name == "prometheus":
-                import opentelemetry.exporter.prometheus  # noqa: F401
-            elif name == "otlp":
-                for protocol in {settings.otlp_traces_protocol, settings.otlp_metrics_protocol}:
-                    if protocol == "grpc":
-                        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
-                    else:
-                        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
-        except Exception:
-            pass  # said when the exporter is built
