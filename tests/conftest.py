@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from typing import Dict, List, Optional
@@ -66,3 +68,20 @@ def telemetry_env(receiver, tmp_path, **extra: str) -> Dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """An ephemeral port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a server started by a fixture, by its PID: SIGTERM, then SIGKILL if it lingers."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import command, run
+from conftest import command, free_port, run
 
 pytestmark = pytest.mark.instrumentation
 
@@ -53,9 +53,7 @@ class Faulty:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         if kind == "closed":
-            with socket.socket() as probe:  # a port nobody listens on
-                probe.bind(("127.0.0.1", 0))
-                self.port = probe.getsockname()[1]
+            self.port = free_port()  # nobody listens on it
             self.stop = lambda: None
         elif kind == "503":
             class Unavailable(BaseHTTPRequestHandler):

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import command, run
+from conftest import command, free_port, run, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOENIX = os.environ.get("AIOTEL_TEST_PHOENIX") or os.path.join(ROOT, ".venv-phoenix", "bin", "phoenix")
@@ -28,11 +26,6 @@ pytestmark = [
     )
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url):
@@ -67,12 +60,7 @@ def phoenix(tmp_path):
             raise AssertionError(f"Phoenix did not start: {(tmp_path / 'phoenix.log').read_text()[-2000:]}")
         yield base
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+        stop(process, timeout=15)
         log.close()
 
 

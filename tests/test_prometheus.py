@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import command
+from conftest import command, free_port, stop
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -46,11 +44,6 @@ APP = textwrap.dedent(
     '''
 )
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout=30.0, interval=0.25):
@@ -91,12 +84,7 @@ def prometheus(tmp_path):
         assert wait_until(lambda: _ready(base), timeout=30), "prometheus did not become ready"
         yield base, app_port
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 def _ready(base):

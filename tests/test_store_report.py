@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import stat
-import sys
 
 import pytest
 from google.protobuf.json_format import ParseDict

@@ -250,3 +250,17 @@ def test_library_instrumentation_can_be_switched_off(tmp_path, http_receiver):
     ai = next(s for s in got.spans if s.name == "service.fetch_quote")
     assert ai.parent_span_id == ""  # no request span around it: flask was not instrumented
     assert any(s.parent_span_id == ai.span_id for s in got.spans)  # urllib still was
+
+
+@pytest.mark.parametrize("variables, prompt", [
+    ({"AIOTEL_PROMPT_MAX_LENGTH": "8"}, "sum a ca"),
+    ({"AIOTEL_CAPTURE_PROMPT": "false"}, None),
+])
+def test_prompt_is_truncated_or_left_out_as_configured(app, http_receiver, tmp_path, variables, prompt):
+    result = aiotel_run(["python", "main.py"], app, telemetry_env(http_receiver, tmp_path, **variables))
+    assert result.returncode == 0 and result.stderr == ""
+    got = http_receiver.received
+    assert got.wait(lambda r: "shop.cart.Cart.total" in {s.name for s in r.spans})
+    total = next(s for s in got.spans if s.name == "shop.cart.Cart.total")
+    assert total.attributes.get("aiotel.provenance.prompt") == prompt
+    assert total.attributes["aiotel.provenance.ticket"] == "SHOP-12"  # other fields stay
