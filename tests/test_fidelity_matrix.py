@@ -48,12 +48,20 @@ def assert_same(instrumented, plain):
         pytest.fail(f"exit {plain.returncode} vs {instrumented.returncode}\n" + "\n".join(diff))
 
 
-@pytest.mark.parametrize("rate", ["1000000", "0"], ids=["sampled", "unsampled"])
+# every optional feature switched on: argument shapes
+ALL_ON = {"AIOTEL_CAPTURE_ARGS": "shape"}
+
+
+@pytest.mark.parametrize(
+    "rate, features",
+    [("1000000", {}), ("0", {}), ("1000000", ALL_ON), ("0", ALL_ON)],
+    ids=["sampled", "unsampled", "sampled-all-on", "unsampled-all-on"],
+)
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
-def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, mode, code):
+def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, features, mode, code):
     plain = run([sys.executable, "matrix.py", mode], cwd=str(matrix))
     assert plain.returncode == code, plain.stderr
-    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT=rate)
+    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT=rate, **features)
     instrumented = run(command("aiotel-run") + ["python", "matrix.py", mode], cwd=str(matrix), env=env)
     assert_same(instrumented, plain)
     assert "recursion 50 below the limit: True" in plain.stdout
@@ -66,6 +74,10 @@ def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_
         assert spans <= {"shapes.Account.deposit", "shapes.crash", "shapes.swallow", "shapes.deepest", "shapes.recurse"}
     else:
         assert {"shapes.gen", "shapes.coro", "shapes.Account.standard"} <= spans
+    metrics = {p.metric for p in http_receiver.received.points}
+    if mode == "ok":
+        assert "aiotel.function.empty_results" in metrics
+    assert ("aiotel.function.input.types" in metrics) == bool(features)
 
 
 def test_output_is_identical_on_a_second_run_from_the_pyc_cache(matrix, tmp_path):

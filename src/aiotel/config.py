@@ -31,6 +31,7 @@ class Settings:
     span_rate_limit: float = 10.0
     prompt_max_length: int = 256
     capture_prompt: bool = True
+    capture_args: str = "none"  # or "shape": type and length of each argument, never values
     shutdown_timeout: float = 1.0
     instrument_libraries: bool = True
     log_level: str = "warn"
@@ -72,6 +73,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
+    Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
     Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "1", "seconds to flush telemetry at exit before giving up"),
     Variable("AIOTEL_INSTRUMENT_LIBRARIES", "--instrument-libraries", "true", "activate the installed OpenTelemetry instrumentations (requests, flask, ...), as opentelemetry-instrument does"),
     Variable("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "--disabled-instrumentations", "", "instrumentations not to activate (comma-separated entry point names)"),
@@ -182,6 +184,13 @@ def parse_bool(value: str) -> bool:
     return lowered == "true"
 
 
+def parse_capture_args(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("none", "shape"):
+        raise ValueError("expected none or shape; argument values are never captured")
+    return mode
+
+
 def parse_patterns(value: str) -> Tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
@@ -243,6 +252,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         span_rate_limit=read("AIOTEL_SPAN_RATE_LIMIT", parse_non_negative_float, 10.0),
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
+        capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
         instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
         log_level=read("OTEL_LOG_LEVEL", parse_log_level, "warn"),

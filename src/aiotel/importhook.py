@@ -9,7 +9,7 @@ one with marked functions gets the ``RewritingLoader``, a ``SourceFileLoader`` w
 one, and ``__file__``/``__spec__`` are what the normal finder computed.
 
 The rewritten bytecode is cached next to the normal pyc under its own tag
-(``mod.cpython-311-aiotel-0.1.0-<marker fingerprint>.pyc``), so plain Python never loads
+(``mod.cpython-311-aiotel-0.1.0-<marker fingerprint><rewrite options>.pyc``), so plain Python never loads
 it and a change of aiotel or of ``AIOTEL_MARKERS`` never reuses it. The cached pyc is
 always complete: it is written to a temporary name and renamed into place (atomic on
 POSIX). A write that fails (read-only tree, race) is ignored. Any other failure falls
@@ -34,7 +34,7 @@ from . import log
 from ._version import __version__
 from .config import Settings
 from .provenance import CachedScanner, Provenance, ScanResult
-from .rewrite import PROBES, rewrite_module
+from .rewrite import PROBES, RewriteOptions, rewrite_module
 
 _PathFinder = importlib.machinery.PathFinder
 _SourceFileLoader = importlib.machinery.SourceFileLoader
@@ -125,7 +125,7 @@ def rewritten_pyc_path(source_path: str, fingerprint: str) -> Optional[str]:
     except (NotImplementedError, ValueError):
         return None
     base, ext = os.path.splitext(normal)
-    return f"{base}-aiotel-{__version__}-{fingerprint[:12]}{ext}"
+    return f"{base}-aiotel-{__version__}-{fingerprint}{ext}"
 
 
 def _pyc_header(st: os.stat_result) -> bytes:
@@ -175,11 +175,17 @@ def write_pyc(pyc: str, code: CodeType, st: os.stat_result) -> bool:
         return False
 
 
-def instrumented_code(source: bytes, path: str, records: Sequence[Provenance]) -> Optional[CodeType]:
+def rewrite_options(settings: Settings) -> RewriteOptions:
+    return RewriteOptions(capture_shapes=settings.capture_args == "shape")
+
+
+def instrumented_code(
+    source: bytes, path: str, records: Sequence[Provenance], options: RewriteOptions = RewriteOptions()
+) -> Optional[CodeType]:
     """Parse, rewrite and compile; None when no record matched a def of ``source``."""
     # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    if not rewrite_module(tree, records, path):
+    if not rewrite_module(tree, records, path, options):
         return None
     return compile(tree, path, "exec", dont_inherit=True)
 
@@ -187,12 +193,16 @@ def instrumented_code(source: bytes, path: str, records: Sequence[Provenance]) -
 class RewritingLoader(_SourceFileLoader):
     """A stock source loader whose ``get_code`` instruments the marked functions."""
 
-    def __init__(self, fullname: str, path: str, source: bytes, st: os.stat_result, result: ScanResult, fingerprint: str) -> None:
+    def __init__(
+        self, fullname: str, path: str, source: bytes, st: os.stat_result, result: ScanResult, fingerprint: str,
+        options: RewriteOptions = RewriteOptions(),
+    ) -> None:
         super().__init__(fullname, path)
         self._source = source
         self._stat = st
         self._result = result
         self._fingerprint = fingerprint
+        self._options = options
 
     def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
         code = None
@@ -212,7 +222,7 @@ class RewritingLoader(_SourceFileLoader):
             cached = read_pyc(pyc, self._stat)
             if cached is not None:
                 return cached
-        code = instrumented_code(self._source, self.path, self._result.functions)
+        code = instrumented_code(self._source, self.path, self._result.functions, self._options)
         if code is not None and pyc is not None:
             write_pyc(pyc, code, self._stat)
         return code
@@ -224,7 +234,9 @@ class ImportHook:
     def __init__(self, settings: Settings) -> None:
         self.scope = Scope(settings.include, settings.exclude)
         self.scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
-        self.fingerprint = settings.markers.fingerprint
+        self.options = rewrite_options(settings)
+        # the cached pyc depends on the marker patterns and on what the rewrite inserts
+        self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
         self._local = threading.local()
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):
@@ -258,7 +270,7 @@ class ImportHook:
         report_scan_problems(result)
         if not result.functions:
             return None
-        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.fingerprint)
+        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.fingerprint, self.options)
         return spec
 
     def invalidate_caches(self) -> None:

@@ -1,9 +1,10 @@
-"""Hands the probes' call statistics to the SDK's metric readers as ``aiotel.function.duration``.
+"""Hands the probes' counts to the SDK's metric readers: ``aiotel.function.duration``,
+``.fallbacks``, ``.empty_results`` and, with shapes captured, ``.input.types`` and ``.input.size``.
 
 The probes count calls in plain lists because the SDK's ``Histogram.record`` costs
 micro-seconds per call. The Python SDK has no MetricProducer hook, so each reader's
 collect callback (set by the MeterProvider) is wrapped: whatever the SDK collected,
-plus one ``aiotel`` scope holding the histogram built from the probes. This works for
+plus one ``aiotel`` scope holding the metrics built from the probes. This works for
 every reader kind (periodic OTLP/console, Prometheus pull, in-memory) and honours each
 reader's preferred temporality. ``MetricReader._collect`` is private SDK API, pinned by
 the dependency range and covered by the wire tests.
@@ -11,9 +12,10 @@ the dependency range and covered by the wire tests.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram
 from opentelemetry.sdk.metrics.export import (
@@ -35,139 +37,139 @@ from . import probes
 from ._version import __version__
 
 DURATION = "aiotel.function.duration"
-DURATION_DESCRIPTION = "Duration of calls of AI-generated functions; count = calls, error.type = failed calls"
 FALLBACKS = "aiotel.function.fallbacks"
-FALLBACKS_DESCRIPTION = "Times an except handler inside an AI-generated function caught something"
+EMPTY_RESULTS = "aiotel.function.empty_results"
+INPUT_TYPES = "aiotel.function.input.types"
+INPUT_SIZE = "aiotel.function.input.size"
 
-# (probe identity, error.type or None) -> (bucket counts, sum in ns)
-_Series = Dict[Tuple[int, Optional[str]], Tuple[List[int], int]]
+# A series: (key, attributes, values). Values are the running totals: one number for a
+# counter; bucket counts then the sum for a histogram.
+_Series = Tuple[Tuple[Any, ...], Dict[str, Any], List[int]]
 
 
-def _read_series() -> List[Tuple[probes.FunctionProbe, Optional[str], List[int], int]]:
-    """A copy of every non-empty series; counting goes on while this runs."""
-    series = []
+def _duration_series() -> Iterator[_Series]:
     for probe in probes.all_probes():
         buckets = list(probe.ok_buckets)
         if any(buckets):
-            series.append((probe, None, buckets, probe.ok_sum_ns))
+            yield (id(probe), None), probe.metric_attributes, buckets + [probe.ok_sum_ns]
         for kind, counts in list(probe.errors.items()):
-            copy = list(counts)
-            series.append((probe, kind, copy[:-1], copy[-1]))
-    return series
+            yield (id(probe), kind), dict(probe.metric_attributes, **{"error.type": kind}), list(counts)
 
 
-class DurationSource:
-    """The histogram for one reader: cumulative, or the change since its last collection."""
+def _fallback_series() -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        for (line, kind), total in list(probe.fallbacks.items()):
+            attributes = dict(probe.metric_attributes, **{"code.line.number": line, "exception.type": kind})
+            yield (id(probe), line, kind), attributes, [total]
 
-    def __init__(self, delta: bool, fallbacks_delta: bool = False) -> None:
-        self.delta = delta
-        self.fallbacks_delta = fallbacks_delta
-        self.previous_fallbacks: Dict[Tuple[int, int, str], int] = {}
-        self.started = time.time_ns()
-        self.last_collection = self.started
-        self.previous: _Series = {}
+
+def _empty_result_series() -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        for line, total in list(probe.empties.items()):
+            yield (id(probe), line), dict(probe.metric_attributes, **{"code.line.number": line}), [total]
+
+
+def _input_series(sizes: bool) -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        for parameter, per_type in zip(probe.parameters, list(probe.inputs)):
+            for kind, counts in list(per_type.items()):
+                attributes = dict(probe.metric_attributes, **{"aiotel.input.parameter": parameter, "aiotel.input.type": kind})
+                copy = list(counts)
+                if not sizes:
+                    yield (id(probe), parameter, kind), attributes, [copy[probes.INPUT_CALLS]]
+                elif copy[probes.INPUT_SIZED]:
+                    yield (id(probe), parameter, kind), attributes, copy[probes.INPUT_BUCKETS:] + [copy[probes.INPUT_SIZE_SUM]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Instrument:
+    name: str
+    description: str
+    unit: str
+    series: Callable[[], Iterable[_Series]]
+    bounds: Optional[Sequence[float]] = None  # a histogram's bucket bounds; None: a counter
+    sum_scale: float = 1.0  # a histogram's sum in exported units per counted unit
+
+
+INSTRUMENTS = (
+    _Instrument(DURATION, "Duration of calls of AI-generated functions; count = calls, error.type = failed calls",
+                "s", _duration_series, probes.BOUNDS_SECONDS, 1e-9),
+    _Instrument(FALLBACKS, "Times an except handler inside an AI-generated function caught something",
+                "{fallback}", _fallback_series),
+    _Instrument(EMPTY_RESULTS, "Times an AI-generated function that returns values elsewhere returned None",
+                "{call}", _empty_result_series),
+    _Instrument(INPUT_TYPES, "Calls of AI-generated functions by parameter and argument type (AIOTEL_CAPTURE_ARGS=shape)",
+                "{call}", lambda: _input_series(sizes=False)),
+    _Instrument(INPUT_SIZE, "Length of sized arguments of AI-generated functions (AIOTEL_CAPTURE_ARGS=shape)",
+                "{item}", lambda: _input_series(sizes=True), probes.SIZE_BOUNDS),
+)
+
+
+class ProbeMetrics:
+    """The probes' counts as metrics for one reader: cumulative, or the change since its
+    last collection, per instrument kind as the reader prefers."""
+
+    def __init__(self, histogram_delta: bool, counter_delta: bool) -> None:
+        self.histogram_delta = histogram_delta
+        self.counter_delta = counter_delta
         self.lock = threading.Lock()
+        self.restart()
+
+    def restart(self) -> None:
+        """Series start now, from zero (a forked child)."""
+        self.started = self.last_collection = time.time_ns()
+        self.previous: Dict[Tuple[str, Tuple[Any, ...]], List[int]] = {}
 
     def metrics(self) -> List[Metric]:
-        """The duration histogram and the fallback counter, whichever have points."""
+        """Every instrument that has points."""
         with self.lock:
-            found = []
-            fallbacks = self._fallbacks()
-            duration = self._duration()
-            if duration is not None:
-                found.append(duration)
-            if fallbacks is not None:
-                found.append(fallbacks)
+            now = time.time_ns()
+            found = [m for m in (self._metric(i, now) for i in INSTRUMENTS) if m is not None]
+            self.last_collection = now
             return found
 
-    def _fallbacks(self) -> Optional[Metric]:
-        now = time.time_ns()
-        points = []
-        for probe in probes.all_probes():
-            for (line, kind), total in list(probe.fallbacks.items()):
-                value = total
-                if self.fallbacks_delta:
-                    key = (id(probe), line, kind)
-                    value = total - self.previous_fallbacks.get(key, 0)
-                    self.previous_fallbacks[key] = total
-                    if value == 0:
-                        continue
-                attributes = dict(probe.metric_attributes)
-                attributes["code.line.number"] = line
-                attributes["exception.type"] = kind
-                points.append(
-                    NumberDataPoint(
-                        attributes=attributes,
-                        start_time_unix_nano=self.last_collection if self.fallbacks_delta else self.started,
-                        time_unix_nano=now,
-                        value=value,
-                    )
-                )
-        if not points:
-            return None
-        temporality = AggregationTemporality.DELTA if self.fallbacks_delta else AggregationTemporality.CUMULATIVE
-        return Metric(
-            name=FALLBACKS,
-            description=FALLBACKS_DESCRIPTION,
-            unit="{fallback}",
-            data=Sum(data_points=points, aggregation_temporality=temporality, is_monotonic=True),
-        )
-
-    def _duration(self) -> Optional[Metric]:
-        now = time.time_ns()
-        points = []
-        for probe, kind, buckets, total_ns in _read_series():
-            if self.delta:
-                key = (id(probe), kind)
-                before = self.previous.get(key)
-                self.previous[key] = (buckets, total_ns)
+    def _metric(self, instrument: _Instrument, now: int) -> Optional[Metric]:
+        histogram = instrument.bounds is not None
+        delta = self.histogram_delta if histogram else self.counter_delta
+        start = self.last_collection if delta else self.started
+        points: List[Any] = []
+        for key, attributes, values in instrument.series():
+            if delta:
+                before = self.previous.get((instrument.name, key))
+                self.previous[(instrument.name, key)] = values
                 if before is not None:
-                    buckets = [a - b for a, b in zip(buckets, before[0])]
-                    total_ns -= before[1]
-            count = sum(buckets)
-            if count == 0:
-                continue
-            attributes = dict(probe.metric_attributes)
-            if kind is not None:
-                attributes["error.type"] = kind
-            points.append(
-                HistogramDataPoint(
-                    attributes=attributes,
-                    start_time_unix_nano=self.last_collection if self.delta else self.started,
-                    time_unix_nano=now,
-                    count=count,
-                    sum=total_ns / 1e9,
-                    bucket_counts=buckets,
-                    explicit_bounds=probes.BOUNDS_SECONDS,
-                    # not tracked: two more comparisons on every call for fields
-                    # neither Prometheus nor the report uses; OTLP leaves them unset
-                    min=None,  # type: ignore[arg-type]
-                    max=None,  # type: ignore[arg-type]
-                )
-            )
-        self.last_collection = now
+                    values = [a - b for a, b in zip(values, before)]
+            if histogram:
+                buckets = values[:-1]
+                count = sum(buckets)
+                if count:
+                    points.append(HistogramDataPoint(
+                        attributes=dict(attributes), start_time_unix_nano=start, time_unix_nano=now, count=count,
+                        sum=values[-1] * instrument.sum_scale, bucket_counts=buckets,
+                        explicit_bounds=tuple(instrument.bounds or ()),
+                        # not tracked: two more comparisons on every call for fields
+                        # neither Prometheus nor the report uses; OTLP leaves them unset
+                        min=None, max=None,  # type: ignore[arg-type]
+                    ))
+            elif values[0] or not delta:
+                points.append(NumberDataPoint(
+                    attributes=dict(attributes), start_time_unix_nano=start, time_unix_nano=now, value=values[0]))
         if not points:
             return None
-        temporality = AggregationTemporality.DELTA if self.delta else AggregationTemporality.CUMULATIVE
-        return Metric(
-            name=DURATION,
-            description=DURATION_DESCRIPTION,
-            unit="s",
-            data=Histogram(data_points=points, aggregation_temporality=temporality),
-        )
+        temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+        data: Any = (Histogram(data_points=points, aggregation_temporality=temporality) if histogram
+                     else Sum(data_points=points, aggregation_temporality=temporality, is_monotonic=True))
+        return Metric(name=instrument.name, description=instrument.description, unit=instrument.unit, data=data)
 
 
-_sources: List[DurationSource] = []
+_sources: List[ProbeMetrics] = []
 
 
 def reset_after_fork() -> None:
     """A forked child's series start now, from zero (``probes.reset_counts``)."""
-    now = time.time_ns()
     for source in _sources:
         source.lock = threading.Lock()  # a lock held by another thread at fork stays held
-        source.started = source.last_collection = now
-        source.previous = {}
-        source.previous_fallbacks = {}
+        source.restart()
 
 
 def _with_metric(data: Optional[MetricsData], metrics: List[Metric], resource: Resource) -> MetricsData:
@@ -192,7 +194,7 @@ def attach(reader: MetricReader, resource: Callable[[], Resource]) -> None:
     collect = reader._collect  # set by MeterProvider.__init__
     delta = reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
     counter_delta = reader._instrument_class_temporality.get(_Counter) is AggregationTemporality.DELTA
-    source = DurationSource(delta, counter_delta)
+    source = ProbeMetrics(delta, counter_delta)
     _sources.append(source)
 
     def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 import time
 from bisect import bisect_left
+from types import BuiltinFunctionType, MethodDescriptorType, WrapperDescriptorType
 from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry import context as otel_context
@@ -95,11 +96,13 @@ class FunctionProbe:
 
     __slots__ = (
         "name", "attributes", "metric_attributes",
-        "ok_buckets", "ok_sum_ns", "errors", "fallbacks",
+        "ok_buckets", "ok_sum_ns", "errors", "fallbacks", "empties", "parameters", "inputs",
         "gate", "tat", "__weakref__",
     )
 
-    def __init__(self, name: str, attributes: Dict[str, Any], metric_attributes: Dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, attributes: Dict[str, Any], metric_attributes: Dict[str, Any], parameters: Tuple[str, ...] = ()
+    ) -> None:
         self.name = name
         self.attributes = attributes
         self.metric_attributes = metric_attributes
@@ -109,6 +112,11 @@ class FunctionProbe:
         self.errors: Dict[str, List[int]] = {}
         # (handler line, exception.type) -> times that except handler caught something
         self.fallbacks: Dict[Tuple[int, str], int] = {}
+        # return line -> times the function returned None there (it returns values elsewhere)
+        self.empties: Dict[int, int] = {}
+        # with AIOTEL_CAPTURE_ARGS=shape: per parameter, type name -> counts (INPUT_*)
+        self.parameters = parameters
+        self.inputs: List[Dict[str, List[int]]] = [{} for _ in parameters]
         self.gate = _NEVER  # monotonic ns before which no span may start (rate cap)
         self.tat = 0  # GCRA "theoretical arrival time" of the next span
         _open_gate(self)
@@ -174,6 +182,8 @@ def reset_counts() -> None:
         probe.ok_sum_ns = 0
         probe.errors = {}
         probe.fallbacks = {}
+        probe.empties = {}
+        probe.inputs = [{} for _ in probe.parameters]
 
 
 def all_probes() -> List[FunctionProbe]:
@@ -189,6 +199,7 @@ def function(
     date: Optional[str],
     prompt: Optional[str],
     fields: Tuple[Tuple[str, str], ...],
+    parameters: Tuple[str, ...] = (),
 ) -> FunctionProbe:
     """Called once per marked function when its module runs."""
     attributes: Dict[str, Any] = {
@@ -209,7 +220,7 @@ def function(
         "aiotel.provenance.tool": tool,
         "code.file.path": path,
     }
-    probe = FunctionProbe(qualname, attributes, metric_attributes)
+    probe = FunctionProbe(qualname, attributes, metric_attributes, parameters)
     _probes.append(probe)
     return probe
 
@@ -369,19 +380,96 @@ def _late_error_span(probe: FunctionProbe, exc: BaseException, kind: str, elapse
     span.end(end_time=now_wall)
 
 
-def fallback(probe: FunctionProbe, line: int) -> None:
+def _type_name(cls: type) -> str:
+    # semantic-conventions error.type style: the class name, qualified unless builtin
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def fallback(probe: FunctionProbe, call: Any, line: int) -> None:
     """An ``except`` handler of the function (on ``line``) caught something: count it, and
-    note it on the function's span when this call is sampled."""
+    note it on the call's span when the call is sampled."""
     try:
-        exc = sys.exc_info()[1]
-        cls = exc.__class__
-        module = cls.__module__
-        kind = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+        kind = _type_name(sys.exc_info()[1].__class__)
         key = (line, kind)
         probe.fallbacks[key] = probe.fallbacks.get(key, 0) + 1
-        span = trace.get_current_span()
-        if span.is_recording() and getattr(span, "name", None) == probe.name:
-            span.add_event("aiotel.fallback", {"code.line.number": line, "exception.type": kind})
+        if call.__class__ is Call:
+            call.span.add_event("aiotel.fallback", {"code.line.number": line, "exception.type": kind})
+    except Exception:
+        pass
+
+
+def empty(probe: FunctionProbe, call: Any, line: int) -> None:
+    """The function, which returns values elsewhere, returns None at ``line``."""
+    try:
+        probe.empties[line] = probe.empties.get(line, 0) + 1
+        if call.__class__ is Call:
+            call.span.add_event("aiotel.empty_result", {"code.line.number": line})
+    except Exception:
+        pass
+
+
+# Input shapes (AIOTEL_CAPTURE_ARGS=shape). Sizes are bucketed like durations: exact
+# counts in plain lists, handed to the readers as aiotel.function.input.size.
+SIZE_BOUNDS: Tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000,
+                                100_000, 1_000_000, 10_000_000)
+# Distinct type names kept per parameter; later ones are counted as OTHER_TYPE.
+MAX_TYPES_PER_PARAMETER = 10
+OTHER_TYPE = "_OTHER"
+_MAX_TYPE_NAME = 128
+# Per parameter and type: [calls, sized calls, size sum, bucket counts...]
+INPUT_CALLS, INPUT_SIZED, INPUT_SIZE_SUM, INPUT_BUCKETS = 0, 1, 2, 3
+_C_CALLABLES = (WrapperDescriptorType, MethodDescriptorType, BuiltinFunctionType)
+_type_cache: Dict[type, Tuple[str, bool]] = {}
+_TYPE_CACHE_MAX = 4096
+
+
+def _describe(cls: type) -> Tuple[str, bool]:
+    """(type name, whether ``len()`` is safe): only a ``__len__`` written in C is called.
+    A Python ``__len__`` may run a query or have side effects (an ORM's lazy result set)."""
+    sized = False
+    for klass in cls.__mro__:
+        if "__len__" in klass.__dict__:
+            sized = isinstance(klass.__dict__["__len__"], _C_CALLABLES)
+            break
+    described = (_type_name(cls)[:_MAX_TYPE_NAME], sized)
+    if len(_type_cache) < _TYPE_CACHE_MAX:
+        _type_cache[cls] = described
+    return described
+
+
+def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
+    """At the start of a call: the type and, for sized values, the length of each argument.
+    Never a value."""
+    try:
+        span = call.span if call.__class__ is Call else None
+        for index, value in enumerate(values):
+            cls = type(value)  # not value.__class__, which a proxy may fake
+            described = _type_cache.get(cls)
+            name, sized = described if described is not None else _describe(cls)
+            per_type = probe.inputs[index]
+            counts = per_type.get(name)
+            if counts is None:
+                if len(per_type) >= MAX_TYPES_PER_PARAMETER:
+                    name = OTHER_TYPE
+                    sized = False  # the OTHER series mixes types: no sizes
+                counts = per_type.setdefault(name, [0] * (INPUT_BUCKETS + len(SIZE_BOUNDS) + 1))
+            counts[INPUT_CALLS] += 1
+            size = -1
+            if sized:
+                try:
+                    size = len(value)
+                except Exception:  # OverflowError of a huge range, a broken extension type
+                    size = -1
+            if size >= 0:
+                counts[INPUT_SIZED] += 1
+                counts[INPUT_SIZE_SUM] += size
+                counts[INPUT_BUCKETS + bisect_left(SIZE_BOUNDS, size)] += 1
+            if span is not None:
+                parameter = probe.parameters[index]
+                span.set_attribute(f"aiotel.input.{parameter}.type", name)
+                if size >= 0:
+                    span.set_attribute(f"aiotel.input.{parameter}.length", size)
     except Exception:
         pass
 

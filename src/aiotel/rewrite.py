@@ -31,16 +31,43 @@ Pure: an ``ast.Module`` and provenance records in, the same module (changed) out
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import dataclasses
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .provenance import Provenance
 
 PROBES = "__aiotel_probes__"
 CALL = "__aiotel_call__"
 EXC = "__aiotel_exc__"
+RESULT = "__aiotel_result__"
 PROBES_MODULE = "aiotel.probes"
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+# Parameters whose shapes are recorded, at most: bounds the span attributes and series.
+MAX_SHAPE_PARAMETERS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteOptions:
+    """What the rewrite puts into each function besides the call probes.
+
+    Fallback and empty-result counting cost nothing on paths that do not take them
+    (the report sits inside the handler, the None check is one comparison), so they are
+    on by default; they can be switched off here for the overhead benchmark. Shapes
+    read every argument on every call, so they are opt-in (``AIOTEL_CAPTURE_ARGS=shape``).
+    """
+
+    count_fallbacks: bool = True
+    count_empty_results: bool = True
+    capture_shapes: bool = False
+
+    @property
+    def tag(self) -> str:
+        """Part of the cached pyc's name: code rewritten with other options is never reused."""
+        return "".join(flag for flag, on in (("f", self.count_fallbacks), ("e", self.count_empty_results),
+                                             ("s", self.capture_shapes)) if on)
 
 
 def handle_name(index: int) -> str:
@@ -73,6 +100,30 @@ class _Located:
 
     def assign(self, target: str, value: ast.expr) -> ast.Assign:
         return ast.Assign(targets=[self.name(target, ast.Store())], value=value, **self.loc)
+
+    def is_none(self, name: str) -> ast.Compare:
+        return ast.Compare(left=self.name(name), ops=[ast.Is()], comparators=[self.const(None)], **self.loc)
+
+    def guarded(self, call: ast.expr) -> ast.Try:
+        """``try: <call> except RecursionError: pass``: at the recursion limit a report is
+        skipped, never raised into the user's code."""
+        return ast.Try(
+            body=[self.expr(call)],
+            handlers=[ast.ExceptHandler(type=self.name("RecursionError"), name=None, body=[ast.Pass(**self.loc)], **self.loc)],
+            orelse=[],
+            finalbody=[],
+            **self.loc,
+        )
+
+
+def _own_nodes(node: FunctionNode) -> Iterator[ast.AST]:
+    """Every node of the function's own scope (not of nested functions, lambdas or classes)."""
+    stack: List[ast.AST] = list(ast.iter_child_nodes(node))
+    while stack:
+        child = stack.pop()
+        yield child
+        if not isinstance(child, _SCOPES):
+            stack.extend(ast.iter_child_nodes(child))
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -113,7 +164,7 @@ class _FallbackCounter(ast.NodeVisitor):
 
         except ValueError as exc:
             try:
-                __aiotel_probes__.fallback(__aiotel_f0__, <line>)
+                __aiotel_probes__.fallback(__aiotel_f0__, __aiotel_call__, <line>)
             except RecursionError:
                 pass
             <the handler's body>
@@ -132,18 +183,78 @@ class _FallbackCounter(ast.NodeVisitor):
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         self.generic_visit(node)
         at = _Located(node.lineno, node.col_offset)
-        report = ast.Try(
-            body=[at.expr(at.probe_call("fallback", at.name(self.handle), at.const(node.lineno)))],
-            handlers=[ast.ExceptHandler(type=at.name("RecursionError"), name=None, body=[ast.Pass(**at.loc)], **at.loc)],
-            orelse=[],
-            finalbody=[],
-            **at.loc,
-        )
-        node.body.insert(0, report)
+        node.body.insert(0, at.guarded(at.probe_call("fallback", at.name(self.handle), at.name(CALL), at.const(node.lineno))))
 
 
-def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> None:
-    """Put the probe calls inside ``node`` (changed in place)."""
+def _is_none(value: Optional[ast.expr]) -> bool:
+    return value is None or (isinstance(value, ast.Constant) and value.value is None)
+
+
+def returns_values(node: FunctionNode) -> bool:
+    """Whether some ``return`` of the function's own gives a value other than a literal None."""
+    return any(isinstance(n, ast.Return) and not _is_none(n.value) for n in _own_nodes(node))
+
+
+class _EmptyResultCounter(ast.NodeTransformer):
+    """Makes each ``return`` of a function that returns values report when it returns None
+    (a silent fallback that callers rarely check). ``return`` and ``return None`` report
+    directly; ``return <expr>`` becomes::
+
+        __aiotel_result__ = <expr>
+        if __aiotel_result__ is None:
+            <guarded report of this line>
+        return __aiotel_result__
+
+    The expression keeps its own position, so an exception it raises points where it did.
+    """
+
+    def __init__(self, handle: str) -> None:
+        self.handle = handle
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return node  # a nested scope: its returns are its own
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
+    visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def report(self, at: _Located, line: int) -> ast.Try:
+        return at.guarded(at.probe_call("empty", at.name(self.handle), at.name(CALL), at.const(line)))
+
+    def visit_Return(self, node: ast.Return) -> List[ast.stmt]:
+        at = _Located(node.lineno, node.col_offset)
+        if _is_none(node.value):
+            return [self.report(at, node.lineno), node]
+        assign = ast.copy_location(ast.Assign(targets=[at.name(RESULT, ast.Store())], value=node.value), node)
+        check = ast.If(test=at.is_none(RESULT), body=[self.report(at, node.lineno)], orelse=[], **at.loc)
+        return [assign, check, ast.copy_location(ast.Return(value=at.name(RESULT)), node)]
+
+
+def _parameter_names(node: FunctionNode, is_method: bool) -> List[str]:
+    """The parameters whose shapes are recorded, in signature order; a method's ``self``
+    or ``cls`` is left out (its type is the class, every time)."""
+    args = node.args
+    names = [a.arg for a in list(args.posonlyargs) + list(args.args)]
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+    if is_method and not static and names:
+        names = names[1:]
+    if args.vararg is not None:
+        names.append(args.vararg.arg)
+    names.extend(a.arg for a in args.kwonlyargs)
+    if args.kwarg is not None:
+        names.append(args.kwarg.arg)
+    return names[:MAX_SHAPE_PARAMETERS]
+
+
+def instrument_function(
+    node: FunctionNode,
+    handle: str,
+    is_generator: bool,
+    options: RewriteOptions = RewriteOptions(),
+    parameters: Sequence[str] = (),
+) -> None:
+    """Put the probe calls inside ``node`` (changed in place). ``parameters``: the names
+    whose shapes are recorded at the start of each call (``options.capture_shapes``)."""
     at = _Located(node.lineno, node.col_offset)
     body = list(node.body)
     docstring: List[ast.stmt] = []
@@ -151,12 +262,22 @@ def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> 
         docstring = [body.pop(0)]
         if not body:
             body = [ast.Pass(**at.loc)]
-    counter = _FallbackCounter(handle)
-    for stmt in body:
-        counter.visit(stmt)
+    if options.count_fallbacks:
+        counter = _FallbackCounter(handle)
+        for stmt in body:
+            counter.visit(stmt)
     if is_generator:
         bracketer = _YieldBracketer(at)
         body = [bracketer.visit(stmt) for stmt in body]
+    elif options.count_empty_results and returns_values(node):
+        empties = _EmptyResultCounter(handle)
+        body = [new for stmt in body for new in _as_list(empties.visit(stmt))]
+        # falling off the end returns None too; after a final return this is dead code
+        body.append(empties.report(at, node.end_lineno or node.lineno))
+    if options.capture_shapes and parameters:
+        values = ast.Tuple(elts=[at.name(p) for p in parameters], ctx=ast.Load(), **at.loc)
+        shapes = at.guarded(at.probe_call("shapes", at.name(handle), at.name(CALL), values))
+        body.insert(0, at.if_call_made(shapes))
     # Calling `enter` one frame below the recursion limit raises before enter can catch
     # anything: the call then runs bare, as deep as it would without aiotel.
     enter = ast.Try(
@@ -188,16 +309,20 @@ def instrument_function(node: FunctionNode, handle: str, is_generator: bool) -> 
     node.body = docstring + [enter, wrapped]
 
 
+def _as_list(result: Union[ast.AST, List[ast.stmt], None]) -> List[ast.stmt]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]  # type: ignore[list-item]
+
+
 def _has_own_yield(node: FunctionNode) -> bool:
-    stack: List[ast.AST] = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        if isinstance(child, (ast.Yield, ast.YieldFrom)):
-            return True
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        stack.extend(ast.iter_child_nodes(child))
-    return False
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node))
+
+
+def _is_method(local_qualname: str) -> bool:
+    """Defined directly in a class body (``C.m``, ``f.<locals>.C.m``), not in a function."""
+    owner, dot, _ = local_qualname.rpartition(".")
+    return bool(dot) and not owner.endswith("<locals>")
 
 
 def _marked_nodes(tree: ast.Module, wanted: Dict[Tuple[str, int], int]) -> List[Tuple[FunctionNode, int]]:
@@ -235,7 +360,7 @@ def _insert_position(tree: ast.Module) -> int:
     return position
 
 
-def _handle_definition(index: int, record: Provenance, path: str) -> ast.stmt:
+def _handle_definition(index: int, record: Provenance, path: str, parameters: Sequence[str]) -> ast.stmt:
     at = _Located(1)
     marker = record.marker
     fields = ast.Tuple(
@@ -252,11 +377,14 @@ def _handle_definition(index: int, record: Provenance, path: str) -> ast.stmt:
         at.const(marker.date),
         at.const(marker.prompt),
         fields,
+        ast.Tuple(elts=[at.const(p) for p in parameters], ctx=ast.Load(), **at.loc),
     ]
     return at.assign(handle_name(index), at.probe_call("function", *args))
 
 
-def rewrite_module(tree: ast.Module, records: Sequence[Provenance], path: str) -> int:
+def rewrite_module(
+    tree: ast.Module, records: Sequence[Provenance], path: str, options: RewriteOptions = RewriteOptions()
+) -> int:
     """Instrument every function of ``records`` found in ``tree``; returns how many were."""
     wanted = {(r.local_qualname, r.def_line): i for i, r in enumerate(records)}
     matches = _marked_nodes(tree, wanted)
@@ -264,8 +392,10 @@ def rewrite_module(tree: ast.Module, records: Sequence[Provenance], path: str) -
         return 0
     definitions: List[ast.stmt] = []
     for handle_index, (node, record_index) in enumerate(matches):
-        instrument_function(node, handle_name(handle_index), _has_own_yield(node))
-        definitions.append(_handle_definition(handle_index, records[record_index], path))
+        record = records[record_index]
+        parameters = _parameter_names(node, _is_method(record.local_qualname)) if options.capture_shapes else []
+        instrument_function(node, handle_name(handle_index), _has_own_yield(node), options, parameters)
+        definitions.append(_handle_definition(handle_index, record, path, parameters))
     at = _Located(1)
     # ast.alias has no location before 3.10: fix_missing_locations gives it the import's.
     probes_import = ast.Import(names=[ast.alias(name=PROBES_MODULE, asname=PROBES)], **at.loc)

@@ -30,7 +30,7 @@ def instrument_main(tree: ast.Module, source: bytes, path: str) -> ast.Module:
         importhook.report_scan_problems(result)
         if result.functions:
             candidate = copy.deepcopy(tree)  # a failure half-way must not leave a broken tree
-            rewrite_module(candidate, result.functions, path)
+            rewrite_module(candidate, result.functions, path, hook.options)
             return candidate
     except Exception as exc:
         log.warn(f"could not instrument {path} ({type(exc).__name__}: {exc}); it runs uninstrumented")

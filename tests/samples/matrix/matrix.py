@@ -82,6 +82,7 @@ def main():
     show("async", asyncio.run(run_async()))
     show("context after yield", shapes.context_after_yield())
     show("swallow", shapes.swallow())
+    show("find", [shapes.find([1, 2], 2), shapes.find([], None), shapes.find([], "lookup"), shapes.find("ab", "z")])
     depth_now = len(inspect.stack())
     target = sys.getrecursionlimit() - depth_now - 50
     show("recursion 50 below the limit", shapes.recurse(target) == target)
