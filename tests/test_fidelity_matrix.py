@@ -10,7 +10,9 @@ then with spans capped to zero (the unsampled path), exporting to a real receive
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,8 +50,16 @@ def assert_same(instrumented, plain):
         pytest.fail(f"exit {plain.returncode} vs {instrumented.returncode}\n" + "\n".join(diff))
 
 
-# every optional feature switched on: argument shapes
-ALL_ON = {"AIOTEL_CAPTURE_ARGS": "shape"}
+# every optional feature switched on: argument shapes, and git provenance in a checkout
+# whose only commit has an AI trailer, so every function of the sample is instrumented
+ALL_ON = {"AIOTEL_CAPTURE_ARGS": "shape", "AIOTEL_GIT_PROVENANCE": "true"}
+
+
+def commit_as_ai(directory):
+    env = dict(os.environ, GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.com",
+               GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.com")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "All\n\nCo-authored-by: Claude <noreply@anthropic.com>"]):
+        subprocess.run(["git", *args], cwd=str(directory), env=env, check=True, capture_output=True, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -59,6 +69,10 @@ ALL_ON = {"AIOTEL_CAPTURE_ARGS": "shape"}
 )
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
 def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, features, mode, code):
+    if features:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        commit_as_ai(matrix)
     plain = run([sys.executable, "matrix.py", mode], cwd=str(matrix))
     assert plain.returncode == code, plain.stderr
     env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT=rate, **features)
@@ -70,7 +84,10 @@ def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_
     names = {p.attributes["code.function.name"] for p in http_receiver.received.points}
     assert {"shapes.add", "shapes.Account.deposit", "shapes.agen", "shapes.make_counter.<locals>.bump", "matrix.in_main"} <= names
     spans = {s.name for s in http_receiver.received.spans}
-    if rate == "0":
+    if features:
+        # git provenance instrumented the unmarked functions too
+        assert {"shapes.register", "matrix.show"} <= names
+    elif rate == "0":
         assert spans <= {"shapes.Account.deposit", "shapes.crash", "shapes.swallow", "shapes.deepest", "shapes.recurse"}
     else:
         assert {"shapes.gen", "shapes.coro", "shapes.Account.standard"} <= spans

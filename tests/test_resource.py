@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from aiotel.resource import detected_attributes, git_remote_url, git_revision, program, strip_credentials
+from aiotel.provenance.git import head_revision
+from aiotel.resource import detected_attributes, git_remote_url, program, strip_credentials
 
 
 def test_credentials_are_stripped_from_repository_urls():
@@ -29,9 +30,9 @@ def test_revision_and_remote_are_read_from_the_checkout(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x")
     git("remote", "add", "origin", "https://bot:tok@git.example.com/org/repo.git")
     expected = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert git_revision(str(tmp_path / ".git")) == expected
+    assert head_revision(str(tmp_path / ".git")) == expected
     git("pack-refs", "--all")  # the branch now lives in packed-refs only
-    assert git_revision(str(tmp_path / ".git")) == expected
+    assert head_revision(str(tmp_path / ".git")) == expected
     assert git_remote_url(str(tmp_path / ".git")) == "https://bot:tok@git.example.com/org/repo.git"
     found = detected_attributes({}, {}, main=str(tmp_path / "app.py"))
     assert found["vcs.ref.head.revision"] == expected

@@ -36,11 +36,14 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
                 log.warn(problem)
             from . import setup
 
-            if setup.start(settings, main_script=main_script) is None:
+            pipeline = setup.start(settings, main_script=main_script)
+            if pipeline is None:
                 return False  # OTEL_SDK_DISABLED=true: the program runs as if aiotel were absent
             from . import importhook
 
-            importhook.install(settings)
+            hook = importhook.install(settings)
+            if hook.attribution is not None:
+                pipeline.when_started(hook.attribution.allow_background)
             _started = True
             if settings.instrument_libraries:
                 from .libraries import instrument_libraries

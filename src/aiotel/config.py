@@ -15,6 +15,7 @@ import os
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from .provenance import MAX_SOURCE_BYTES, MarkerConfig, MarkerPatternError, default_cache_dir
+from .provenance.git import DEFAULT_AI_COAUTHORS, DEFAULT_AI_TRAILERS
 
 T = TypeVar("T")
 
@@ -32,6 +33,10 @@ class Settings:
     prompt_max_length: int = 256
     capture_prompt: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
+    git_blame: bool = True
+    git_provenance: bool = False
+    git_ai_trailers: Tuple[str, ...] = DEFAULT_AI_TRAILERS
+    git_ai_coauthors: Tuple[str, ...] = DEFAULT_AI_COAUTHORS
     shutdown_timeout: float = 1.0
     instrument_libraries: bool = True
     log_level: str = "warn"
@@ -74,6 +79,10 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
     Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
+    Variable("AIOTEL_GIT_BLAME", "--git-blame", "true", "put on spans the commit that last changed most of each marked function's lines (git blame, cached, in the background)"),
+    Variable("AIOTEL_GIT_PROVENANCE", "--git-provenance", "false", "true: functions last changed mostly by a commit with an AI trailer count as AI-generated without a marker"),
+    Variable("AIOTEL_GIT_AI_TRAILERS", "--git-ai-trailers", ",".join(DEFAULT_AI_TRAILERS), "trailer keys whose value names the AI tool (comma-separated)"),
+    Variable("AIOTEL_GIT_AI_COAUTHORS", "--git-ai-coauthors", "Copilot,Claude,Cursor,Codex,Aider,Devin,...", "a Co-authored-by trailer whose name or address contains one of these (comma-separated, any case) marks an AI commit"),
     Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "1", "seconds to flush telemetry at exit before giving up"),
     Variable("AIOTEL_INSTRUMENT_LIBRARIES", "--instrument-libraries", "true", "activate the installed OpenTelemetry instrumentations (requests, flask, ...), as opentelemetry-instrument does"),
     Variable("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "--disabled-instrumentations", "", "instrumentations not to activate (comma-separated entry point names)"),
@@ -253,6 +262,10 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
+        git_blame=read("AIOTEL_GIT_BLAME", parse_bool, True),
+        git_provenance=read("AIOTEL_GIT_PROVENANCE", parse_bool, False),
+        git_ai_trailers=read("AIOTEL_GIT_AI_TRAILERS", parse_patterns, DEFAULT_AI_TRAILERS),
+        git_ai_coauthors=read("AIOTEL_GIT_AI_COAUTHORS", parse_patterns, DEFAULT_AI_COAUTHORS),
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
         instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
         log_level=read("OTEL_LOG_LEVEL", parse_log_level, "warn"),

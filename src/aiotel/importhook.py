@@ -19,9 +19,12 @@ back to the stock loader, with one line on stderr.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fnmatch
+import hashlib
 import importlib.machinery
 import importlib.util
+import json
 import marshal
 import os
 import sys
@@ -33,7 +36,10 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from . import log
 from ._version import __version__
 from .config import Settings
+from .attribution import Attribution, report_problems
 from .provenance import CachedScanner, Provenance, ScanResult
+from .provenance.git import GitHistory, TrailerRules, ai_functions
+from .provenance.records import SOURCE_GIT
 from .rewrite import PROBES, RewriteOptions, rewrite_module
 
 _PathFinder = importlib.machinery.PathFinder
@@ -238,6 +244,50 @@ class ImportHook:
         # the cached pyc depends on the marker patterns and on what the rewrite inserts
         self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
         self._local = threading.local()
+        self.history: Optional[GitHistory] = None
+        self.attribution: Optional[Attribution] = None
+        self.git_provenance = settings.git_provenance
+        if settings.git_blame or settings.git_provenance:
+            rules = TrailerRules(settings.git_ai_trailers, settings.git_ai_coauthors)
+            self.history = GitHistory(settings.cache_dir, rules)
+        if settings.git_blame and self.history is not None:
+            self.attribution = Attribution(self.history)
+
+    def scan(self, source: bytes, path: str, module: str, st: os.stat_result) -> ScanResult:
+        """The functions of ``source`` to instrument: marked ones, then (with
+        AIOTEL_GIT_PROVENANCE) those last changed by AI commits; queues commit attribution."""
+        result = self.scanner.scan_bytes(source, path, module, st)
+        report_scan_problems(result)
+        if self.git_provenance and self.history is not None and not result.skipped:
+            from_git = self._functions_from_git(source, path, module, st, result)
+            if from_git:
+                result = dataclasses.replace(result, functions=result.functions + tuple(from_git))
+        if self.attribution is not None and result.functions:
+            self.attribution.request(path, st, result.functions)
+        return result
+
+    def _functions_from_git(self, source: bytes, path: str, module: str, st: os.stat_result, result: ScanResult) -> List[Provenance]:
+        assert self.history is not None
+        repo = self.history.repository(path)
+        if repo is None:
+            return []
+        commits, files = self.history.ai_commits(repo)
+        found: List[Provenance] = []
+        if commits and repo.relative(path) in files:
+            blame = self.history.blame(path, st)
+            if blame is not None:
+                found = ai_functions(source, path, module, blame, commits, {r.def_line for r in result.functions})
+        report_problems(self.history, "git provenance")
+        return found
+
+    def pyc_fingerprint(self, result: ScanResult) -> str:
+        """Git-provenance records are not a function of the source alone: their digest is
+        part of the cached pyc's name."""
+        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT]
+        if not from_git:
+            return self.fingerprint
+        digest = hashlib.sha256(json.dumps(from_git, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()
+        return f"{self.fingerprint}-g{digest[:10]}"
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):
         if getattr(self._local, "busy", False) or self.scope.rules_out(fullname):
@@ -264,13 +314,12 @@ class ImportHook:
                 source = fh.read()
         except OSError:
             return None  # the stock loader will report it
-        if not self.scanner.prefilter.may_have_markers(source):
+        if not self.git_provenance and not self.scanner.prefilter.may_have_markers(source):
             return None
-        result = self.scanner.scan_bytes(source, origin, fullname, st)
-        report_scan_problems(result)
+        result = self.scan(source, origin, fullname, st)
         if not result.functions:
             return None
-        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.fingerprint, self.options)
+        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.pyc_fingerprint(result), self.options)
         return spec
 
     def invalidate_caches(self) -> None:

@@ -190,6 +190,20 @@ def all_probes() -> List[FunctionProbe]:
     return list(_probes)
 
 
+# (file path, def line) -> span attributes learnt after the module ran (commit attribution)
+_later_attributes: Dict[Tuple[str, int], Dict[str, Any]] = {}
+
+
+def add_attributes(path: str, line: int, attributes: Dict[str, Any]) -> None:
+    """More span attributes for the function defined at ``path:line``, now and when its
+    module runs again. The dict is replaced, never changed, for spans starting meanwhile."""
+    key = (path, line)
+    _later_attributes[key] = dict(_later_attributes.get(key, {}), **attributes)
+    for probe in list(_probes):
+        if (probe.attributes.get("code.file.path"), probe.attributes.get("code.line.number")) == key:
+            probe.attributes = dict(probe.attributes, **attributes)
+
+
 def function(
     qualname: str,
     path: str,
@@ -215,6 +229,7 @@ def function(
         attributes["aiotel.provenance.prompt"] = prompt[: _settings.prompt_max_length]
     for key, value in fields:
         attributes.setdefault(f"aiotel.provenance.{key}", value)
+    attributes.update(_later_attributes.get((path, line), ()))
     metric_attributes = {
         "code.function.name": qualname,
         "aiotel.provenance.tool": tool,

@@ -27,6 +27,7 @@ from typing import Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 from ._version import __version__
+from .provenance.git import find_git_dir, head_revision
 
 # Runners whose distribution version is not the application's.
 _RUNNERS = {
@@ -78,54 +79,6 @@ def _proc_cmdline() -> list:
             return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
     except OSError:
         return []
-
-
-def _git_dir(start: str) -> Optional[str]:
-    directory = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(directory, ".git")
-        if os.path.isdir(candidate):
-            return candidate
-        if os.path.isfile(candidate):  # a worktree or submodule: "gitdir: <path>"
-            try:
-                with open(candidate) as fh:
-                    line = fh.read().strip()
-                if line.startswith("gitdir:"):
-                    return os.path.normpath(os.path.join(directory, line[7:].strip()))
-            except OSError:
-                return None
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
-
-
-def git_revision(git_dir: str) -> Optional[str]:
-    """HEAD's commit, read from the repository files (no git process)."""
-    try:
-        with open(os.path.join(git_dir, "HEAD")) as fh:
-            head = fh.read().strip()
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head[4:].strip()
-        common = git_dir
-        commondir = os.path.join(git_dir, "commondir")
-        if os.path.isfile(commondir):
-            with open(commondir) as fh:
-                common = os.path.normpath(os.path.join(git_dir, fh.read().strip()))
-        for base in (git_dir, common):
-            path = os.path.join(base, ref)
-            if os.path.isfile(path):
-                with open(path) as fh:
-                    return fh.read().strip() or None
-        with open(os.path.join(common, "packed-refs")) as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) == 2 and parts[1] == ref:
-                    return parts[0]
-    except OSError:
-        pass
-    return None
 
 
 def git_remote_url(git_dir: str) -> Optional[str]:
@@ -194,14 +147,14 @@ def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, obj
     service = str(configured.get("service.name", ""))
     if (not service or service.startswith("unknown_service")) and not environ.get("OTEL_SERVICE_NAME") and name:
         found["service.name"] = name
-    git_dir = _git_dir(directory)
+    git_dir = find_git_dir(directory)
     if "service.version" not in configured:
         version = distribution_version(kind, name) or (git_describe(os.path.dirname(git_dir)) if git_dir else None)
         if version:
             found["service.version"] = version
     if "vcs.ref.head.revision" not in configured:
         revision = next((environ[v] for v in _REVISION_VARIABLES if environ.get(v)), None)
-        revision = revision or (git_revision(git_dir) if git_dir else None)
+        revision = revision or (head_revision(git_dir) if git_dir else None)
         if revision:
             found["vcs.ref.head.revision"] = revision
     if "vcs.repository.url.full" not in configured:

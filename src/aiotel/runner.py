@@ -26,8 +26,7 @@ def instrument_main(tree: ast.Module, source: bytes, path: str) -> ast.Module:
         module_name = os.path.splitext(os.path.basename(path))[0]
         if hook is None or not hook.scope.wants(module_name, path):
             return tree
-        result = hook.scanner.scan_bytes(source, path, module_name, os.stat(path))
-        importhook.report_scan_problems(result)
+        result = hook.scan(source, path, module_name, os.stat(path))
         if result.functions:
             candidate = copy.deepcopy(tree)  # a failure half-way must not leave a broken tree
             rewrite_module(candidate, result.functions, path, hook.options)

@@ -13,7 +13,7 @@ import atexit
 import os
 import threading
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -84,6 +84,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._done = False
         self._worker: Optional[threading.Thread] = None
+        self._on_start: List[Callable[[], None]] = []
         resource = self.resource = build_resource(main_script)
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
         self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
@@ -126,6 +127,20 @@ class Pipeline:
             metrics_api.set_meter_provider(meter_provider)
             self.meter_provider = meter_provider
             self.configure_probes()
+            callbacks = list(self._on_start)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:
+                log.warn(f"{getattr(callback, '__qualname__', callback)} failed ({type(exc).__name__}: {exc})")
+
+    def when_started(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the pipeline runs (threads are allowed from then on)."""
+        with self._lock:
+            if not self.started:
+                self._on_start.append(callback)
+                return
+        callback()
 
     def current_resource(self) -> Resource:
         return self.resource

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import os
 import sys
-from typing import Any, Dict, List, Sequence, TextIO, Tuple
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .._version import __version__
 from ..config import load_settings
 from ..provenance import CachedScanner, Provenance, ScanResult
+from ..provenance.git import Commit, GitHistory, TrailerRules, ai_functions, iso_date
 from .walk import module_name, python_files
 
 SCHEMA_ID = "aiotel.scan/1"
@@ -32,6 +34,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--require-field", action="append", default=[], metavar="FIELD",
                         help="exit 1 listing marked functions whose marker lacks FIELD (e.g. reviewed); repeatable")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the scan cache")
+    parser.add_argument("--git", action="store_true",
+                        help="also list functions last changed mostly by commits with AI trailers (as "
+                             "AIOTEL_GIT_PROVENANCE=true instruments them), and each function's commit (git blame)")
     parser.set_defaults(run=run, subparser=parser)
 
 
@@ -40,11 +45,46 @@ def _display_path(path: str) -> str:
     return path if rel.startswith(os.pardir) else rel
 
 
-def scan_tree(paths: Sequence[str], exclude: Sequence[str], use_cache: bool) -> Tuple[List[ScanResult], int]:
+Commits = Dict[Tuple[str, int], Commit]
+
+
+def _with_git(result: ScanResult, history: GitHistory, commits: Commits) -> ScanResult:
+    """``result`` plus the functions git provenance finds; each function's commit into ``commits``."""
+    repo = history.repository(result.path)
+    if repo is None or result.skipped:
+        return result
+    try:
+        with open(result.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            source = fh.read()
+    except OSError:
+        return result
+    ai, files = history.ai_commits(repo)
+    blame = None
+    if result.functions or (ai and repo.relative(result.path) in files):
+        blame = history.blame(result.path, st)
+    if blame is None:
+        return result
+    found = ai_functions(source, result.path, result.module, blame, ai, {f.def_line for f in result.functions})
+    result = dataclasses.replace(result, functions=tuple(sorted(result.functions + tuple(found), key=lambda f: f.def_line)))
+    for function in result.functions:
+        commit = blame.majority(function.first_line, function.last_line)
+        if commit is not None:
+            commits[(result.path, function.def_line)] = commit
+    return result
+
+
+def scan_tree(
+    paths: Sequence[str], exclude: Sequence[str], use_cache: bool, git: bool = False, commits: Optional[Commits] = None
+) -> Tuple[List[ScanResult], int]:
     settings = load_settings()
     for problem in settings.problems:
         print(f"aiotel: {problem}", file=sys.stderr)
     scanner = CachedScanner(settings.markers, settings.cache_dir if use_cache else None, settings.max_source_bytes)
+    history = None
+    if git:
+        history = GitHistory(settings.cache_dir if use_cache else None,
+                             TrailerRules(settings.git_ai_trailers, settings.git_ai_coauthors))
     results: List[ScanResult] = []
     seen = set()
     count = 0
@@ -56,6 +96,11 @@ def scan_tree(paths: Sequence[str], exclude: Sequence[str], use_cache: bool) -> 
             seen.add(real)
             count += 1
             result = scanner.scan_path(path, module_name(path))
+            if history is not None:
+                result = _with_git(result, history, commits if commits is not None else {})
+                for problem in history.problems:
+                    print(f"aiotel: git: {problem}", file=sys.stderr)
+                history.problems.clear()
             if result.functions or result.notices or result.skipped:
                 results.append(result)
     results.sort(key=lambda r: r.path)
@@ -75,7 +120,9 @@ def _missing(function: Provenance, required: Sequence[str]) -> List[str]:
     return missing
 
 
-def build_report(results: Sequence[ScanResult], files_scanned: int, required: Sequence[str]) -> Dict[str, Any]:
+def build_report(
+    results: Sequence[ScanResult], files_scanned: int, required: Sequence[str], commits: Optional[Commits] = None
+) -> Dict[str, Any]:
     functions, notices, skipped, missing = [], [], [], []
     by_tool: Dict[str, int] = collections.Counter()
     by_file: Dict[str, int] = collections.Counter()
@@ -88,6 +135,9 @@ def build_report(results: Sequence[ScanResult], files_scanned: int, required: Se
         for function in result.functions:
             entry = {"file": shown}
             entry.update(function.to_json())
+            if commits is not None:
+                commit = commits.get((result.path, function.def_line))
+                entry["commit"] = {"sha": commit.sha, "time": iso_date(commit.time)} if commit else None
             functions.append(entry)
             by_tool[function.marker.tool] += 1
             by_file[shown] += 1
@@ -130,11 +180,13 @@ def _table(rows: List[List[str]], out: TextIO) -> None:
 
 def print_text(report: Dict[str, Any], out: TextIO) -> None:
     functions = report["functions"]
+    git = bool(functions) and "commit" in functions[0]
     if functions:
-        rows = [["LOCATION", "FUNCTION", "TOOL", "DATE", "PROMPT"]]
+        rows = [["LOCATION", "FUNCTION", "TOOL", "DATE"] + (["SOURCE", "COMMIT"] if git else []) + ["PROMPT"]]
         for f in functions:
-            rows.append([f"{f['file']}:{f['def_line']}", f["qualname"], f["tool"], f["date"] or "",
-                         _excerpt(f["prompt"])])
+            commit = [f["source"], (f["commit"] or {}).get("sha", "")[:12]] if git else []
+            rows.append([f"{f['file']}:{f['def_line']}", f["qualname"], f["tool"], f["date"] or ""] + commit
+                        + [_excerpt(f["prompt"])])
         _table(rows, out)
         print(file=out)
     summary = report["summary"]
@@ -162,8 +214,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for path in paths:
         if not os.path.exists(path):
             parser.error(f"no such file or folder: {path}")
-    results, count = scan_tree(paths, args.exclude, not args.no_cache)
-    report = build_report(results, count, args.require_field)
+    commits: Optional[Commits] = {} if args.git else None
+    results, count = scan_tree(paths, args.exclude, not args.no_cache, args.git, commits)
+    report = build_report(results, count, args.require_field, commits)
     if args.json:
         json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
         print()

@@ -10,6 +10,7 @@ SOURCE_COMMENT = "comment"
 SOURCE_MODULE = "module"
 SOURCE_CLASS = "class"
 SOURCE_DECORATOR = "decorator"
+SOURCE_GIT = "git"  # no marker: the commit that last changed most of its lines has an AI trailer
 
 UNKNOWN_TOOL = "unknown"
 

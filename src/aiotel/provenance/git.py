@@ -1,0 +1,471 @@
+"""Provenance from git history: which commit last changed most of a function's lines,
+and which commits carry trailers naming an AI tool.
+
+Runs ``git blame`` and ``git log`` as subprocesses with a timeout. Results are cached in
+the scan cache directory, one file per repository, valid while HEAD stays the same
+(blame entries also need the file's size and mtime). No git, not a repository, a
+shallow clone's boundary, lines not committed yet: no answer, never an error.
+No OpenTelemetry here.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from .records import SOURCE_GIT, Marker, Provenance
+
+GIT_TIMEOUT_SECONDS = 10.0
+_CACHE_FORMAT = 1
+_MAX_CACHED_FILES = 2000
+_UNCOMMITTED = "0" * 40
+
+DEFAULT_AI_TRAILERS = ("Generated-by", "Assisted-by")
+DEFAULT_AI_COAUTHORS = (
+    "Copilot", "Claude", "Cursor", "Codex", "Aider", "Devin", "ChatGPT", "OpenAI", "Gemini", "Windsurf",
+    "Codeium", "Tabnine", "Amazon Q", "CodeWhisperer", "Jules", "OpenHands", "Cline", "Sweep",
+)
+
+
+class GitError(Exception):
+    """git could not answer (not installed, timed out, failed): the reason, in one line."""
+
+
+def find_git_dir(start: str) -> Optional[str]:
+    """The ``.git`` directory of the repository holding ``start`` (a worktree's or
+    submodule's ``gitdir:`` file followed), or None."""
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, ".git")
+        if os.path.isdir(candidate):
+            return candidate
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate) as fh:
+                    line = fh.read().strip()
+                if line.startswith("gitdir:"):
+                    return os.path.normpath(os.path.join(directory, line[7:].strip()))
+            except OSError:
+                return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def _common_dir(git_dir: str) -> str:
+    commondir = os.path.join(git_dir, "commondir")
+    if os.path.isfile(commondir):
+        with open(commondir) as fh:
+            return os.path.normpath(os.path.join(git_dir, fh.read().strip()))
+    return git_dir
+
+
+def head_revision(git_dir: str) -> Optional[str]:
+    """HEAD's commit, read from the repository files (no git process)."""
+    try:
+        with open(os.path.join(git_dir, "HEAD")) as fh:
+            head = fh.read().strip()
+        if not head.startswith("ref:"):
+            return head or None
+        ref = head[4:].strip()
+        common = _common_dir(git_dir)
+        for base in (git_dir, common):
+            path = os.path.join(base, ref)
+            if os.path.isfile(path):
+                with open(path) as fh:
+                    return fh.read().strip() or None
+        with open(os.path.join(common, "packed-refs")) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+    except OSError:
+        pass
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Commit:
+    sha: str
+    time: int  # author time, seconds since the epoch
+    tool: Optional[str] = None  # the AI tool its trailers name, if any
+
+
+@dataclasses.dataclass(frozen=True)
+class TrailerRules:
+    """Which trailers make a commit AI-generated, and what tool they name.
+
+    A trailer in ``keys`` (``Generated-by: Cursor``) names the tool whatever it says; a
+    ``Co-authored-by`` trailer counts only when its name or address contains one of
+    ``coauthors`` (people co-author too), and then its name part is the tool."""
+
+    keys: Tuple[str, ...] = DEFAULT_AI_TRAILERS
+    coauthors: Tuple[str, ...] = DEFAULT_AI_COAUTHORS
+
+    def grep_pattern(self) -> str:
+        keys = [re.escape(k.lower()) for k in self.keys + ("Co-authored-by",)]
+        return "^(" + "|".join(keys) + "):"
+
+    def tool(self, trailers: Sequence[Tuple[str, str]]) -> Optional[str]:
+        keys = {k.lower() for k in self.keys}
+        names = [n.lower() for n in self.coauthors if n]
+        for key, value in trailers:
+            key = key.strip().lower()
+            name = value.split("<", 1)[0].strip() or value.strip()
+            if key in keys and name:
+                return name[:100]
+            if key == "co-authored-by" and any(n in value.lower() for n in names):
+                return name[:100]
+        return None
+
+
+def parse_trailers(text: str) -> List[Tuple[str, str]]:
+    """``Key: value`` lines, as ``git log --format=%(trailers:unfold)`` prints them."""
+    found = []
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() and " " not in key.strip():
+            found.append((key.strip(), value.strip()))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Blame:
+    """The commit that last changed each line of one file (None: not committed, or beyond a
+    shallow clone's boundary), as runs of (commit, first line, line count)."""
+
+    runs: Tuple[Tuple[Optional[str], int, int], ...]
+    times: Dict[str, int]
+
+    def majority(self, first: int, last: int) -> Optional[Commit]:
+        """The commit that last changed most of lines ``first..last``; ties go to the later
+        commit. None when uncommitted or boundary lines are the most."""
+        counts: Dict[Optional[str], int] = {}
+        for sha, start, count in self.runs:
+            overlap = min(last, start + count - 1) - max(first, start) + 1
+            if overlap > 0:
+                counts[sha] = counts.get(sha, 0) + overlap
+        if not counts:
+            return None
+        best = max(counts.items(), key=lambda item: (item[1], self.times.get(item[0] or "", -1)))[0]
+        return Commit(best, self.times[best]) if best is not None else None
+
+
+def parse_blame(porcelain: str, cut_off: Set[str] = frozenset()) -> Blame:  # type: ignore[assignment]
+    """``git blame --root --porcelain`` output to runs of lines per commit. Lines of a
+    ``boundary`` commit or one in ``cut_off`` (a shallow clone's edge, whose history is
+    missing) have no known author commit."""
+    runs: List[Tuple[Optional[str], int, int]] = []
+    times: Dict[str, int] = {}
+    boundary: Set[str] = set(cut_off)
+    current: Optional[str] = None
+    for line in porcelain.splitlines():
+        if line.startswith("\t"):
+            continue
+        parts = line.split(" ")
+        if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit() and parts[2].isdigit():
+            current = parts[0]
+            if len(parts) >= 4:  # the first line of a group: the group's size
+                runs.append((current, int(parts[2]), int(parts[3])))
+        elif current is not None and parts[0] == "author-time" and len(parts) == 2 and parts[1].isdigit():
+            times[current] = int(parts[1])
+        elif current is not None and parts[0] == "boundary":
+            boundary.add(current)
+    cleaned = tuple(
+        (None if sha == _UNCOMMITTED or sha in boundary else sha, start, count) for sha, start, count in runs
+    )
+    return Blame(cleaned, {sha: t for sha, t in times.items() if sha != _UNCOMMITTED and sha not in boundary})
+
+
+class Repository:
+    """One checkout: its ``.git`` directory, work tree and current HEAD."""
+
+    def __init__(self, git_dir: str, root: str, head: str) -> None:
+        self.git_dir = git_dir
+        self.root = root
+        self.head = head
+        self.shallow_edge: Set[str] = set()  # a shallow clone's grafted commits: blame stops there
+        try:
+            with open(os.path.join(_common_dir(git_dir), "shallow")) as fh:
+                self.shallow_edge = {line.strip() for line in fh if line.strip()}
+        except OSError:
+            pass
+
+    def relative(self, path: str) -> Optional[str]:
+        real = os.path.realpath(path)
+        root = os.path.realpath(self.root)
+        if not real.startswith(os.path.join(root, "")):
+            return None
+        return os.path.relpath(real, root).replace(os.sep, "/")
+
+    def run(self, *args: str) -> str:
+        """Run git on this repository; raises GitError with the reason."""
+        env = dict(os.environ, GIT_DIR=self.git_dir, GIT_WORK_TREE=self.root, GIT_OPTIONAL_LOCKS="0",
+                   GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+        env.pop("GIT_INDEX_FILE", None)
+        try:
+            done = subprocess.run(
+                ["git", "-c", "core.quotePath=false", *args],
+                cwd=self.root, env=env, capture_output=True, timeout=GIT_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} took more than {GIT_TIMEOUT_SECONDS:g} s") from None
+        except OSError as exc:
+            raise GitError(f"git could not run: {exc.strerror or exc}") from None
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git {args[0]} failed: {message[0] if message else 'exit status ' + str(done.returncode)}")
+        return done.stdout.decode("utf-8", "surrogateescape")
+
+
+class GitHistory:
+    """Blame and AI-trailer lookups for one process, over a per-repository disk cache.
+
+    Thread-safe (the attribution worker and the import hook share it); git runs one
+    command at a time."""
+
+    def __init__(self, cache_dir: Optional[str], rules: TrailerRules = TrailerRules()) -> None:
+        self.cache_dir = cache_dir
+        self.rules = rules
+        self._repositories: Dict[str, Optional[Repository]] = {}
+        self._caches: Dict[str, dict] = {}
+        self._lock = threading.RLock()
+        self.problems: List[str] = []  # one line per thing git could not do, for the caller to log
+        self._said: Set[str] = set()
+        self._git_found: Optional[bool] = None
+
+    def _git_available(self) -> bool:
+        if self._git_found is None:
+            import shutil
+
+            self._git_found = shutil.which("git") is not None
+            if not self._git_found:
+                self._problem("git is not installed; no function gets a commit or git provenance")
+        return self._git_found
+
+    def repository(self, path: str) -> Optional[Repository]:
+        directory = os.path.dirname(os.path.abspath(path))
+        with self._lock:
+            if directory not in self._repositories:
+                git_dir = find_git_dir(directory)
+                head = head_revision(git_dir) if git_dir else None
+                root = self._work_tree(git_dir) if git_dir and head else None
+                self._repositories[directory] = Repository(git_dir, root, head) if git_dir and head and root else None
+            return self._repositories[directory]
+
+    @staticmethod
+    def _work_tree(git_dir: str) -> Optional[str]:
+        if os.path.basename(git_dir) == ".git":
+            return os.path.dirname(git_dir)
+        gitdir_file = os.path.join(git_dir, "gitdir")  # a linked worktree names its own .git file
+        try:
+            with open(gitdir_file) as fh:
+                return os.path.dirname(fh.read().strip())
+        except OSError:
+            return None  # a submodule or bare repository: not followed
+
+    # -- the cache file: {"format", "head", "ai": {...} | absent, "blame": {relpath: {...}}}
+
+    def _cache_path(self, repo: Repository) -> Optional[str]:
+        if not self.cache_dir:
+            return None
+        digest = hashlib.sha256(os.path.realpath(repo.git_dir).encode("utf-8", "surrogateescape")).hexdigest()
+        return os.path.join(self.cache_dir, "git", digest[:24] + ".json")
+
+    def _cache(self, repo: Repository) -> dict:
+        key = repo.git_dir
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = {}
+            path = self._cache_path(repo)
+            if path:
+                try:
+                    with open(path, "rb") as fh:
+                        cache = json.loads(fh.read())
+                except (OSError, ValueError):
+                    cache = {}
+            if not isinstance(cache, dict) or cache.get("format") != _CACHE_FORMAT or cache.get("head") != repo.head:
+                cache = {"format": _CACHE_FORMAT, "head": repo.head, "blame": {}}
+            self._caches[key] = cache
+        return cache
+
+    def _save(self, repo: Repository) -> None:
+        path = self._cache_path(repo)
+        if not path:
+            return
+        tmp = None
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+                json.dump(self._cache(repo), fh, separators=(",", ":"))
+            os.replace(tmp, path)
+        except (OSError, ValueError):
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    def _problem(self, what: str) -> None:
+        if what not in self._said:  # once per process, even after the caller took it
+            self._said.add(what)
+            self.problems.append(what)
+
+    # -- blame
+
+    def blame(self, path: str, st: os.stat_result, cached_only: bool = False) -> Optional[Blame]:
+        """Who last changed each line of ``path`` (whose current stat is ``st``); None when
+        git cannot say. ``cached_only``: never run git, answer from the cache or not at all."""
+        repo = self.repository(path)
+        if repo is None:
+            return None
+        relative = repo.relative(path)
+        if relative is None:
+            return None
+        with self._lock:
+            entries = self._cache(repo)["blame"]
+            entry = entries.get(relative)
+            if isinstance(entry, dict) and entry.get("key") == [st.st_size, st.st_mtime_ns]:
+                try:
+                    return Blame(tuple((r[0], r[1], r[2]) for r in entry["runs"]), dict(entry["times"]))
+                except (KeyError, TypeError, IndexError):
+                    pass
+            if cached_only or not self._git_available():
+                return None
+            try:
+                # --root: a root commit is an author like any other; a shallow edge is not
+                found = parse_blame(repo.run("blame", "--root", "--porcelain", "--", relative), repo.shallow_edge)
+            except GitError as exc:
+                if "no such path" not in str(exc) and "not tracked" not in str(exc):
+                    self._problem(f"{relative}: {exc}")
+                found = Blame((), {})  # untracked: every line counts as not committed
+            if len(entries) >= _MAX_CACHED_FILES:
+                entries.clear()
+            entries[relative] = {"key": [st.st_size, st.st_mtime_ns], "runs": [list(r) for r in found.runs],
+                                 "times": found.times}
+            self._save(repo)
+            return found
+
+    # -- AI trailers
+
+    def ai_commits(self, repo: Repository) -> Tuple[Dict[str, Commit], Set[str]]:
+        """Commits whose trailers name an AI tool, and the files they touched (relative to
+        the work tree). One ``git log`` per HEAD, cached."""
+        with self._lock:
+            cache = self._cache(repo)
+            rules_key = [list(self.rules.keys), list(self.rules.coauthors)]
+            ai = cache.get("ai")
+            if not (isinstance(ai, dict) and ai.get("rules") == rules_key):
+                if not self._git_available():
+                    return {}, set()
+                try:
+                    commits, files = self._search_log(repo)
+                except GitError as exc:
+                    self._problem(f"{repo.root}: {exc}")
+                    return {}, set()
+                ai = {"rules": rules_key, "commits": {c.sha: [c.time, c.tool] for c in commits.values()},
+                      "files": sorted(files)}
+                cache["ai"] = ai
+                self._save(repo)
+            try:
+                commits = {sha: Commit(sha, int(v[0]), v[1]) for sha, v in ai["commits"].items()}
+                return commits, set(ai["files"])
+            except (KeyError, TypeError, ValueError, IndexError):
+                cache.pop("ai", None)
+                return {}, set()
+
+    def _search_log(self, repo: Repository) -> Tuple[Dict[str, Commit], Set[str]]:
+        out = repo.run(
+            "log", "-i", "-E", f"--grep={self.rules.grep_pattern()}", "--name-only",
+            "--format=%x1e%H%x1f%at%x1f%(trailers:unfold)%x1f", "HEAD",
+        )
+        commits: Dict[str, Commit] = {}
+        files: Set[str] = set()
+        for record in out.split("\x1e")[1:]:
+            fields = record.split("\x1f")
+            if len(fields) < 4:
+                continue
+            sha, when, trailers, names = fields[0].strip(), fields[1].strip(), fields[2], fields[3]
+            tool = self.rules.tool(parse_trailers(trailers))
+            if tool is None or not when.isdigit():
+                continue
+            commits[sha] = Commit(sha, int(when), tool)
+            files.update(n.strip() for n in names.splitlines() if n.strip())
+        return commits, files
+
+
+def iso_date(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def commit_fields(commit: Commit) -> Tuple[Tuple[str, str], ...]:
+    """The marker fields (``aiotel.provenance.<key>`` attributes) naming a commit."""
+    return (("commit", commit.sha), ("commit.time", iso_date(commit.time)))
+
+
+def ai_functions(
+    source: bytes, path: str, module: str, blame: Blame, commits: Dict[str, Commit], skip_lines: Set[int]
+) -> List[Provenance]:
+    """Records for the functions and methods (not nested in functions) whose lines were
+    last changed mostly by a commit in ``commits``; functions at ``skip_lines`` (their
+    ``def`` lines) already have a marker, which wins."""
+    try:
+        tree = ast.parse(source, path)
+    except (SyntaxError, ValueError):
+        return []
+    found: List[Provenance] = []
+
+    def visit(body: Sequence[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                visit(node.body, prefix + node.name + ".")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno not in skip_lines:
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                last = node.end_lineno or node.lineno
+                winner = blame.majority(first, last)
+                commit = commits.get(winner.sha) if winner else None
+                if commit is None or not commit.tool:
+                    continue
+                own = _has_own_yield(node)
+                is_async = isinstance(node, ast.AsyncFunctionDef)
+                qualname = prefix + node.name
+                found.append(Provenance(
+                    qualname=f"{module}.{qualname}" if module else qualname,
+                    module=module,
+                    def_line=node.lineno,
+                    first_line=first,
+                    last_line=last,
+                    is_async=is_async,
+                    is_generator=bool(own) and not is_async,
+                    is_async_generator=bool(own) and is_async,
+                    source=SOURCE_GIT,
+                    marker=Marker(tool=commit.tool, date=iso_date(commit.time)[:10], fields=commit_fields(commit),
+                                  raw=f"git commit {commit.sha[:12]}"),
+                ))
+
+    visit(tree.body, "")
+    return found
+
+
+def _has_own_yield(node: ast.AST) -> bool:
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(child))
+    return False
