@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 
 import pytest
 from google.protobuf.json_format import ParseDict
@@ -149,3 +150,39 @@ def test_compare_flags_the_version_that_got_slower(app, tmp_path):
 def test_report_on_an_empty_store_says_what_to_do(tmp_path):
     result = run(command("aiotel") + ["report"], cwd=str(tmp_path))
     assert result.returncode == 1 and "run a program under aiotel-run first" in result.stderr
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+@pytest.mark.instrumentation
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_report_shows_fallbacks_none_results_input_shapes_and_commits(tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(EXAMPLES, work / "examples")
+    git_env = dict(os.environ, GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="d@example.com",
+                   GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="d@example.com")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "Example"]):
+        subprocess.run(["git", *args], cwd=str(work), env=git_env, check=True, capture_output=True, timeout=30)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(work), capture_output=True, text=True).stdout.strip()
+    env = {"AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_CAPTURE_ARGS": "shape", "AIOTEL_SPAN_RATE_LIMIT": "1000"}
+    for _ in range(2):  # the second run finds the blame in the cache: its spans name the commit at once
+        assert aiotel_run(["python", "examples/app.py"], work, env).returncode == 0
+
+    data = json.loads(run(command("aiotel") + ["report", "--json"], cwd=str(work)).stdout)
+    rows = {f["function"]: f for f in data["functions"]}
+    discount = rows["shop.pricing.discounted_total"]
+    assert discount["fallbacks"] == [{"line": 11, "exception.type": "KeyError", "count": 40}]  # bronze, twice 20
+    assert discount["fallback_rate"] == pytest.approx(40 / 120)
+    coupon = rows["shop.pricing.coupon_rate"]
+    assert coupon["empty_results"] == [{"line": 17, "count": 80}] and coupon["empty_rate"] == pytest.approx(80 / 120)
+    shapes = {(i["parameter"], i["type"]): i for i in rows["app.checkout"]["inputs"]}
+    assert shapes[("tier", "str")]["calls"] == 122 and shapes[("order", "str")]["mean_length"] > 5
+    assert rows["app.checkout"]["commit"]["sha"] == sha
+
+    table = run(command("aiotel") + ["report"], cwd=str(work)).stdout
+    header, *lines = table.split("\n\n")[0].splitlines()
+    assert header.split()[9:12] == ["FALLBACKS", "NONE", "%"]
+    row = next(line.split() for line in lines if line.startswith("shop.pricing.discounted_total "))
+    assert row[8] == "40" and "KeyError@11" in row[-2]
+    assert "input shapes" in table and any(line.split()[:3] == ["app.checkout", "order", "str"] for line in table.splitlines())

@@ -1,6 +1,7 @@
 """Numbers per AI-generated function, from the embedded store. Pure: files in, records out.
 
-The store holds cumulative ``aiotel.function.duration`` points, one file per process.
+The store holds cumulative points of aiotel's metrics (duration, fallbacks, empty
+results, input shapes), one file per process.
 For each process and series the last point is the total; totals are summed over
 processes. ``since`` subtracts, per series, the last point at or before that time.
 Quantiles are interpolated inside histogram buckets the way Prometheus'
@@ -17,12 +18,26 @@ from collections import Counter
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 DURATION = "aiotel.function.duration"
+FALLBACKS = "aiotel.function.fallbacks"
+EMPTY_RESULTS = "aiotel.function.empty_results"
+INPUT_TYPES = "aiotel.function.input.types"
+INPUT_SIZE = "aiotel.function.input.size"
 UNKNOWN_VERSION = "unknown"
+
+# The attributes that tell one series of a metric from another, besides the function.
+_LABELS = {
+    DURATION: ("error.type",),
+    FALLBACKS: ("code.line.number", "exception.type"),
+    EMPTY_RESULTS: ("code.line.number",),
+    INPUT_TYPES: ("aiotel.input.parameter", "aiotel.input.type"),
+    INPUT_SIZE: ("aiotel.input.parameter", "aiotel.input.type"),
+}
 
 
 @dataclasses.dataclass
 class Point:
-    """One cumulative histogram point as read from the store."""
+    """One cumulative point as read from the store: a histogram, or a counter (its value
+    in ``count``, no buckets)."""
 
     process: str  # the file it came from, without rotation suffix: one per process
     service: str
@@ -36,6 +51,32 @@ class Point:
     total: float
     buckets: List[int]
     bounds: List[float]
+    metric: str = DURATION
+    labels: Tuple[object, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.metric == DURATION and not self.labels:
+            self.labels = (self.error_type,)
+
+
+@dataclasses.dataclass
+class InputShape:
+    """One parameter's arguments of one type: how often, and their lengths when sized."""
+
+    calls: int = 0
+    sized: int = 0
+    total_length: float = 0.0
+    buckets: List[int] = dataclasses.field(default_factory=list)
+    bounds: List[float] = dataclasses.field(default_factory=list)
+
+    def to_json(self, parameter: str, kind: str) -> dict:
+        return {
+            "parameter": parameter,
+            "type": kind,
+            "calls": self.calls,
+            "mean_length": self.total_length / self.sized if self.sized else None,
+            "p95_length": histogram_quantile(0.95, self.bounds, self.buckets) if self.sized else None,
+        }
 
 
 @dataclasses.dataclass
@@ -50,10 +91,23 @@ class FunctionStats:
     buckets: List[int] = dataclasses.field(default_factory=list)
     bounds: List[float] = dataclasses.field(default_factory=list)
     error_types: Counter = dataclasses.field(default_factory=Counter)
+    fallbacks: Counter = dataclasses.field(default_factory=Counter)  # (handler line, exception.type)
+    empty_results: Counter = dataclasses.field(default_factory=Counter)  # return line
+    inputs: Dict[Tuple[str, str], InputShape] = dataclasses.field(default_factory=dict)  # (parameter, type)
+    commit: Optional[Tuple[str, str]] = None  # (sha, time) from the newest span that names one
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.calls if self.calls else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        """Fallbacks per call (a call may fall back more than once)."""
+        return sum(self.fallbacks.values()) / self.calls if self.calls else 0.0
+
+    @property
+    def empty_rate(self) -> float:
+        return sum(self.empty_results.values()) / self.calls if self.calls else 0.0
 
     @property
     def mean(self) -> Optional[float]:
@@ -76,6 +130,13 @@ class FunctionStats:
             "p95_seconds": self.quantile(0.95),
             "p99_seconds": self.quantile(0.99),
             "error_types": dict(self.error_types.most_common()),
+            "fallbacks": [{"line": line, "exception.type": kind, "count": count}
+                          for (line, kind), count in self.fallbacks.most_common()],
+            "fallback_rate": self.fallback_rate,
+            "empty_results": [{"line": line, "count": count} for line, count in self.empty_results.most_common()],
+            "empty_rate": self.empty_rate,
+            "inputs": [shape.to_json(parameter, kind) for (parameter, kind), shape in sorted(self.inputs.items())],
+            "commit": {"sha": self.commit[0], "time": self.commit[1]} if self.commit else None,
         }
 
 
@@ -101,7 +162,8 @@ def _attributes(items: Iterable[dict]) -> Dict[str, object]:
     found: Dict[str, object] = {}
     for item in items:
         value = item.get("value", {})
-        found[item.get("key", "")] = next(iter(value.values()), None) if value else None
+        kind, raw = next(iter(value.items()), (None, None))
+        found[item.get("key", "")] = int(raw) if kind == "intValue" and raw is not None else raw  # int64 is a JSON string
     return found
 
 
@@ -110,7 +172,7 @@ def store_files(store: str, signal: str = "metrics") -> List[str]:
 
 
 def read_points(files: Sequence[str]) -> Iterator[Point]:
-    """Every duration point of ``files``; a line that is not valid OTLP/JSON is skipped."""
+    """Every point of aiotel's metrics in ``files``; a line that is not valid OTLP/JSON is skipped."""
     for path in files:
         process = os.path.basename(path).split(".jsonl")[0]
         try:
@@ -133,10 +195,16 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
         version = str(resource.get("service.version") or UNKNOWN_VERSION)
         for sm in rm.get("scopeMetrics", []) or []:
             for metric in sm.get("metrics", []) or []:
-                if metric.get("name") != DURATION or "histogram" not in metric:
+                name = metric.get("name")
+                if name not in _LABELS:
                     continue
-                for dp in metric["histogram"].get("dataPoints", []) or []:
+                histogram = "histogram" in metric
+                for dp in (metric.get("histogram") or metric.get("sum") or {}).get("dataPoints", []) or []:
                     attrs = _attributes(dp.get("attributes", []))
+                    if histogram:
+                        count, total = int(dp.get("count", 0)), float(dp.get("sum", 0.0))
+                    else:
+                        count, total = int(float(dp.get("asInt", dp.get("asDouble", 0)))), 0.0
                     yield Point(
                         process=process,
                         service=service,
@@ -144,16 +212,43 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
                         function=str(attrs.get("code.function.name", "?")),
                         tool=str(attrs.get("aiotel.provenance.tool", "")),
                         path=str(attrs.get("code.file.path", "")),
-                        error_type=attrs.get("error.type"),  # type: ignore[arg-type]
+                        error_type=attrs.get("error.type") if name == DURATION else None,  # type: ignore[arg-type]
                         time=int(dp.get("timeUnixNano", 0)),
-                        count=int(dp.get("count", 0)),
-                        total=float(dp.get("sum", 0.0)),
-                        buckets=[int(b) for b in dp.get("bucketCounts", [])],
-                        bounds=[float(b) for b in dp.get("explicitBounds", [])],
+                        count=count,
+                        total=total,
+                        buckets=[int(b) for b in dp.get("bucketCounts", [])] if histogram else [],
+                        bounds=[float(b) for b in dp.get("explicitBounds", [])] if histogram else [],
+                        metric=name,
+                        labels=tuple(attrs.get(label) for label in _LABELS[name]),
                     )
 
 
-SeriesKey = Tuple[str, str, str, str, Optional[str]]
+def read_commits(files: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+    """Per function, the commit named by its newest span (commit attribution)."""
+    newest: Dict[str, Tuple[int, str, str]] = {}
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = [line for line in fh if "aiotel.provenance.commit" in line]
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                request = json.loads(line)
+            except ValueError:
+                continue
+            for rs in request.get("resourceSpans", []) or []:
+                for ss in rs.get("scopeSpans", []) or []:
+                    for span in ss.get("spans", []) or []:
+                        attrs = _attributes(span.get("attributes", []))
+                        sha, function = attrs.get("aiotel.provenance.commit"), attrs.get("code.function.name")
+                        end = int(span.get("endTimeUnixNano", 0))
+                        if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
+                            newest[str(function)] = (end, str(sha), str(attrs.get("aiotel.provenance.commit.time", "")))
+    return {function: (sha, when) for function, (_, sha, when) in newest.items()}
+
+
+SeriesKey = Tuple[str, str, str, str, str, Tuple[object, ...]]
 
 
 def _series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]:
@@ -161,7 +256,7 @@ def _series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]
     last: Dict[SeriesKey, Point] = {}
     baseline: Dict[SeriesKey, Point] = {}
     for p in points:
-        key = (p.process, p.service, p.version, p.function, p.error_type)
+        key = (p.process, p.service, p.version, p.function, p.metric, p.labels)
         if since is not None and p.time <= since:
             if key not in baseline or p.time > baseline[key].time:
                 baseline[key] = p
@@ -183,22 +278,43 @@ def _series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]
     return totals
 
 
-def summarize(points: Iterable[Point], since: Optional[int] = None) -> List[FunctionStats]:
-    """Per (function, service.version): calls, errors, latency histogram, error types."""
+def summarize(
+    points: Iterable[Point], since: Optional[int] = None, commits: Optional[Dict[str, Tuple[str, str]]] = None
+) -> List[FunctionStats]:
+    """Per (function, service.version): calls, errors, latency histogram, error types,
+    fallbacks, empty results, input shapes and (from ``commits``) the function's commit."""
     stats: Dict[Tuple[str, str], FunctionStats] = {}
     for p in _series_totals(points, since):
         entry = stats.get((p.function, p.version))
         if entry is None:
-            entry = stats[(p.function, p.version)] = FunctionStats(p.function, p.version, p.tool, p.path, bounds=list(p.bounds))
-        if p.bounds != entry.bounds:
-            continue  # another aiotel version's buckets: not mergeable
-        entry.calls += p.count
-        entry.total_seconds += p.total
-        entry.buckets = [a + b for a, b in zip(entry.buckets, p.buckets)] if entry.buckets else list(p.buckets)
-        if p.error_type:
-            entry.errors += p.count
-            entry.error_types[p.error_type] += p.count
-    return sorted(stats.values(), key=lambda s: (s.function, s.version))
+            entry = stats[(p.function, p.version)] = FunctionStats(p.function, p.version, p.tool, p.path)
+        if p.metric == DURATION:
+            if not entry.bounds:
+                entry.bounds = list(p.bounds)
+            if p.bounds != entry.bounds:
+                continue  # another aiotel version's buckets: not mergeable
+            entry.calls += p.count
+            entry.total_seconds += p.total
+            entry.buckets = [a + b for a, b in zip(entry.buckets, p.buckets)] if entry.buckets else list(p.buckets)
+            if p.error_type:
+                entry.errors += p.count
+                entry.error_types[p.error_type] += p.count
+        elif p.metric == FALLBACKS:
+            entry.fallbacks[p.labels] += p.count
+        elif p.metric == EMPTY_RESULTS:
+            entry.empty_results[p.labels[0]] += p.count
+        else:
+            shape = entry.inputs.setdefault((str(p.labels[0]), str(p.labels[1])), InputShape())
+            if p.metric == INPUT_TYPES:
+                shape.calls += p.count
+            elif not shape.bounds or shape.bounds == p.bounds:
+                shape.bounds = list(p.bounds)
+                shape.sized += p.count
+                shape.total_length += p.total
+                shape.buckets = [a + b for a, b in zip(shape.buckets, p.buckets)] if shape.buckets else list(p.buckets)
+    for entry in stats.values():
+        entry.commit = (commits or {}).get(entry.function)
+    return sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
 
 
 @dataclasses.dataclass
@@ -235,8 +351,13 @@ class Comparison:
         return self.new.errors > 0 and self.new.error_rate >= 2 * self.old.error_rate
 
     @property
+    def more_fallbacks(self) -> bool:
+        """Silent fallbacks per call at least doubled (or appeared where there were none)."""
+        return self.new.fallback_rate > 0 and self.new.fallback_rate >= 2 * self.old.fallback_rate
+
+    @property
     def flagged(self) -> bool:
-        return self.slower or self.more_errors
+        return self.slower or self.more_errors or self.more_fallbacks
 
     def to_json(self) -> dict:
         return {
@@ -249,8 +370,11 @@ class Comparison:
             "p95_ratio": self.p95_ratio,
             "old_error_rate": self.old.error_rate,
             "new_error_rate": self.new.error_rate,
+            "old_fallback_rate": self.old.fallback_rate,
+            "new_fallback_rate": self.new.fallback_rate,
             "slower": self.slower,
             "more_errors": self.more_errors,
+            "more_fallbacks": self.more_fallbacks,
         }
 
 

@@ -272,8 +272,9 @@ def instrument_function(
     elif options.count_empty_results and returns_values(node):
         empties = _EmptyResultCounter(handle)
         body = [new for stmt in body for new in _as_list(empties.visit(stmt))]
-        # falling off the end returns None too; after a final return this is dead code
-        body.append(empties.report(at, node.end_lineno or node.lineno))
+        # falling off the end returns None too (reported on the def line, where no return
+        # statement can be); after a final return this is dead code
+        body.append(empties.report(at, node.lineno))
     if options.capture_shapes and parameters:
         values = ast.Tuple(elts=[at.name(p) for p in parameters], ctx=ast.Load(), **at.loc)
         shapes = at.guarded(at.probe_call("shapes", at.name(handle), at.name(CALL), values))

@@ -23,8 +23,9 @@ def add_parser(subparsers: Any) -> None:
         help="per-function calls, errors and latency from the embedded store",
         description=(
             "Per AI-generated function and service.version: calls, error rate, p50/p95/p99 "
-            "latency (from the histogram buckets) and the top exception types, read from the "
-            "store that aiotel-run writes when no collector is configured."
+            "latency (from the histogram buckets), silent fallbacks, None results, the commit "
+            "that last changed it, the top exception types and, when captured, input shapes; "
+            "read from the store that aiotel-run writes when no collector is configured."
         ),
     )
     parser.add_argument("--store", metavar="DIR", help="the store to read (default: $AIOTEL_STORE or ./.aiotel)")
@@ -73,20 +74,35 @@ def _table(rows: Sequence[Sequence[str]], out: Any) -> None:
 
 
 def _print_stats(stats: List[report.FunctionStats], out: Any) -> None:
-    rows = [["FUNCTION", "VERSION", "CALLS", "ERRORS", "ERROR %", "P50", "P95", "P99", "TOP ERRORS"]]
+    rows = [["FUNCTION", "VERSION", "CALLS", "ERRORS", "ERROR %", "P50", "P95", "P99", "FALLBACKS", "NONE %",
+             "COMMIT", "TOP ERRORS / FALLBACKS"]]
     for s in stats:
-        top = ", ".join(f"{name} ({count})" for name, count in s.error_types.most_common(3))
+        top = [f"{name} ({count})" for name, count in s.error_types.most_common(2)]
+        top += [f"{kind}@{line} ({count})" for (line, kind), count in s.fallbacks.most_common(2)]
         rows.append([
             s.function, s.version, str(s.calls), str(s.errors), f"{100 * s.error_rate:.1f}",
-            human_seconds(s.quantile(0.5)), human_seconds(s.quantile(0.95)), human_seconds(s.quantile(0.99)), top,
+            human_seconds(s.quantile(0.5)), human_seconds(s.quantile(0.95)), human_seconds(s.quantile(0.99)),
+            str(sum(s.fallbacks.values())), f"{100 * s.empty_rate:.1f}", s.commit[0][:10] if s.commit else "-",
+            ", ".join(top),
         ])
     _table(rows, out)
+    shapes = [["FUNCTION", "PARAMETER", "TYPE", "CALLS", "MEAN LEN", "P95 LEN"]]
+    for s in stats:
+        for (parameter, kind), shape in sorted(s.inputs.items(), key=lambda item: (item[0][0], -item[1].calls)):
+            data = shape.to_json(parameter, kind)
+            mean, p95 = data["mean_length"], data["p95_length"]
+            shapes.append([s.function, parameter, kind, str(shape.calls),
+                           "-" if mean is None else f"{mean:.1f}", "-" if p95 is None else f"{p95:.0f}"])
+    if len(shapes) > 1:
+        out.write("\ninput shapes (AIOTEL_CAPTURE_ARGS=shape)\n")
+        _table(shapes, out)
 
 
 def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, out: Any) -> None:
     rows = [["FUNCTION", "CALLS OLD/NEW", "LATENCY", "P95", "ERROR % OLD -> NEW", "FLAG"]]
     for c in comparisons:
-        flags = [name for name, on in (("slower", c.slower), ("more errors", c.more_errors)) if on]
+        flags = [name for name, on in (("slower", c.slower), ("more errors", c.more_errors),
+                                       ("more fallbacks", c.more_fallbacks)) if on]
         rows.append([
             c.function, f"{c.old.calls}/{c.new.calls}", _ratio(c.latency_ratio), _ratio(c.p95_ratio),
             f"{100 * c.old.error_rate:.1f} -> {100 * c.new.error_rate:.1f}", ", ".join(flags),
@@ -107,7 +123,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
-    stats = report.summarize(report.read_points(files), since)
+    stats = report.summarize(report.read_points(files), since, report.read_commits(report.store_files(store, "traces")))
     out = sys.stdout
     if args.compare:
         old, new = args.compare
