@@ -34,7 +34,16 @@ APP = textwrap.dedent(
         return int(text)
 
 
+    # AI-generated: Claude, 2025-01-01
+    def lenient(text):
+        try:
+            return int(text)
+        except ValueError:
+            return None
+
+
     for text in ["1", "2", "x", "3", "y"]:
+        lenient(text)
         try:
             parse(text)
         except ValueError:
@@ -140,17 +149,25 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
     env.update({"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none",
                 "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1", "OTEL_EXPORTER_PROMETHEUS_PORT": str(app_port),
-                "AIOTEL_CACHE_DIR": str(tmp_path / "c")})
+                "AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_CAPTURE_ARGS": "shape"})
     app = subprocess.Popen(command("aiotel-run") + [sys.executable, "app.py"], cwd=str(tmp_path), env=env,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert app.stdout.readline() == "ready\n"
         calls = wait_until(lambda: query(base, 'sum by (code_function_name) (aiotel_function_duration_seconds_count)'))
-        assert calls == {(("code_function_name", "app.parse"),): 5.0}
+        assert calls == {(("code_function_name", "app.parse"),): 5.0, (("code_function_name", "app.lenient"),): 5.0}
         errors = query(base, 'sum by (code_function_name, error_type) (aiotel_function_duration_seconds_count{error_type!=""})')
         assert errors == {(("code_function_name", "app.parse"), ("error_type", "ValueError")): 2.0}
         p95 = query(base, 'histogram_quantile(0.95, sum by (le) (aiotel_function_duration_seconds_bucket))')
         assert list(p95.values())[0] > 0
+        # the silent signals and input shapes, under the names the dashboard and alert (d) use
+        assert query(base, 'sum by (code_function_name, code_line_number, exception_type) (aiotel_function_fallbacks_total)') == {
+            (("code_function_name", "app.lenient"), ("code_line_number", "13"), ("exception_type", "ValueError")): 2.0}
+        assert query(base, 'sum by (code_line_number) (aiotel_function_empty_results_total)') == {(("code_line_number", "14"),): 2.0}
+        assert query(base, 'sum by (code_function_name, aiotel_input_type) (aiotel_function_input_types_total)') == {
+            (("aiotel_input_type", "str"), ("code_function_name", "app.lenient")): 5.0,
+            (("aiotel_input_type", "str"), ("code_function_name", "app.parse")): 5.0}
+        assert query(base, 'sum(aiotel_function_input_size_sum{code_function_name="app.parse"})') == {(): 5.0}
         # every alert expression runs without error on the series aiotel-run produced
         # (no data yet: the windows need hours of history; promtool tests cover firing)
         for rule in alert_rules():
@@ -159,7 +176,8 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
         # per-tool and per-version panels have data already
         for title, expr in dashboard_queries():
             result = query(base, expr)
-            if re.match(r"(Calls per second|p95 latency|Error rate|Functions)", title):
+            if re.match(r"(Calls per second|p95 latency|Error rate|Functions|Fallbacks per call|None results"
+                        r"|Argument types|p95 argument length)", title):
                 # rate() needs two scrapes inside its window
                 assert result or wait_until(lambda: query(base, expr), timeout=20), title
         # and the dashboard's variables, label_values(selector, label), through the labels API
@@ -167,7 +185,7 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
             data = get_json(f"{base}/api/v1/label/{label}/values?{urllib.parse.urlencode({'match[]': selector})}")
             assert data is not None and data["status"] == "success", (selector, label, data)
             if label == "code_function_name":
-                assert data["data"] == ["app.parse"]
+                assert data["data"] == ["app.lenient", "app.parse"]
     finally:
         app.stdin.close()
         app.wait(timeout=20)
