@@ -14,6 +14,13 @@ Cases (a trivial one-argument function in each):
 
 Both span cases use the same TracerProvider, whose processor hands every span to an
 exporter that drops it, so the cost is the SDK's and aiotel's, not an exporter's.
+
+Then each optional signal, on against off, unsampled calls of the same function rewritten
+with and without it: fallback counting (handler not taken / taken), empty-result counting
+(a value returned / None returned), input shapes (``AIOTEL_CAPTURE_ARGS=shape``, a list
+argument), and commit attribution (two more span attributes, sampled calls; unsampled
+calls never read attributes). Git provenance only decides which functions are
+rewritten: it costs nothing per call.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 from aiotel import probes
 from aiotel.provenance import scan_source
-from aiotel.rewrite import rewrite_module
+from aiotel.rewrite import RewriteOptions, rewrite_module
 
 SOURCE = '''
 # AI-generated: Claude, 2025-01-01, prompt: "identity"
@@ -45,13 +52,38 @@ class DropExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def instrumented() -> Callable:
-    path = "/bench/hot.py"
-    tree = ast.parse(SOURCE)
-    rewrite_module(tree, scan_source(SOURCE.encode(), path, "hot").functions, path)
+FEATURES = '''
+# AI-generated: Claude
+def fallback(x):
+    try:
+        return int(x)
+    except ValueError:
+        return 0
+
+
+# AI-generated: Claude
+def lookup(x):
+    if x:
+        return x
+    return None
+
+
+# AI-generated: Claude
+def shapes(items):
+    return items
+'''
+
+NO_SIGNALS = RewriteOptions(count_fallbacks=False, count_empty_results=False, capture_shapes=False)
+
+
+def instrumented(
+    source: str = SOURCE, name: str = "f", options: RewriteOptions = RewriteOptions(), path: str = "/bench/hot.py"
+) -> Callable:
+    tree = ast.parse(source)
+    rewrite_module(tree, scan_source(source.encode(), path, "hot").functions, path, options)
     namespace: Dict[str, object] = {"__name__": "hot"}
     exec(compile(tree, path, "exec"), namespace)
-    return namespace["f"]  # type: ignore[return-value]
+    return namespace[name]  # type: ignore[return-value]
 
 
 def bare(x):
@@ -73,11 +105,11 @@ def hand_wrapper(fn: Callable) -> Callable:
     return wrapper
 
 
-def measure(fn: Callable, calls: int, repeats: int) -> float:
+def measure(fn: Callable, calls: int, repeats: int, argument: object = 1) -> float:
     """Median ns per call over ``repeats`` loops of ``calls`` calls (loop cost subtracted)."""
     def loop(target, n=calls):
         for _ in range(n):
-            target(1)
+            target(argument)
 
     def empty(n=calls):
         for _ in range(n):
@@ -128,7 +160,38 @@ def main(argv: List[str] = None) -> int:
     unsampled, sampled = rows[2][1] / base, rows[3][1] / otel
     print(f"targets: unsampled <= 12x bare: {unsampled:.1f}x {'met' if unsampled <= 12 else 'MISSED'}; "
           f"sampled <= 0.7x OTel decorator: {sampled:.2f}x {'met' if sampled <= 0.7 else 'MISSED'}")
+    print()
+    features(calls, span_calls, repeats, tracer)
     return 0
+
+
+def features(calls: int, span_calls: int, repeats: int, tracer: object) -> None:
+    """Each optional signal on against off (everything else off), in the same run."""
+    probes.configure(tracer=tracer, span_rate_limit=0)
+    fallbacks = RewriteOptions(count_fallbacks=True, count_empty_results=False)
+    empties = RewriteOptions(count_fallbacks=False, count_empty_results=True)
+    shapes = RewriteOptions(count_fallbacks=False, count_empty_results=False, capture_shapes=True)
+    cases = []
+    for label, name, argument, on in (
+        ("fallbacks, handler not taken", "fallback", "7", fallbacks),
+        ("fallbacks, handler taken", "fallback", "x", fallbacks),
+        ("empty results, value returned", "lookup", 1, empties),
+        ("empty results, None returned", "lookup", 0, empties),
+        ("input shapes, a list argument", "shapes", [1, 2, 3], shapes),
+    ):
+        off_fn, on_fn = instrumented(FEATURES, name, NO_SIGNALS), instrumented(FEATURES, name, on)
+        cases.append((label, measure(off_fn, calls, repeats, argument), measure(on_fn, calls, repeats, argument)))
+    # commit attribution: two more attributes on each span; only sampled calls read them
+    probes.configure(tracer=tracer, span_rate_limit=1e12)
+    plain = instrumented(path="/bench/plain.py")
+    attributed = instrumented(path="/bench/attributed.py")
+    probes.add_attributes("/bench/attributed.py", 3, {"aiotel.provenance.commit": "0" * 40,
+                                                      "aiotel.provenance.commit.time": "2025-01-01T00:00:00Z"})
+    cases.append(("commit attribution, sampled span", measure(plain, span_calls, repeats),
+                  measure(attributed, span_calls, repeats)))
+    print(f"{'signal (unsampled calls unless said)':<38}{'off ns':>9}{'on ns':>9}{'on/off':>9}")
+    for label, off, on in cases:
+        print(f"{label:<38}{off:>9.0f}{on:>9.0f}{on / off:>9.2f}")
 
 
 if __name__ == "__main__":
