@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import jsonschema
 import pytest
 
 from aiotel.provenance.git import GitHistory, TrailerRules, parse_trailers
@@ -207,6 +208,8 @@ def test_git_trailers_make_functions_ai_generated(repo, tmp_path, http_receiver)
                env={"AIOTEL_CACHE_DIR": str(tmp_path / "scan-cache")})
     assert scan.returncode == 0, scan.stderr
     report = json.loads(scan.stdout)
+    with open(os.path.join(os.path.dirname(__file__), "..", "src", "aiotel", "schemas", "scan.schema.json")) as fh:
+        jsonschema.validate(report, json.load(fh))
     found = {f["qualname"]: (f["source"], f["tool"], (f["commit"] or {}).get("sha")) for f in report["functions"]}
     assert found == {
         "calc.marked": ("comment", "Claude", shas["human"]),

@@ -458,11 +458,10 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
     Never a value."""
     try:
         span = call.span if call.__class__ is Call else None
-        for index, value in enumerate(values):
+        index = 0
+        for value, per_type in zip(values, probe.inputs):
             cls = type(value)  # not value.__class__, which a proxy may fake
-            described = _type_cache.get(cls)
-            name, sized = described if described is not None else _describe(cls)
-            per_type = probe.inputs[index]
+            name, sized = _type_cache.get(cls) or _describe(cls)
             counts = per_type.get(name)
             if counts is None:
                 if len(per_type) >= MAX_TYPES_PER_PARAMETER:
@@ -474,17 +473,18 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
             if sized:
                 try:
                     size = len(value)
-                except Exception:  # OverflowError of a huge range, a broken extension type
-                    size = -1
-            if size >= 0:
-                counts[INPUT_SIZED] += 1
-                counts[INPUT_SIZE_SUM] += size
-                counts[INPUT_BUCKETS + bisect_left(SIZE_BOUNDS, size)] += 1
+                except Exception:  # OverflowError of a huge range, a released memoryview
+                    pass
+                if size >= 0:
+                    counts[INPUT_SIZED] += 1
+                    counts[INPUT_SIZE_SUM] += size
+                    counts[INPUT_BUCKETS + bisect_left(SIZE_BOUNDS, size)] += 1
             if span is not None:
                 parameter = probe.parameters[index]
                 span.set_attribute(f"aiotel.input.{parameter}.type", name)
                 if size >= 0:
                     span.set_attribute(f"aiotel.input.{parameter}.length", size)
+            index += 1
     except Exception:
         pass
 
