@@ -25,6 +25,10 @@ Names are dunders on both ends so that class-private name mangling leaves
 them alone. In generators each ``yield`` is bracketed by ``suspend``/``resume`` so the
 function's span is current only while its frame runs.
 
+Besides the call probes (see ``RewriteOptions``): each ``except`` handler reports a
+fallback as its first statement; in a function that returns values, each ``return``
+reports a None result; with shapes on, the arguments go to ``shapes`` before the body.
+
 Pure: an ``ast.Module`` and provenance records in, the same module (changed) out.
 """
 
