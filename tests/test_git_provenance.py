@@ -131,6 +131,7 @@ def test_blame_majority_and_ai_commits(repo, tmp_path):
     assert {sha: c.tool for sha, c in commits.items()} == {shas["claude"]: "Claude", shas["cursor"]: "Cursor"}
     assert files == {"calc.py"}
     # from the cache, without git: same answers
+    history.save()
     again = GitHistory(str(tmp_path / "cache"), TrailerRules())
     assert again.blame(str(path / "calc.py"), st, cached_only=True) == blame
     # the rules are configurable: a custom co-author list drops Claude

@@ -90,7 +90,7 @@ class Attribution:
             with self._lock:
                 if not self._pending:
                     self._running = False
-                    return
+                    break
                 path, st, records = self._pending.pop(0)
             try:
                 blame = self.history.blame(path, st)
@@ -99,6 +99,10 @@ class Attribution:
                 report_problems(self.history, "commit attribution")
             except Exception as exc:  # a bug here must not reach the program
                 log.warn(f"commit attribution failed for {path} ({type(exc).__name__}: {exc})")
+        try:
+            self.history.save()
+        except Exception:
+            pass
 
     def wait(self, timeout: float) -> bool:
         """For tests and the CLI: True once the queue is worked off."""

@@ -277,6 +277,7 @@ class ImportHook:
             blame = self.history.blame(path, st)
             if blame is not None:
                 found = ai_functions(source, path, module, blame, commits, {r.def_line for r in result.functions})
+        self.history.save()
         report_problems(self.history, "git provenance")
         return found
 

@@ -104,6 +104,8 @@ def scan_tree(
             if result.functions or result.notices or result.skipped:
                 results.append(result)
     results.sort(key=lambda r: r.path)
+    if history is not None:
+        history.save()
     return results, count
 
 

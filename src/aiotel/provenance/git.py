@@ -245,6 +245,13 @@ class GitHistory:
         self.problems: List[str] = []  # one line per thing git could not do, for the caller to log
         self._said: Set[str] = set()
         self._git_found: Optional[bool] = None
+        self._dirty: Set[str] = set()  # git dirs whose cache changed since the last save
+        if hasattr(os, "register_at_fork"):
+            # a lock held by a thread at fork stays held in the child
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.RLock()
 
     def _git_available(self) -> bool:
         if self._git_found is None:
@@ -328,36 +335,47 @@ class GitHistory:
 
     def blame(self, path: str, st: os.stat_result, cached_only: bool = False) -> Optional[Blame]:
         """Who last changed each line of ``path`` (whose current stat is ``st``); None when
-        git cannot say. ``cached_only``: never run git, answer from the cache or not at all."""
+        git cannot say. ``cached_only``: never run git, answer from the cache or not at all.
+        git runs outside the lock: an import asking the cache never waits for a blame."""
         repo = self.repository(path)
         if repo is None:
             return None
         relative = repo.relative(path)
         if relative is None:
             return None
+        key = [st.st_size, st.st_mtime_ns]
         with self._lock:
-            entries = self._cache(repo)["blame"]
-            entry = entries.get(relative)
-            if isinstance(entry, dict) and entry.get("key") == [st.st_size, st.st_mtime_ns]:
+            entry = self._cache(repo)["blame"].get(relative)
+            if isinstance(entry, dict) and entry.get("key") == key:
                 try:
                     return Blame(tuple((r[0], r[1], r[2]) for r in entry["runs"]), dict(entry["times"]))
                 except (KeyError, TypeError, IndexError):
                     pass
             if cached_only or not self._git_available():
                 return None
-            try:
-                # --root: a root commit is an author like any other; a shallow edge is not
-                found = parse_blame(repo.run("blame", "--root", "--porcelain", "--", relative), repo.shallow_edge)
-            except GitError as exc:
-                if "no such path" not in str(exc) and "not tracked" not in str(exc):
+        try:
+            # --root: a root commit is an author like any other; a shallow edge is not
+            found = parse_blame(repo.run("blame", "--root", "--porcelain", "--", relative), repo.shallow_edge)
+        except GitError as exc:
+            if "no such path" not in str(exc) and "not tracked" not in str(exc):
+                with self._lock:
                     self._problem(f"{relative}: {exc}")
-                found = Blame((), {})  # untracked: every line counts as not committed
+            found = Blame((), {})  # untracked: every line counts as not committed
+        with self._lock:
+            entries = self._cache(repo)["blame"]
             if len(entries) >= _MAX_CACHED_FILES:
                 entries.clear()
-            entries[relative] = {"key": [st.st_size, st.st_mtime_ns], "runs": [list(r) for r in found.runs],
-                                 "times": found.times}
-            self._save(repo)
-            return found
+            entries[relative] = {"key": key, "runs": [list(r) for r in found.runs], "times": found.times}
+            self._dirty.add(repo.git_dir)
+        return found
+
+    def save(self) -> None:
+        """Write the caches changed since the last save (atomically; a failure means no cache)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            for repo in [r for r in self._repositories.values() if r is not None and r.git_dir in dirty]:
+                self._save(repo)
+                dirty.discard(repo.git_dir)
 
     # -- AI trailers
 
