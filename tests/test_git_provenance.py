@@ -248,3 +248,47 @@ def test_shallow_clone_no_repository_and_no_git_leave_the_attribute_out(repo, tm
     result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(path), env=dict(env, PATH=str(no_git)))
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
     assert result.stderr.count("git is not installed") == 1 and result.stderr.count("\n") == 1, result.stderr
+
+
+FORKING_APP = '''\
+import os, sys, time
+import calc
+
+print("parent", calc.edited_later(1), flush=True)  # starts telemetry, and with it the blame thread
+pid = os.fork()
+if pid == 0:
+    for _ in range(300):
+        calc.edited_later(2)
+        probes = sys.modules.get("aiotel.probes")
+        if probes is None or probes._later_attributes:
+            break
+        time.sleep(0.01)
+    print("child", calc.edited_later(3), flush=True)
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+print("child exit", status)
+for _ in range(300):
+    calc.edited_later(4)
+    probes = sys.modules.get("aiotel.probes")
+    if probes is None or probes._later_attributes:
+        break
+    time.sleep(0.01)
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_gets_its_commit_too(repo, tmp_path, http_receiver):
+    path, shas = repo
+    (path / "forking.py").write_text(FORKING_APP)
+    plain = run([sys.executable, "forking.py"], cwd=str(path))
+    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT="100000")
+    result = run(command("aiotel-run") + ["python", "forking.py"], cwd=str(path), env=env, timeout=60)
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout), result.stderr
+    got = http_receiver.received
+
+    def commits_by_instance(r):
+        return {s.resource.get("service.instance.id") for s in r.spans if "aiotel.provenance.commit" in s.attributes}
+
+    assert got.wait(lambda r: len(commits_by_instance(r)) == 2), {s.resource.get("service.instance.id") for s in got.spans}
+    assert {s.attributes["aiotel.provenance.commit"] for s in got.spans if "aiotel.provenance.commit" in s.attributes} == {
+        shas["cursor"]}

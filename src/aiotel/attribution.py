@@ -91,7 +91,9 @@ class Attribution:
                 if not self._pending:
                     self._running = False
                     break
-                path, st, records = self._pending.pop(0)
+                # taken off the queue only when done: a child forked meanwhile redoes it
+                item = self._pending[0]
+            path, st, records = item
             try:
                 blame = self.history.blame(path, st)
                 if blame is not None:
@@ -99,6 +101,9 @@ class Attribution:
                 report_problems(self.history, "commit attribution")
             except Exception as exc:  # a bug here must not reach the program
                 log.warn(f"commit attribution failed for {path} ({type(exc).__name__}: {exc})")
+            with self._lock:
+                if self._pending and self._pending[0] is item:
+                    self._pending.pop(0)
         try:
             self.history.save()
         except Exception:
@@ -117,7 +122,7 @@ class Attribution:
         return False
 
     def _after_fork(self) -> None:
-        # the worker thread does not exist in the child; its queue item is lost with it
+        # the worker thread does not exist in the child: start another for what is left
         self._lock = threading.Lock()
         self._running = False
         if self._pending and self._allowed:
