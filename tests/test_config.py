@@ -56,3 +56,13 @@ def test_store_is_the_default_until_an_endpoint_or_exporter_is_set():
     assert load_settings({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}).traces_exporters == ("otlp",)
     assert load_settings({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}).metrics_exporters == ("store",)
     assert load_settings({"OTEL_METRICS_EXPORTER": "none"}).metrics_exporters == ()
+
+
+def test_argument_capture_knows_only_shapes_and_git_lists_are_comma_separated():
+    settings = load_settings({"AIOTEL_CAPTURE_ARGS": "values", "AIOTEL_GIT_PROVENANCE": "yes",
+                              "AIOTEL_GIT_AI_COAUTHORS": " Bot , Claude,,", "AIOTEL_GIT_BLAME": "false"})
+    assert settings.capture_args == "none" and settings.git_provenance is False and settings.git_blame is False
+    assert settings.git_ai_coauthors == ("Bot", "Claude")
+    assert any("AIOTEL_CAPTURE_ARGS='values'" in p and "never captured" in p for p in settings.problems)
+    assert any("AIOTEL_GIT_PROVENANCE='yes'" in p for p in settings.problems)
+    assert load_settings({"AIOTEL_CAPTURE_ARGS": "Shape"}).capture_args == "shape"
