@@ -42,10 +42,11 @@ def test_isolated_modes_are_recognised():
     assert not skips_bootstrap(["-W", "Ignore", "app.py"], 2) and not skips_bootstrap(["-Xdev", "app.py"], 1)
 
 
-def test_pythonpath_gets_the_bootstrap_first_and_never_an_empty_entry():
+def test_pythonpath_gets_the_bootstrap_first_and_keeps_empty_entries():
     assert with_bootstrap(None) == BOOTSTRAP_DIR
     assert with_bootstrap("") == BOOTSTRAP_DIR
-    assert with_bootstrap(f"a{os.pathsep}{os.pathsep}b{os.pathsep}") == os.pathsep.join([BOOTSTRAP_DIR, "a", "b"])
+    # an empty entry means the current directory to Python: it stays
+    assert with_bootstrap(f"a{os.pathsep}{os.pathsep}b{os.pathsep}") == os.pathsep.join([BOOTSTRAP_DIR, "a", "", "b", ""])
     assert with_bootstrap(os.pathsep.join([BOOTSTRAP_DIR, "a"])) == os.pathsep.join([BOOTSTRAP_DIR, "a"])
 
 
@@ -75,10 +76,9 @@ def test_sys_path_and_environment_seen_by_the_program(tmp_path):
     wrapped = run(command("aiotel-run") + ["python", "-c", probe], cwd=str(tmp_path),
                   env={**QUIET, "PYTHONPATH": f"{tmp_path}{os.pathsep}"})
     plain_path, wrapped_path = plain.stdout.splitlines()[0], wrapped.stdout.splitlines()[0]
-    # the empty PYTHONPATH entry (= the current directory) is dropped; nothing else changes
-    assert wrapped_path == plain_path.replace(f", '{tmp_path}', '{tmp_path}'", f", '{tmp_path}'") or wrapped_path == plain_path
+    assert wrapped_path == plain_path  # the empty entry (the current directory) included
     assert BOOTSTRAP_DIR not in wrapped_path
-    assert wrapped.stdout.splitlines()[1] == os.pathsep.join([BOOTSTRAP_DIR, str(tmp_path)])
+    assert wrapped.stdout.splitlines()[1] == os.pathsep.join([BOOTSTRAP_DIR, str(tmp_path), ""])
 
 
 def test_user_sitecustomize_still_runs_and_its_failure_looks_as_usual(tmp_path):

@@ -33,6 +33,7 @@ class Settings:
     prompt_max_length: int = 256
     capture_prompt: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
+    redact: Tuple[str, ...] = ()  # patterns added to aiotel.redact.BUILT_IN
     git_blame: bool = True
     git_provenance: bool = False
     git_ai_trailers: Tuple[str, ...] = DEFAULT_AI_TRAILERS
@@ -79,6 +80,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
     Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
+    Variable("AIOTEL_REDACT", "--redact", "", "extra regular expressions whose matches are replaced by [REDACTED] in prompts, marker fields and exception messages (one per line or a JSON array; a group named 'secret' limits the replacement to it)"),
     Variable("AIOTEL_GIT_BLAME", "--git-blame", "true", "put on spans the commit that last changed most of each marked function's lines (git blame, cached, in the background)"),
     Variable("AIOTEL_GIT_PROVENANCE", "--git-provenance", "false", "true: functions last changed mostly by a commit with an AI trailer count as AI-generated without a marker"),
     Variable("AIOTEL_GIT_AI_TRAILERS", "--git-ai-trailers", ",".join(DEFAULT_AI_TRAILERS), "trailer keys whose value names the AI tool (comma-separated)"),
@@ -193,6 +195,18 @@ def parse_bool(value: str) -> bool:
     return lowered == "true"
 
 
+def parse_redact_patterns(value: str) -> Tuple[str, ...]:
+    import re
+
+    patterns = parse_marker_patterns(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+    return patterns
+
+
 def parse_capture_args(value: str) -> str:
     mode = value.strip().lower()
     if mode not in ("none", "shape"):
@@ -262,6 +276,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
+        redact=read("AIOTEL_REDACT", parse_redact_patterns, ()),
         git_blame=read("AIOTEL_GIT_BLAME", parse_bool, True),
         git_provenance=read("AIOTEL_GIT_PROVENANCE", parse_bool, False),
         git_ai_trailers=read("AIOTEL_GIT_AI_TRAILERS", parse_patterns, DEFAULT_AI_TRAILERS),

@@ -161,8 +161,12 @@ def read_pyc(pyc: str, st: os.stat_result) -> Optional[CodeType]:
     return code if isinstance(code, CodeType) else None
 
 
+_said_about_pyc = False
+
+
 def write_pyc(pyc: str, code: CodeType, st: os.stat_result) -> bool:
-    """Atomically write ``pyc``; False (and nothing half-written) when the directory refuses."""
+    """Atomically write ``pyc``; False (and nothing half-written) when the directory refuses,
+    which is said once per process."""
     if sys.dont_write_bytecode:
         return False
     temporary = f"{pyc}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -173,11 +177,16 @@ def write_pyc(pyc: str, code: CodeType, st: os.stat_result) -> bool:
             fh.write(marshal.dumps(code))
         os.replace(temporary, pyc)
         return True
-    except OSError:
+    except OSError as exc:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        global _said_about_pyc
+        if not _said_about_pyc:
+            _said_about_pyc = True
+            log.warn(f"cannot cache rewritten code in {os.path.dirname(pyc)} ({exc.strerror or exc}); "
+                     "marked modules are rewritten at each start")
         return False
 
 
@@ -244,6 +253,7 @@ class ImportHook:
         # the cached pyc depends on the marker patterns and on what the rewrite inserts
         self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
         self._local = threading.local()
+        self._said_about_cache = False
         self.history: Optional[GitHistory] = None
         self.attribution: Optional[Attribution] = None
         self.git_provenance = settings.git_provenance
@@ -258,6 +268,10 @@ class ImportHook:
         AIOTEL_GIT_PROVENANCE) those last changed by AI commits; queues commit attribution."""
         result = self.scanner.scan_bytes(source, path, module, st)
         report_scan_problems(result)
+        if self.scanner.cache.problem is not None and not self._said_about_cache:
+            self._said_about_cache = True
+            log.warn(f"cannot write the scan cache in {self.scanner.cache.directory} ({self.scanner.cache.problem}); "
+                     "marked files are scanned at each start (AIOTEL_CACHE_DIR moves it, 'off' turns it off)")
         if self.git_provenance and self.history is not None and not result.skipped:
             from_git = self._functions_from_git(source, path, module, st, result)
             if from_git:

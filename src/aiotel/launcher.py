@@ -55,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def with_bootstrap(pythonpath: Optional[str]) -> str:
-    """``PYTHONPATH`` with the bootstrap directory first and no empty entries."""
-    entries = [e for e in (pythonpath or "").split(os.pathsep) if e and e != BOOTSTRAP_DIR]
+    """``PYTHONPATH`` with the bootstrap directory first. Empty entries stay: Python puts
+    the current directory on ``sys.path`` for each, and the program may rely on it."""
+    if not pythonpath:
+        return BOOTSTRAP_DIR  # an empty PYTHONPATH adds nothing; "BOOTSTRAP:" would add the cwd
+    entries = [e for e in pythonpath.split(os.pathsep) if e != BOOTSTRAP_DIR]
     return os.pathsep.join([BOOTSTRAP_DIR] + entries)
 
 

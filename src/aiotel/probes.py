@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from bisect import bisect_left
 from types import BuiltinFunctionType, MethodDescriptorType, WrapperDescriptorType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -75,7 +76,7 @@ class _ProbeSettings:
     """What the probes need to know; set by ``configure`` before modules are rewritten."""
 
     __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt",
-                 "starter")
+                 "starter", "redact")
 
     def __init__(self) -> None:
         self.starter: Any = None  # builds the SDK pipeline on the first call, then is cleared
@@ -85,7 +86,16 @@ class _ProbeSettings:
         self.span_burst = 10
         self.prompt_max_length = 256
         self.capture_prompt = True
+        self.redact: Callable[[str], str] = _no_redaction  # aiotel.redact.Redactor once configured
 
+
+def _no_redaction(text: str) -> str:
+    return text
+
+
+# A secret is never longer than this: redaction looks this far past the prompt's cut, so
+# a secret that the cut splits is still found, and a 1 MB prompt is not scanned whole.
+_REDACTION_LOOKAHEAD = 4096
 
 _settings = _ProbeSettings()
 _probes: List["FunctionProbe"] = []
@@ -147,6 +157,7 @@ def configure(
     prompt_max_length: int = 256,
     capture_prompt: bool = True,
     starter: Any = None,
+    redact: Optional[Callable[[str], str]] = None,
 ) -> None:
     """Set the tracers and limits; probes created earlier follow the new rate cap.
 
@@ -162,6 +173,7 @@ def configure(
         _settings.span_interval_ns = 0
     _settings.prompt_max_length = prompt_max_length
     _settings.capture_prompt = capture_prompt
+    _settings.redact = redact if redact is not None else _no_redaction
     for probe in _probes:
         probe.tat = 0
         _open_gate(probe)
@@ -225,10 +237,12 @@ def function(
     }
     if date:
         attributes["aiotel.provenance.date"] = date
+    redact = _settings.redact
     if prompt and _settings.capture_prompt and _settings.prompt_max_length > 0:
-        attributes["aiotel.provenance.prompt"] = prompt[: _settings.prompt_max_length]
+        cut = _settings.prompt_max_length
+        attributes["aiotel.provenance.prompt"] = redact(prompt[: cut + _REDACTION_LOOKAHEAD])[:cut]
     for key, value in fields:
-        attributes.setdefault(f"aiotel.provenance.{key}", value)
+        attributes.setdefault(f"aiotel.provenance.{key}", redact(value[:_REDACTION_LOOKAHEAD]))
     attributes.update(_later_attributes.get((path, line), ()))
     metric_attributes = {
         "code.function.name": qualname,
@@ -364,9 +378,13 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
 
 def _mark_failed(span: Any, exc: BaseException, kind: str) -> None:
     span.set_attribute("error.type", kind)
-    span.record_exception(exc)
+    redact = _settings.redact
+    message = redact(str(exc))
+    # the SDK's own exception event, with the message and stack trace redacted
+    stacktrace = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    span.record_exception(exc, attributes={"exception.message": message, "exception.stacktrace": stacktrace})
     # the description the OTel SDK's own decorator writes
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
 
 def _late_error_span(probe: FunctionProbe, exc: BaseException, kind: str, elapsed: int, end: int) -> None:

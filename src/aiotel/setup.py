@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from . import lifecycle, log, metrics, probes
 from ._version import __version__
 from .config import Settings
+from .redact import Redactor
 from .resource import detected_attributes
 
 
@@ -112,6 +113,7 @@ class Pipeline:
             span_rate_limit=settings.span_rate_limit,
             prompt_max_length=settings.prompt_max_length,
             capture_prompt=settings.capture_prompt,
+            redact=Redactor(settings.redact),
             starter=starter,
         )
 

@@ -33,6 +33,7 @@ class ScanCache:
 
     def __init__(self, directory: Optional[str], config: MarkerConfig) -> None:
         self.directory = directory
+        self.problem: Optional[str] = None  # why the first write failed, for the caller to say once
         self._salt = f"{_FORMAT}\0{__version__}\0{config.fingerprint}\0"
 
     def _entry(self, path: str, st: os.stat_result) -> Optional[str]:
@@ -67,7 +68,9 @@ class ScanCache:
                 fh.write(payload)
             os.replace(tmp, entry)
             return True
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if self.problem is None:
+                self.problem = f"{getattr(exc, 'strerror', None) or exc}"
             if tmp is not None:
                 try:
                     os.unlink(tmp)
