@@ -22,7 +22,8 @@ BUILT_IN: Tuple[str, ...] = (
     r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API keys
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JSON Web Tokens
     r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)",
-    r"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)"
+    # key = value, the key possibly prefixed (db_password, GITHUB_TOKEN)
+    r"(?i)\b\w*?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
     r"\b[\"']?\s*[:=]\s*(?P<secret>\"[^\"]*\"|'[^']*'|[^\s\"',;]+)",
     r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@]+:(?P<secret>[^\s/@]+)@",  # credentials in a URL
 )
