@@ -236,3 +236,18 @@ def test_ten_thousand_marked_functions_in_one_process(tmp_path, http_receiver):
     assert got.wait(lambda r: len({p.attributes["code.function.name"] for p in r.points
                                    if p.metric == "aiotel.function.duration"}) == 10_000, timeout=60)
     assert sum(p.count for p in got.latest_points("aiotel.function.duration").values()) == 10_000
+
+
+def test_empty_pythonpath_entries_still_mean_the_current_directory(tmp_path):
+    """An empty PYTHONPATH entry puts the working directory on sys.path: a program run from
+    elsewhere imports its marked module from there, with and without aiotel."""
+    (tmp_path / "marked_mod.py").write_text(MARKED)
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "app.py").write_text("import sys, marked_mod\nprint(marked_mod.work(2), marked_mod.__file__)\n")
+    env = {"PYTHONPATH": f"{os.pathsep}{scripts}{os.pathsep}{os.pathsep}"}
+    plain = run([sys.executable, "scripts/app.py"], cwd=str(tmp_path), env=env)
+    result = run(command("aiotel-run") + ["python", "scripts/app.py"], cwd=str(tmp_path),
+                 env=dict(env, OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", AIOTEL_CACHE_DIR="off"))
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert plain.stdout.startswith("2 ")
