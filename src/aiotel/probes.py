@@ -174,6 +174,7 @@ def configure(
     _settings.prompt_max_length = prompt_max_length
     _settings.capture_prompt = capture_prompt
     _settings.redact = redact if redact is not None else _no_redaction
+    _redactions.clear()
     for probe in _probes:
         probe.tat = 0
         _open_gate(probe)
@@ -216,6 +217,20 @@ def add_attributes(path: str, line: int, attributes: Dict[str, Any]) -> None:
             probe.attributes = dict(probe.attributes, **attributes)
 
 
+_redactions: Dict[str, str] = {}
+
+
+def _redacted(text: str) -> str:
+    """Redacted marker text, remembered: a module or class marker gives many functions the
+    same prompt."""
+    found = _redactions.get(text)
+    if found is None:
+        found = _settings.redact(text)
+        if len(_redactions) < 1024:
+            _redactions[text] = found
+    return found
+
+
 def function(
     qualname: str,
     path: str,
@@ -237,12 +252,11 @@ def function(
     }
     if date:
         attributes["aiotel.provenance.date"] = date
-    redact = _settings.redact
     if prompt and _settings.capture_prompt and _settings.prompt_max_length > 0:
         cut = _settings.prompt_max_length
-        attributes["aiotel.provenance.prompt"] = redact(prompt[: cut + _REDACTION_LOOKAHEAD])[:cut]
+        attributes["aiotel.provenance.prompt"] = _redacted(prompt[: cut + _REDACTION_LOOKAHEAD])[:cut]
     for key, value in fields:
-        attributes.setdefault(f"aiotel.provenance.{key}", redact(value[:_REDACTION_LOOKAHEAD]))
+        attributes.setdefault(f"aiotel.provenance.{key}", _redacted(value[:_REDACTION_LOOKAHEAD]))
     attributes.update(_later_attributes.get((path, line), ()))
     metric_attributes = {
         "code.function.name": qualname,
