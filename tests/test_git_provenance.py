@@ -254,25 +254,25 @@ FORKING_APP = '''\
 import os, sys, time
 import calc
 
-print("parent", calc.edited_later(1), flush=True)  # starts telemetry, and with it the blame thread
-pid = os.fork()
-if pid == 0:
+
+def call_until_attributed(x):
     for _ in range(300):
-        calc.edited_later(2)
+        calc.edited_later(x)
         probes = sys.modules.get("aiotel.probes")
         if probes is None or probes._later_attributes:
             break
         time.sleep(0.01)
+
+
+print("parent", calc.edited_later(1), flush=True)  # starts telemetry, and with it the blame thread
+pid = os.fork()
+if pid == 0:
+    call_until_attributed(2)
     print("child", calc.edited_later(3), flush=True)
     sys.exit(0)
 _, status = os.waitpid(pid, 0)
 print("child exit", status)
-for _ in range(300):
-    calc.edited_later(4)
-    probes = sys.modules.get("aiotel.probes")
-    if probes is None or probes._later_attributes:
-        break
-    time.sleep(0.01)
+call_until_attributed(4)
 '''
 
 

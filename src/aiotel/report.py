@@ -173,19 +173,25 @@ def store_files(store: str, signal: str = "metrics") -> List[str]:
 
 def read_points(files: Sequence[str]) -> Iterator[Point]:
     """Every point of aiotel's metrics in ``files``; a line that is not valid OTLP/JSON is skipped."""
+    for process, request in _requests(files):
+        yield from _points_of(request, process)
+
+
+def _requests(files: Sequence[str], containing: str = "") -> Iterator[Tuple[str, dict]]:
+    """(process, export request) for each valid OTLP/JSON line of ``files`` that holds
+    ``containing``; unreadable files and lines are skipped."""
     for path in files:
         process = os.path.basename(path).split(".jsonl")[0]
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
-                lines = list(fh)
+                lines = [line for line in fh if containing in line]
         except OSError:
             continue
         for line in lines:
             try:
-                request = json.loads(line)
+                yield process, json.loads(line)
             except ValueError:
                 continue
-            yield from _points_of(request, process)
 
 
 def _points_of(request: dict, process: str) -> Iterator[Point]:
@@ -226,25 +232,15 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
 def read_commits(files: Sequence[str]) -> Dict[str, Tuple[str, str]]:
     """Per function, the commit named by its newest span (commit attribution)."""
     newest: Dict[str, Tuple[int, str, str]] = {}
-    for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                lines = [line for line in fh if "aiotel.provenance.commit" in line]
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                request = json.loads(line)
-            except ValueError:
-                continue
-            for rs in request.get("resourceSpans", []) or []:
-                for ss in rs.get("scopeSpans", []) or []:
-                    for span in ss.get("spans", []) or []:
-                        attrs = _attributes(span.get("attributes", []))
-                        sha, function = attrs.get("aiotel.provenance.commit"), attrs.get("code.function.name")
-                        end = int(span.get("endTimeUnixNano", 0))
-                        if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
-                            newest[str(function)] = (end, str(sha), str(attrs.get("aiotel.provenance.commit.time", "")))
+    for _, request in _requests(files, containing="aiotel.provenance.commit"):
+        for rs in request.get("resourceSpans", []) or []:
+            for ss in rs.get("scopeSpans", []) or []:
+                for span in ss.get("spans", []) or []:
+                    attrs = _attributes(span.get("attributes", []))
+                    sha, function = attrs.get("aiotel.provenance.commit"), attrs.get("code.function.name")
+                    end = int(span.get("endTimeUnixNano", 0))
+                    if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
+                        newest[str(function)] = (end, str(sha), str(attrs.get("aiotel.provenance.commit.time", "")))
     return {function: (sha, when) for function, (_, sha, when) in newest.items()}
 
 

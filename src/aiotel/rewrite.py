@@ -134,18 +134,23 @@ def _is_docstring(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
-class _YieldBracketer(ast.NodeTransformer):
-    """Wraps each ``yield`` of one function (not of nested scopes) in suspend/resume."""
-
-    def __init__(self, at: _Located) -> None:
-        self.at = at
+class _OwnScope(ast.NodeTransformer):
+    """Visits one function's own scope: nested functions, lambdas and classes are left as
+    they are (their yields, handlers and returns are their own)."""
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        return node  # a nested scope: its yields are its own
+        return node
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
     visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
     visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
+
+
+class _YieldBracketer(_OwnScope):
+    """Wraps each ``yield`` of one function in suspend/resume."""
+
+    def __init__(self, at: _Located) -> None:
+        self.at = at
 
     def visit_Yield(self, node: ast.Yield) -> ast.AST:
         self.generic_visit(node)
@@ -161,8 +166,8 @@ class _YieldBracketer(ast.NodeTransformer):
         return ast.copy_location(self.at.probe_call("resume", self.at.name(CALL), node), node)
 
 
-class _FallbackCounter(ast.NodeVisitor):
-    """Makes each ``except`` handler of one function (not of nested scopes) report that it
+class _FallbackCounter(_OwnScope):
+    """Makes each ``except`` handler of one function report that it
     caught something: a silent fallback path. The report is the handler's first statement,
     on the ``except`` line, guarded so that at the recursion limit it is skipped, never raised::
 
@@ -177,17 +182,11 @@ class _FallbackCounter(ast.NodeVisitor):
     def __init__(self, handle: str) -> None:
         self.handle = handle
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        pass  # a nested scope: its handlers are its own
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
-    visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
         self.generic_visit(node)
         at = _Located(node.lineno, node.col_offset)
         node.body.insert(0, at.guarded(at.probe_call("fallback", at.name(self.handle), at.name(CALL), at.const(node.lineno))))
+        return node
 
 
 def _is_none(value: Optional[ast.expr]) -> bool:
@@ -199,7 +198,7 @@ def returns_values(node: FunctionNode) -> bool:
     return any(isinstance(n, ast.Return) and not _is_none(n.value) for n in _own_nodes(node))
 
 
-class _EmptyResultCounter(ast.NodeTransformer):
+class _EmptyResultCounter(_OwnScope):
     """Makes each ``return`` of a function that returns values report when it returns None
     (a silent fallback that callers rarely check). ``return`` and ``return None`` report
     directly; ``return <expr>`` becomes::
@@ -214,13 +213,6 @@ class _EmptyResultCounter(ast.NodeTransformer):
 
     def __init__(self, handle: str) -> None:
         self.handle = handle
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        return node  # a nested scope: its returns are its own
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
-    visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
 
     def report(self, at: _Located, line: int) -> ast.Try:
         return at.guarded(at.probe_call("empty", at.name(self.handle), at.name(CALL), at.const(line)))
@@ -268,8 +260,7 @@ def instrument_function(
             body = [ast.Pass(**at.loc)]
     if options.count_fallbacks:
         counter = _FallbackCounter(handle)
-        for stmt in body:
-            counter.visit(stmt)
+        body = [counter.visit(stmt) for stmt in body]
     if is_generator:
         bracketer = _YieldBracketer(at)
         body = [bracketer.visit(stmt) for stmt in body]
