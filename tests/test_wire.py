@@ -252,6 +252,18 @@ def test_library_instrumentation_can_be_switched_off(tmp_path, http_receiver):
     assert any(s.parent_span_id == ai.span_id for s in got.spans)  # urllib still was
 
 
+def test_a_library_is_instrumented_on_its_first_import_not_at_start_up(tmp_path):
+    """Loading an instrumentor imports its library: a program that never imports Flask must
+    not pay for it, and one that does gets the instrumented class from `from flask import`."""
+    probe = ("import sys; print('flask' in sys.modules); from flask import Flask; import flask; "
+             "print(Flask.__name__, Flask is flask.Flask)")
+    plain = run([sys.executable, "-c", probe], cwd=str(tmp_path))
+    result = run(command("aiotel-run") + ["python", "-c", probe], cwd=str(tmp_path),
+                 env={"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
+    assert plain.stdout == "False\nFlask True\n"
+    assert (result.returncode, result.stdout, result.stderr) == (0, "False\n_InstrumentedFlask True\n", "")
+
+
 @pytest.mark.parametrize("variables, prompt", [
     ({"AIOTEL_PROMPT_MAX_LENGTH": "8"}, "sum a ca"),
     ({"AIOTEL_CAPTURE_PROMPT": "false"}, None),
