@@ -14,8 +14,11 @@ import json
 import os
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
-from .provenance import MAX_SOURCE_BYTES, MarkerConfig, MarkerPatternError, default_cache_dir
-from .provenance.git import DEFAULT_AI_COAUTHORS, DEFAULT_AI_TRAILERS
+from .provenance.cache import default_cache_dir
+from .provenance.decode import MAX_SOURCE_BYTES
+from .provenance.grammar import MarkerConfig, MarkerPatternError
+from .provenance.trailers import DEFAULT_AI_COAUTHORS, DEFAULT_AI_TRAILERS
+from .variables import VARIABLES, Variable  # noqa: F401  (re-exported: the table lives there)
 
 T = TypeVar("T")
 
@@ -61,69 +64,6 @@ class Settings:
     prometheus_port: int = 9464
     problems: Tuple[str, ...] = ()
 
-
-@dataclasses.dataclass(frozen=True)
-class Variable:
-    """One environment variable of aiotel-run; ``flag`` is its command-line twin."""
-
-    name: str
-    flag: str
-    default: str
-    help: str
-
-
-# What aiotel-run --help lists; each flag sets exactly its variable for the command.
-VARIABLES: Tuple[Variable, ...] = (
-    Variable("AIOTEL_INCLUDE", "--include", "", "extra modules or paths to instrument (comma-separated fnmatch patterns; a pattern with '/' or ending in .py is a path)"),
-    Variable("AIOTEL_EXCLUDE", "--exclude", "", "modules or paths never to instrument (same patterns); wins over --include"),
-    Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
-    Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
-    Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
-    Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
-    Variable("AIOTEL_REDACT", "--redact", "", "extra regular expressions whose matches are replaced by [REDACTED] in prompts, marker fields and exception messages (one per line or a JSON array; a group named 'secret' limits the replacement to it)"),
-    Variable("AIOTEL_GIT_BLAME", "--git-blame", "true", "put on spans the commit that last changed most of each marked function's lines (git blame, cached, in the background)"),
-    Variable("AIOTEL_GIT_PROVENANCE", "--git-provenance", "false", "true: functions last changed mostly by a commit with an AI trailer count as AI-generated without a marker"),
-    Variable("AIOTEL_GIT_AI_TRAILERS", "--git-ai-trailers", ",".join(DEFAULT_AI_TRAILERS), "trailer keys whose value names the AI tool (comma-separated)"),
-    Variable("AIOTEL_GIT_AI_COAUTHORS", "--git-ai-coauthors", "Copilot,Claude,Cursor,Codex,Aider,Devin,...", "a Co-authored-by trailer whose name or address contains one of these (comma-separated, any case) marks an AI commit"),
-    Variable("AIOTEL_SHUTDOWN_TIMEOUT", "--shutdown-timeout", "1", "seconds to flush telemetry at exit before giving up"),
-    Variable("AIOTEL_INSTRUMENT_LIBRARIES", "--instrument-libraries", "true", "activate the installed OpenTelemetry instrumentations (requests, flask, ...), as opentelemetry-instrument does"),
-    Variable("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "--disabled-instrumentations", "", "instrumentations not to activate (comma-separated entry point names)"),
-    Variable("AIOTEL_MARKERS", "--markers", "", "extra marker regular expressions, one per line or a JSON array"),
-    Variable("AIOTEL_CACHE_DIR", "--cache-dir", "$XDG_CACHE_HOME/aiotel/scan", "scan cache directory; 'off' disables it"),
-    Variable("AIOTEL_MAX_SOURCE_BYTES", "--max-source-bytes", str(MAX_SOURCE_BYTES), "larger files are not scanned"),
-    Variable("AIOTEL_STORE", "--store", "./.aiotel", "the embedded store: where telemetry goes when no exporter and no endpoint is set"),
-    Variable("AIOTEL_STORE_MAX_BYTES", "--store-max-bytes", "20971520", "size at which a store file is rotated (two files per process and signal at most)"),
-    Variable("OTEL_SERVICE_NAME", "--service-name", "", "service.name of the resource"),
-    Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
-    Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "store, or otlp once an endpoint is set", "otlp, prometheus, console, store or none (comma-separated)"),
-    Variable("OTEL_EXPORTER_PROMETHEUS_HOST", "--prometheus-host", "localhost", "where the prometheus exporter serves /metrics"),
-    Variable("OTEL_EXPORTER_PROMETHEUS_PORT", "--prometheus-port", "9464", "its port"),
-    Variable("OTEL_EXPORTER_OTLP_ENDPOINT", "--endpoint", "http://localhost:4318 (grpc: :4317)", "OTLP endpoint"),
-    Variable("OTEL_EXPORTER_OTLP_PROTOCOL", "--protocol", "http/protobuf", "grpc or http/protobuf"),
-    Variable("OTEL_RESOURCE_ATTRIBUTES", "--resource-attributes", "", "key=value,... added to the resource (service.version, deployment.environment.name, ...)"),
-    Variable("OTEL_SDK_DISABLED", "--sdk-disabled", "false", "true: instrument nothing"),
-    Variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "--traces-endpoint", "", "OTLP endpoint for traces only (full URL for http/protobuf)"),
-    Variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "--metrics-endpoint", "", "OTLP endpoint for metrics only"),
-    Variable("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "--traces-protocol", "", "grpc or http/protobuf for traces"),
-    Variable("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "--metrics-protocol", "", "grpc or http/protobuf for metrics"),
-    Variable("OTEL_EXPORTER_OTLP_HEADERS", "--headers", "", "key=value,... sent with every export (per-signal: OTEL_EXPORTER_OTLP_{TRACES,METRICS}_HEADERS)"),
-    Variable("OTEL_EXPORTER_OTLP_COMPRESSION", "--compression", "none", "gzip or none"),
-    Variable("OTEL_EXPORTER_OTLP_TIMEOUT", "--otlp-timeout", "10000", "milliseconds per export request"),
-    Variable("OTEL_EXPORTER_OTLP_CERTIFICATE", "--certificate", "", "CA certificate file for TLS"),
-    Variable("OTEL_EXPORTER_OTLP_CLIENT_KEY", "--client-key", "", "client key file for mTLS"),
-    Variable("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "--client-certificate", "", "client certificate file for mTLS"),
-    Variable("OTEL_EXPORTER_OTLP_INSECURE", "--insecure", "false", "grpc without TLS"),
-    Variable("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "--temporality", "cumulative", "cumulative, delta or lowmemory"),
-    Variable("OTEL_BSP_SCHEDULE_DELAY", "--bsp-schedule-delay", "5000", "milliseconds between span batch exports"),
-    Variable("OTEL_BSP_EXPORT_TIMEOUT", "--bsp-export-timeout", "30000", "milliseconds a span batch export may take"),
-    Variable("OTEL_BSP_MAX_QUEUE_SIZE", "--bsp-max-queue-size", "2048", "spans queued before new ones are dropped"),
-    Variable("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "--bsp-max-export-batch-size", "512", "spans per export request"),
-    Variable("OTEL_METRIC_EXPORT_INTERVAL", "--metric-export-interval", "60000", "milliseconds between metric exports"),
-    Variable("OTEL_METRIC_EXPORT_TIMEOUT", "--metric-export-timeout", "30000", "milliseconds a metric export may take"),
-    Variable("OTEL_LOG_LEVEL", "--log-level", "warn", "what aiotel and the OTel SDK say on stderr: debug, info, warn or error"),
-    Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
-    Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
-)
 
 _EXPORTERS = {"otlp", "console", "store", "prometheus", "none"}
 _PROTOCOLS = {"grpc", "http/protobuf"}

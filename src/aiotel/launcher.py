@@ -23,7 +23,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
-from .config import VARIABLES
+from .variables import VARIABLES
 
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 

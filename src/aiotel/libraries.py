@@ -6,23 +6,36 @@ and LLM calls it makes.
 
 Unlike ``opentelemetry-instrument``, each is activated when its library is first imported,
 not at start-up: loading an instrumentor imports its library (Flask alone is 100 ms), and a
-program that never imports the library should not pay for it. A post-import hook (wrapt's,
-the one the instrumentations themselves depend on) runs the instrumentor right after the
-library's module has executed, before the importing statement binds any name, so
-``from flask import Flask`` gets the instrumented class. An instrumentor that names no
-library (urllib, logging, ...) is activated at start-up, as before.
+program that never imports the library should not pay for it. A post-import hook runs the
+instrumentor right after the library's module has executed, before the importing
+statement binds any name, so ``from flask import Flask`` gets the instrumented class.
+The library is the one the instrumentor's distribution names in its ``instruments`` extra,
+or, for the standard library's (which name none), the module below; an instrumentor
+that names no module at all is activated at start-up, as before.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import re
 import sys
-from typing import Any, Iterable, List, Mapping, Optional
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from . import log
 
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+# Instrumentors of standard-library modules declare no library: the module they patch.
+_STANDARD_LIBRARY_TARGETS = {
+    "urllib": "urllib.request",
+    "sqlite3": "sqlite3",
+    "asyncio": "asyncio",
+    "threading": "threading",
+    "logging": "logging",
+    "dbapi": None,
+}
 
 
 def _entry_points() -> Iterable:
@@ -39,7 +52,8 @@ def library_modules(entry_point: Any) -> Optional[List[str]]:
     dist = getattr(entry_point, "dist", None)
     requirements = [r for r in (getattr(dist, "requires", None) or []) if "instruments" in r.split(";", 1)[-1]]
     if not requirements:
-        return None
+        target = _STANDARD_LIBRARY_TARGETS.get(entry_point.name)
+        return [target] if target else None
     modules = []
     for requirement in requirements:
         match = _REQUIREMENT_NAME.match(requirement)
@@ -65,14 +79,15 @@ def _top_level_module(distribution: str) -> Optional[str]:
     return names[0] if names else None
 
 
-def _activate(entry_point: Any) -> bool:
+def _activate(entry_point: Any, check_versions: bool = True) -> bool:
     """Load and run one instrumentor; False (said once) when it cannot."""
     try:
-        from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
-
         dist = getattr(entry_point, "dist", None)
-        if dist is not None and get_dist_dependency_conflicts(dist) is not None:
-            return False  # its library is installed in a version it does not support
+        if check_versions and dist is not None:
+            from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+            if get_dist_dependency_conflicts(dist) is not None:
+                return False  # its library is installed in a version it does not support
         entry_point.load()().instrument(skip_dep_check=True)
         return True
     except Exception as exc:
@@ -84,10 +99,6 @@ def instrument_libraries(environ: Mapping[str, str]) -> List[str]:
     """Activate, or arm for the first import of their library, the installed instrumentations
     that are not disabled; returns their names."""
     disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if name.strip()}
-    try:
-        from wrapt import register_post_import_hook
-    except ImportError:  # no opentelemetry-instrumentation: no instrumentors to run
-        return []
     armed = []
     for entry_point in _entry_points():
         if entry_point.name in disabled:
@@ -98,14 +109,14 @@ def instrument_libraries(environ: Mapping[str, str]) -> List[str]:
             log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
             continue
         if modules is None:
-            if _activate(entry_point):
+            if _activate(entry_point, check_versions=False):  # no library: no version to check
                 armed.append(entry_point.name)
             continue
         if not modules:
             continue  # its library is not installed
         once = _Once(entry_point)
         for module in modules:
-            register_post_import_hook(once, module)
+            when_imported(module, once)
         armed.append(entry_point.name)
     return armed
 
@@ -117,7 +128,63 @@ class _Once:
         self.entry_point = entry_point
         self.done = False
 
-    def __call__(self, module: Any) -> None:
+    def __call__(self) -> None:
         if not self.done:
             self.done = True
             _activate(self.entry_point)
+
+
+def when_imported(module: str, hook: Callable[[], None]) -> None:
+    """Call ``hook`` right after ``module`` has executed (now, if it already has)."""
+    if module in sys.modules:
+        hook()
+        return
+    finder = next((f for f in sys.meta_path if isinstance(f, _PostImportFinder)), None)
+    if finder is None:
+        finder = _PostImportFinder()
+        sys.meta_path.insert(0, finder)
+    finder.hooks.setdefault(module, []).append(hook)
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: for a watched module it asks the finders after it, and wraps
+    the loader they give so the hooks run when the module has executed."""
+
+    def __init__(self) -> None:
+        self.hooks: Dict[str, List[Callable[[], None]]] = {}
+        self._busy = threading.local()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.hooks or getattr(self._busy, "name", None) == fullname:
+            return None
+        self._busy.name = fullname
+        try:
+            spec = importlib.util.find_spec(fullname)
+        except (ImportError, ValueError):
+            return None
+        finally:
+            self._busy.name = None
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _HookedLoader(spec.loader, self.hooks.pop(fullname))
+        return spec
+
+
+class _HookedLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any, hooks: List[Callable[[], None]]) -> None:
+        self._loader = loader
+        self._hooks = hooks
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__loader__ = self._loader  # the program sees the loader it would without aiotel
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        for hook in self._hooks:
+            hook()
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_resource_reader, is_package...
+        return getattr(self._loader, name)

@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import Any, Optional
 
-from . import metrics, probes
+from . import probes
 
 _pipeline: Optional[Any] = None
 
@@ -51,7 +51,9 @@ def _flush_at_multiprocessing_exit() -> None:
 def _after_fork_in_child() -> None:
     try:
         probes.reset_counts()
-        metrics.reset_after_fork()
+        metrics = sys.modules.get("aiotel.metrics")  # loaded with the first marked call
+        if metrics is not None:
+            metrics.reset_after_fork()
         if _pipeline is not None:
             _pipeline.forked()
         _flush_at_multiprocessing_exit()

@@ -13,19 +13,20 @@ import atexit
 import os
 import threading
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
-from opentelemetry import metrics as metrics_api
+if TYPE_CHECKING:  # the metrics SDK loads with the first marked call, not at start-up
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+
 from opentelemetry import trace as trace_api
 from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from . import lifecycle, log, metrics, probes
+from . import lifecycle, log, probes
 from ._version import __version__
 from .config import Settings
 from .redact import Redactor
@@ -33,27 +34,37 @@ from .resource import detected_attributes
 
 
 class _LazyBatchProcessor(SpanProcessor):
-    """A BatchSpanProcessor created when the first span ends: its thread starts then, not
-    at start-up (see ``Pipeline``)."""
+    """A BatchSpanProcessor, and its exporter, created when the first span ends: its thread
+    starts then, and the exporter's imports (requests, gRPC: tens of milliseconds) are not
+    paid at start-up (see ``Pipeline``). An exporter that cannot be built is said once,
+    and that exporter's spans are dropped."""
 
-    def __init__(self, exporter: Any, settings: Settings) -> None:
-        self._exporter = exporter
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
         self._settings = settings
         self._processor: Optional[BatchSpanProcessor] = None
+        self._failed = False
         self._lock = threading.Lock()
 
-    def _get(self) -> BatchSpanProcessor:
-        if self._processor is None:
+    def _get(self) -> Optional[BatchSpanProcessor]:
+        if self._processor is None and not self._failed:
             with self._lock:
-                if self._processor is None:
-                    self._processor = _batch_processor(self._exporter, self._settings)
+                if self._processor is None and not self._failed:
+                    try:
+                        self._processor = _batch_processor(_span_exporter(self.name, self._settings), self._settings)
+                    except Exception as exc:
+                        self._failed = True
+                        log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
+                                 "spans are not exported there")
         return self._processor
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass  # the batch processor does nothing on start
 
     def on_end(self, span: Any) -> None:
-        self._get().on_end(span)
+        processor = self._get()
+        if processor is not None:
+            processor.on_end(span)
 
     def shutdown(self) -> None:
         if self._processor is not None:
@@ -89,8 +100,8 @@ class Pipeline:
         resource = self.resource = build_resource(main_script)
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
         self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
-        for exporter in _span_exporters(settings):
-            self.tracer_provider.add_span_processor(_LazyBatchProcessor(exporter, settings))
+        for name in settings.traces_exporters:
+            self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings))
         # Same processors, but samples everything: spans for failed calls the sampler dropped.
         self.error_provider = _tracer_provider(
             sampler=ALWAYS_ON,
@@ -122,6 +133,11 @@ class Pipeline:
         with self._lock:
             if self.started or self._done:
                 return
+            from opentelemetry import metrics as metrics_api
+            from opentelemetry.sdk.metrics import MeterProvider
+
+            from . import metrics
+
             readers = _metric_readers(self.settings) + self.extra_readers
             meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
             for reader in readers:
@@ -241,6 +257,8 @@ def _otlp_metric_exporter(settings: Settings) -> Any:
 
 def _span_exporter(name: str, settings: Settings) -> Any:
     if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
         return ConsoleSpanExporter()
     if name == "store":
         from .store import StoreSpanExporter
@@ -251,22 +269,14 @@ def _span_exporter(name: str, settings: Settings) -> Any:
 
 def _metric_exporter(name: str, settings: Settings) -> Any:
     if name == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
         return ConsoleMetricExporter()
     if name == "store":
         from .store import StoreMetricExporter
 
         return StoreMetricExporter(settings.store_dir, settings.store_max_bytes)
     return _otlp_metric_exporter(settings)
-
-
-def _span_exporters(settings: Settings) -> List[Any]:
-    exporters = []
-    for name in settings.traces_exporters:
-        try:
-            exporters.append(_span_exporter(name, settings))
-        except Exception as exc:
-            log.warn(f"traces exporter {name!r} unavailable ({type(exc).__name__}: {exc}); spans are not exported there")
-    return exporters
 
 
 def _prometheus_reader(settings: Settings) -> MetricReader:
@@ -280,6 +290,8 @@ def _prometheus_reader(settings: Settings) -> MetricReader:
 
 
 def _metric_readers(settings: Settings) -> List[MetricReader]:
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
     readers: List[MetricReader] = []
     for name in settings.metrics_exporters:
         try:
