@@ -66,3 +66,10 @@ def test_argument_capture_knows_only_shapes_and_git_lists_are_comma_separated():
     assert any("AIOTEL_CAPTURE_ARGS='values'" in p and "never captured" in p for p in settings.problems)
     assert any("AIOTEL_GIT_PROVENANCE='yes'" in p for p in settings.problems)
     assert load_settings({"AIOTEL_CAPTURE_ARGS": "Shape"}).capture_args == "shape"
+
+
+def test_the_launchers_table_agrees_with_the_defaults_it_copies():
+    from aiotel import variables
+    from aiotel.provenance.trailers import DEFAULT_AI_TRAILERS
+
+    assert variables.MAX_SOURCE_BYTES == MAX_SOURCE_BYTES and variables.DEFAULT_AI_TRAILERS == DEFAULT_AI_TRAILERS

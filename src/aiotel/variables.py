@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, Tuple
 
-from .provenance.decode import MAX_SOURCE_BYTES
-from .provenance.trailers import DEFAULT_AI_TRAILERS
+# Literal copies of provenance.decode.MAX_SOURCE_BYTES and provenance.trailers'
+# DEFAULT_AI_TRAILERS: importing those would cost the launcher more than it does in all
+# (tests/test_config.py checks that they agree).
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+DEFAULT_AI_TRAILERS = ("Generated-by", "Assisted-by")
 
 
 class Variable(NamedTuple):

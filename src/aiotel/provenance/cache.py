@@ -8,10 +8,7 @@ race with another process must never reach the user.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from typing import Mapping, Optional
 
 from .._version import __version__
@@ -40,6 +37,8 @@ class ScanCache:
         if not self.directory:
             return None
         key = f"{self._salt}{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
+        import hashlib  # here: a process whose files carry no marker never needs it
+
         digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
         return os.path.join(self.directory, digest[:2], digest[2:] + ".json")
 
@@ -47,6 +46,8 @@ class ScanCache:
         entry = self._entry(path, st)
         if entry is None:
             return None
+        import json
+
         try:
             with open(entry, "rb") as fh:
                 return ScanResult.from_json(json.loads(fh.read()))
@@ -58,6 +59,9 @@ class ScanCache:
         entry = self._entry(path, st)
         if entry is None:
             return False
+        import json
+        import tempfile
+
         payload = json.dumps(result.to_json(), separators=(",", ":")).encode("utf-8", "surrogateescape")
         folder = os.path.dirname(entry)
         tmp = None
