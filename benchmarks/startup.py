@@ -1,0 +1,149 @@
+"""Start-up cost of aiotel-run, against bare Python and the agents users would pick instead,
+all measured in the same run (medians of wall time of whole processes).
+
+    python benchmarks/startup.py                 # full run, peers from .venv-peers
+    python benchmarks/startup.py --quick         # CI: a few runs each, checks it works
+    python benchmarks/startup.py --no-peers      # aiotel against bare Python only
+
+Cases:
+- ``-c pass``: bare, under ``aiotel-run``, ``opentelemetry-instrument``, ``ddtrace-run``
+  and ``hud-run`` (hud-sdk, which starts with no key);
+- an app of 200 modules, 5 of them with marked functions: bare, aiotel cold (empty
+  scan cache, no rewritten bytecode yet), aiotel warm (both cached).
+
+The peers live in their own virtualenv (``--peers``, default ``.venv-peers``), created
+with the pinned versions below when missing, with the same library instrumentations
+aiotel's test environment has (Flask, urllib), so both agents find the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+PEERS = ["opentelemetry-distro==0.66b1", "opentelemetry-exporter-otlp==1.45.1",
+         "opentelemetry-instrumentation-flask==0.66b1", "opentelemetry-instrumentation-urllib==0.66b1", "flask==3.1.3",
+         "ddtrace==4.16.0", "hud-sdk==0.5.6"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def median_seconds(args: List[str], cwd: str, env: Dict[str, str], runs: int, before=None) -> float:
+    times = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        done = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=120)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return statistics.median(times)
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_", "DD_", "PYTHON"))}
+    env.update({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+                "DD_TRACE_ENABLED": "true", "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+                "DD_REMOTE_CONFIGURATION_ENABLED": "false"})
+    env.update(extra)
+    return env
+
+
+def peers_python(venv: str, create: bool) -> Optional[str]:
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        if not create:
+            return None
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *PEERS], check=True)
+    return python
+
+
+def make_app(folder: str) -> None:
+    """200 modules importing a few of the standard library, 5 with marked functions."""
+    package = os.path.join(folder, "bigapp")
+    os.makedirs(package)
+    open(os.path.join(package, "__init__.py"), "w").close()
+    for i in range(200):
+        lines = ["import json, os, re", "", f"VALUE_{i} = {i}", ""]
+        for j in range(10):
+            if i % 40 == 0:
+                lines.append(f"# AI-generated: Claude, prompt: \"helper {j} of module {i}\"")
+            lines += [f"def f{j}(x):", f"    return x + {j}", ""]
+        with open(os.path.join(package, f"m{i}.py"), "w") as fh:
+            fh.write("\n".join(lines))
+    with open(os.path.join(folder, "app.py"), "w") as fh:
+        fh.write("import importlib\nfor i in range(200):\n    importlib.import_module(f'bigapp.m{i}').f0(1)\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs per case: checks that everything works")
+    parser.add_argument("--peers", default=os.path.join(ROOT, ".venv-peers"), help="the peers' virtualenv")
+    parser.add_argument("--no-peers", action="store_true", help="skip the other agents")
+    options = parser.parse_args(argv)
+    runs = 3 if options.quick else 21
+    aiotel_run = os.path.join(BIN, "aiotel-run")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="aiotel-startup-") as work:
+        env = clean_env(AIOTEL_CACHE_DIR=os.path.join(work, "cache"))
+        bare = median_seconds([sys.executable, "-c", "pass"], work, env, runs)
+        rows.append(("python -c pass", bare, None))
+        rows.append(("aiotel-run python -c pass", median_seconds([aiotel_run, sys.executable, "-c", "pass"], work, env, runs),
+                     bare))
+        peer = None if options.no_peers else peers_python(options.peers, create=True)
+        if peer is not None:
+            peer_bin = os.path.dirname(peer)
+            peer_bare = median_seconds([peer, "-c", "pass"], work, env, runs)
+            rows.append(("opentelemetry-instrument python -c pass",
+                         median_seconds([os.path.join(peer_bin, "opentelemetry-instrument"), peer, "-c", "pass"],
+                                        work, env, runs), peer_bare))
+            for runner in ("ddtrace-run", "hud-run"):
+                if os.path.exists(os.path.join(peer_bin, runner)):
+                    rows.append((f"{runner} python -c pass",
+                                 median_seconds([os.path.join(peer_bin, runner), peer, "-c", "pass"], work, env, runs),
+                                 peer_bare))
+        make_app(work)
+        bytecode = os.path.join(work, "pycache")
+
+        def cold() -> None:
+            shutil.rmtree(os.path.join(work, "cache"), ignore_errors=True)
+            shutil.rmtree(bytecode, ignore_errors=True)
+
+        app_env = dict(env, PYTHONPYCACHEPREFIX=bytecode)
+        median_seconds([sys.executable, "app.py"], work, app_env, 1)  # the stdlib's and the app's plain pyc
+        app_bare = median_seconds([sys.executable, "app.py"], work, app_env, runs)
+        rows.append(("app, 200 modules (5 marked)", app_bare, None))
+        rows.append(("  aiotel-run, cold caches", median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env,
+                                                                  runs, before=cold), app_bare))
+        median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env, 1)
+        rows.append(("  aiotel-run, warm caches", median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env,
+                                                                  runs), app_bare))
+
+    print(f"start-up, medians of {runs} runs (ms); added = case minus its own bare interpreter")
+    print(f"{'case':<42}{'ms':>9}{'added ms':>10}")
+    added: Dict[str, float] = {}
+    for name, seconds, base in rows:
+        extra = (seconds - base) * 1000 if base is not None else None
+        if extra is not None:
+            added[name] = extra
+        print(f"{name:<42}{seconds * 1000:>9.1f}{'' if extra is None else f'{extra:>10.1f}'}")
+    ours, theirs = added.get("aiotel-run python -c pass"), added.get("opentelemetry-instrument python -c pass")
+    if ours is not None and theirs:
+        ratio = ours / theirs
+        print(f"target: aiotel-run adds <= 0.3x what opentelemetry-instrument adds: {ratio:.2f}x "
+              f"{'met' if ratio <= 0.3 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
