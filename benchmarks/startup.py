@@ -9,7 +9,9 @@ Cases:
 - ``-c pass``: bare, under ``aiotel-run``, ``opentelemetry-instrument``, ``ddtrace-run``
   and ``hud-run`` (hud-sdk, which starts with no key);
 - an app of 200 modules, 5 of them with marked functions: bare, aiotel cold (empty
-  scan cache, no rewritten bytecode yet), aiotel warm (both cached).
+  scan cache, no rewritten bytecode yet), aiotel warm (both cached);
+- peak RSS of a program with 1000 marked functions, each called once, bare and under
+  aiotel-run (exporters off: the SDK's own buffers are not aiotel's).
 
 The peers live in their own virtualenv (``--peers``, default ``.venv-peers``), created
 with the pinned versions below when missing, with the same library instrumentations
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 PEERS = ["opentelemetry-distro==0.66b1", "opentelemetry-exporter-otlp==1.45.1",
          "opentelemetry-instrumentation-flask==0.66b1", "opentelemetry-instrumentation-urllib==0.66b1", "flask==3.1.3",
@@ -85,6 +87,25 @@ def make_app(folder: str) -> None:
         fh.write("import importlib\nfor i in range(200):\n    importlib.import_module(f'bigapp.m{i}').f0(1)\n")
 
 
+def rss_with_1000_functions(work: str, env: Dict[str, str], aiotel_run: str) -> Tuple[int, int]:
+    """Peak RSS (KiB) of a program defining 1000 marked functions and calling each once."""
+    folder = os.path.join(work, "memory")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "thousand.py"), "w") as fh:
+        fh.write("\n".join(f"# AI-generated: Claude\ndef f{i}(x):\n    return x + {i}\n" for i in range(1000)))
+    with open(os.path.join(folder, "app.py"), "w") as fh:
+        fh.write("import resource, thousand\n"
+                 "print(sum(getattr(thousand, f'f{i}')(1) for i in range(1000)))\n"
+                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    found = []
+    for args in ([sys.executable, "app.py"], [aiotel_run, sys.executable, "app.py"]):
+        for _ in range(2):  # the second run: warm caches
+            done = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+                                  stdin=subprocess.DEVNULL)
+        found.append(int(done.stdout.split()[-1]))
+    return found[0], found[1]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 runs per case: checks that everything works")
@@ -116,11 +137,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         bytecode = os.path.join(work, "pycache")
 
         def cold() -> None:
+            """aiotel's caches only: the scan cache and the rewritten bytecode (Python's own
+            bytecode of the standard library, the SDK and libcst stays, as it would)."""
             shutil.rmtree(os.path.join(work, "cache"), ignore_errors=True)
-            shutil.rmtree(bytecode, ignore_errors=True)
+            for folder, _, names in os.walk(bytecode):
+                for name in names:
+                    if "-aiotel-" in name:
+                        os.unlink(os.path.join(folder, name))
 
         app_env = dict(env, PYTHONPYCACHEPREFIX=bytecode)
         median_seconds([sys.executable, "app.py"], work, app_env, 1)  # the stdlib's and the app's plain pyc
+        median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env, 1)  # aiotel's own modules' pyc
         app_bare = median_seconds([sys.executable, "app.py"], work, app_env, runs)
         rows.append(("app, 200 modules (5 marked)", app_bare, None))
         rows.append(("  aiotel-run, cold caches", median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env,
@@ -128,6 +155,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env, 1)
         rows.append(("  aiotel-run, warm caches", median_seconds([aiotel_run, sys.executable, "app.py"], work, app_env,
                                                                   runs), app_bare))
+
+        memory = rss_with_1000_functions(work, env, aiotel_run)
 
     print(f"start-up, medians of {runs} runs (ms); added = case minus its own bare interpreter")
     print(f"{'case':<42}{'ms':>9}{'added ms':>10}")
@@ -137,6 +166,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if extra is not None:
             added[name] = extra
         print(f"{name:<42}{seconds * 1000:>9.1f}{'' if extra is None else f'{extra:>10.1f}'}")
+    bare_kib, aiotel_kib = memory
+    print(f"peak RSS, 1000 marked functions each called once: bare {bare_kib / 1024:.1f} MiB, "
+          f"aiotel-run {aiotel_kib / 1024:.1f} MiB (+{(aiotel_kib - bare_kib) / 1024:.1f} MiB)")
     ours, theirs = added.get("aiotel-run python -c pass"), added.get("opentelemetry-instrument python -c pass")
     if ours is not None and theirs:
         ratio = ours / theirs
