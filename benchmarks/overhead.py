@@ -3,7 +3,8 @@
     python benchmarks/overhead.py           # full run: medians of 15 repeats
     python benchmarks/overhead.py --quick   # CI: checks that every case runs
 
-Cases (a trivial one-argument function in each):
+Cases (a trivial one-argument function in each; the other agents' rows appear when this
+interpreter has them installed: run it with .venv-peers/bin/python, see startup.py):
 - bare:             no instrumentation
 - hand wrapper:     a hand-written perf_counter_ns timing wrapper
 - aiotel unsampled: the rewritten function when no span is made (the rate cap is spent
@@ -11,6 +12,10 @@ Cases (a trivial one-argument function in each):
 - aiotel sampled:   the rewritten function making a span for every call
 - OTel decorator:   the OTel SDK's own ``@tracer.start_as_current_span`` with the same
                     attributes (the baseline the sampled target is set against)
+- hud-sdk:          its native ``Monitor`` around the call (what its instrumentation does)
+- ddtrace:          ``tracer.wrap()``, a span per call (no agent: spans are dropped)
+
+Then the error path and a ~10 µs function, unsampled, against the same code bare.
 
 Both span cases use the same TracerProvider, whose processor hands every span to an
 exporter that drops it, so the cost is the SDK's and aiotel's, not an exporter's.
@@ -27,11 +32,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import platform
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -147,6 +153,7 @@ def main(argv: List[str] = None) -> int:
     rows.append(("hand-written timing wrapper", measure(hand_wrapper(bare), calls, repeats)))
     probes.configure(tracer=tracer, span_rate_limit=0)  # spans off: every call takes the unsampled path
     rows.append(("aiotel unsampled call", measure(f, calls, repeats)))
+    rows += peer_rows(calls, span_calls, repeats)
     probes.configure(tracer=tracer, span_rate_limit=1e12)  # every call gets a span
     rows.append(("aiotel sampled span", measure(f, span_calls, repeats)))
     rows.append(("OTel SDK @start_as_current_span", measure(otel_decorated, span_calls, repeats)))
@@ -154,15 +161,84 @@ def main(argv: List[str] = None) -> int:
     base = rows[0][1]
     otel = rows[-1][1]
     print(f"per-call overhead, CPython {platform.python_version()} on {platform.machine()}, medians of {repeats}")
-    print(f"{'case':<34}{'ns/call':>10}{'x bare':>10}{'x OTel':>10}")
+    print(f"{'case':<40}{'ns/call':>10}{'x bare':>10}{'x OTel':>10}")
     for name, ns in rows:
-        print(f"{name:<34}{ns:>10.0f}{ns / base:>10.1f}{ns / otel:>10.2f}")
-    unsampled, sampled = rows[2][1] / base, rows[3][1] / otel
+        print(f"{name:<40}{ns:>10.0f}{ns / base:>10.1f}{ns / otel:>10.2f}")
+    found = dict(rows)
+    unsampled, sampled = found["aiotel unsampled call"] / base, found["aiotel sampled span"] / otel
     print(f"targets: unsampled <= 12x bare: {unsampled:.1f}x {'met' if unsampled <= 12 else 'MISSED'}; "
           f"sampled <= 0.7x OTel decorator: {sampled:.2f}x {'met' if sampled <= 0.7 else 'MISSED'}")
+    hud = found.get("hud-sdk native Monitor (no key)")
+    if hud is not None:
+        met = found["aiotel unsampled call"] <= hud
+        print(f"target: unsampled <= hud-sdk's monitor: {found['aiotel unsampled call'] / hud:.2f}x {'met' if met else 'MISSED'}")
     print()
-    features(calls, span_calls, repeats, tracer)
+    paths(calls, repeats, tracer)
     return 0
+
+
+def peer_rows(calls: int, span_calls: int, repeats: int) -> List[Tuple[str, float]]:
+    """The other agents' per-call cost, when this interpreter has them (.venv-peers: see
+    benchmarks/startup.py, which installs aiotel there too)."""
+    rows = []
+    try:
+        from hud_sdk.native import Monitor  # hud-sdk's C monitor, as its instrumentation wraps a function
+
+        def hud_monitored(x):
+            with Monitor("hot.f"):
+                return x
+
+        rows.append(("hud-sdk native Monitor (no key)", measure(hud_monitored, calls, repeats)))
+    except ImportError:
+        pass
+    try:
+        os.environ.setdefault("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")  # no agent: spans are dropped
+        from ddtrace.trace import tracer as dd_tracer
+
+        rows.append(("ddtrace tracer.wrap (span per call)", measure(dd_tracer.wrap("hot.f")(bare), span_calls, repeats)))
+    except ImportError:
+        pass
+    return rows
+
+
+def paths(calls: int, repeats: int, tracer: object) -> None:
+    """The error path, and a function doing about 10 µs of work, unsampled."""
+    probes.configure(tracer=tracer, span_rate_limit=0)
+    raising = instrumented(RAISING, "fails")
+    working = instrumented(WORKING, "work")
+    plain: Dict[str, object] = {}
+    exec(compile(RAISING + WORKING, "/bench/plain.py", "exec"), plain)
+
+    def caught(fn: Callable) -> Callable:
+        def call(x):
+            try:
+                fn(x)
+            except ValueError:
+                pass
+        return call
+
+    print(f"{'path (unsampled)':<40}{'bare ns':>10}{'aiotel ns':>10}{'ratio':>10}")
+    for label, bare_fn, ours in (
+        ("a call that raises (caught by the caller)", caught(plain["fails"]), caught(raising)),
+        ("a function doing ~10 us of work", plain["work"], working),
+    ):
+        before, after = measure(bare_fn, calls // 10, repeats), measure(ours, calls // 10, repeats)
+        print(f"{label:<40}{before:>10.0f}{after:>10.0f}{after / before:>10.2f}")
+    print()
+    features(calls, calls // 10, repeats, tracer)
+
+
+RAISING = '''
+# AI-generated: Claude
+def fails(x):
+    raise ValueError(x)
+'''
+
+WORKING = '''
+# AI-generated: Claude
+def work(x):
+    return sum(range(400))
+'''
 
 
 def features(calls: int, span_calls: int, repeats: int, tracer: object) -> None:

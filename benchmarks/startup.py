@@ -66,7 +66,8 @@ def peers_python(venv: str, create: bool) -> Optional[str]:
         if not create:
             return None
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", *PEERS], check=True)
+        # aiotel too, so benchmarks/overhead.py can put every agent's per-call cost side by side
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *PEERS, "-e", ROOT], check=True)
     return python
 
 

@@ -12,8 +12,8 @@ The rewritten bytecode is cached next to the normal pyc under its own tag
 (``mod.cpython-311-aiotel-0.1.0-<marker fingerprint><rewrite options>.pyc``), so plain Python never loads
 it and a change of aiotel or of ``AIOTEL_MARKERS`` never reuses it. The cached pyc is
 always complete: it is written to a temporary name and renamed into place (atomic on
-POSIX). A write that fails (read-only tree, race) is ignored. Any other failure falls
-back to the stock loader, with one line on stderr.
+POSIX). A write that fails (read-only tree) is said once, and the module is rewritten at
+each start. Any other failure falls back to the stock loader, with one line on stderr.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
-import hashlib
 import importlib.machinery
 import importlib.util
-import json
 import marshal
 import os
 import sys
@@ -301,6 +299,9 @@ class ImportHook:
         from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT]
         if not from_git:
             return self.fingerprint
+        import hashlib
+        import json
+
         digest = hashlib.sha256(json.dumps(from_git, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()
         return f"{self.fingerprint}-g{digest[:10]}"
 
