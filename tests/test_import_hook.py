@@ -188,3 +188,13 @@ def test_concurrent_imports_leave_warning_filters_and_results_unchanged(tmp_path
     result = run(command("aiotel-run") + ["python", "prog.py"], cwd=str(tmp_path), env=env)
     assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     assert result.stdout.endswith("True\n")
+
+
+def test_the_cached_pyc_name_carries_the_rewrite_format_and_options():
+    from aiotel.config import load_settings
+    from aiotel.rewrite import REWRITE_FORMAT
+
+    plain = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off"})).fingerprint
+    shapes = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off", "AIOTEL_CAPTURE_ARGS": "shape"})).fingerprint
+    assert f"r{REWRITE_FORMAT}" in plain and plain != shapes
+    assert rewritten_pyc_path("/x/m.py", plain) != rewritten_pyc_path("/x/m.py", shapes)

@@ -49,6 +49,10 @@ PROBES_MODULE = "aiotel.probes"
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
+# Raise when the rewritten code changes how it calls the probes (names, arguments): a pyc
+# cached by an earlier rewrite must not meet probes that expect other calls.
+REWRITE_FORMAT = 2
+
 # Parameters whose shapes are recorded, at most: bounds the span attributes and series.
 MAX_SHAPE_PARAMETERS = 16
 
@@ -69,9 +73,11 @@ class RewriteOptions:
 
     @property
     def tag(self) -> str:
-        """Part of the cached pyc's name: code rewritten with other options is never reused."""
-        return "".join(flag for flag, on in (("f", self.count_fallbacks), ("e", self.count_empty_results),
-                                             ("s", self.capture_shapes)) if on)
+        """Part of the cached pyc's name: code rewritten with other options, or by a rewrite
+        whose output calls the probes differently, is never reused."""
+        flags = "".join(flag for flag, on in (("f", self.count_fallbacks), ("e", self.count_empty_results),
+                                              ("s", self.capture_shapes)) if on)
+        return f"r{REWRITE_FORMAT}{flags}"
 
 
 def handle_name(index: int) -> str:
