@@ -264,6 +264,20 @@ def test_a_library_is_instrumented_on_its_first_import_not_at_start_up(tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "False\n_InstrumentedFlask True\n", "")
 
 
+def test_installed_instrumentations_are_remembered_between_starts(tmp_path):
+    """Reading entry points scans every distribution; the second start reads the cache."""
+    probe = "import sys; print('importlib.metadata' in sys.modules); from flask import Flask; print(Flask.__name__)"
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "AIOTEL_CACHE_DIR": str(tmp_path / "c")}
+    first = run(command("aiotel-run") + ["python", "-c", probe], cwd=str(tmp_path), env=env)
+    second = run(command("aiotel-run") + ["python", "-c", probe], cwd=str(tmp_path), env=env)
+    assert first.stdout == "True\n_InstrumentedFlask\n" and first.stderr == ""
+    assert second.stdout == "False\n_InstrumentedFlask\n" and second.stderr == ""
+    # a disabled one stays disabled when it comes from the cache
+    third = run(command("aiotel-run") + ["python", "-c", probe], cwd=str(tmp_path),
+                env=dict(env, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="flask"))
+    assert third.stdout == "False\nFlask\n"
+
+
 @pytest.mark.parametrize("variables, prompt", [
     ({"AIOTEL_PROMPT_MAX_LENGTH": "8"}, "sum a ca"),
     ({"AIOTEL_CAPTURE_PROMPT": "false"}, None),

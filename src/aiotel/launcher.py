@@ -2,34 +2,40 @@
 
 The launcher only prepares the environment and ``exec``s the command:
 - every option sets exactly one environment variable (``--help`` lists the pairs);
-- the bootstrap directory goes first on ``PYTHONPATH`` (no empty entry is ever left,
-  which Python would read as "the current directory"), so every Python process the
-  command starts imports aiotel's sitecustomize;
+- the bootstrap directory goes first on ``PYTHONPATH`` (the other entries stay as they
+  are, empty ones too), so every Python process the command starts imports aiotel's
+  sitecustomize;
 - ``python [opts] app.py args`` becomes ``python [opts] <tmp>/app.pyc args``, a pyc the
   bootstrap writes from app.py before Python opens it, so the main script is compiled
   by aiotel and still run by Python itself (see ``_bootstrap/_aiotel_main.py``);
   ``python -m pkg``, ``-c`` and console scripts (pytest, gunicorn, ...) run as typed and
   go through the import hook.
+
+Its start-up is part of every run's, so it imports little: without options (the usual
+``aiotel-run python app.py``) no argparse and no table of variables.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
+import re  # the console-script stub has imported it already
 import shutil
 import sys
-import tempfile
-from typing import Dict, List, Optional, Sequence
 
-from .variables import VARIABLES
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (annotations are strings)
+if TYPE_CHECKING:
+    import argparse
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
 _PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[dtw]?(\.exe)?$")
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from .variables import VARIABLES
+
     parser = argparse.ArgumentParser(
         prog="aiotel-run",
         usage="aiotel-run [options] COMMAND [ARGS ...]",
@@ -121,6 +127,9 @@ def python_command(program: str, args: List[str], env: Dict[str, str]) -> List[s
         return args  # a directory, zip app, missing file or NUL bytes: Python's own handling
     if "-x" in python_args[:at]:
         return args  # -x skips the first source line: leave that to Python
+    import json
+    import tempfile
+
     workdir = tempfile.mkdtemp(prefix="aiotel-main-")  # private (0700), removed by the script's first statement
     stem = os.path.splitext(os.path.basename(script))[0] or "main"
     pyc = os.path.join(workdir, stem + ".pyc")
@@ -151,27 +160,38 @@ def resolve(name: str, path: Optional[str]) -> Optional[str]:
     return shutil.which(name, path=path)
 
 
-def command_environment(environ: Dict[str, str], options: argparse.Namespace) -> Dict[str, str]:
+def command_environment(environ: Dict[str, str], values: Dict[str, str]) -> Dict[str, str]:
     env = dict(environ)
-    for variable in VARIABLES:
-        value = getattr(options, variable.name)
-        if value is not None:
-            env[variable.name] = value
+    env.update(values)
     env["PYTHONPATH"] = with_bootstrap(env.get("PYTHONPATH"))
     return env
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse(argv: List[str]) -> Optional[Tuple[List[str], Dict[str, str]]]:
+    """(command, variables the options set); None after printing a usage error."""
+    if argv and not argv[0].startswith("-"):
+        return list(argv), {}  # no options: what argparse would say, without loading it
+    from .variables import VARIABLES
+
     parser = build_parser()
-    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    options = parser.parse_args(argv)
     command = list(options.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         parser.print_usage(sys.stderr)
         print("aiotel-run: error: no command given (e.g. aiotel-run python app.py)", file=sys.stderr)
+        return None
+    values = {v.name: getattr(options, v.name) for v in VARIABLES if getattr(options, v.name) is not None}
+    return command, values
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parsed = parse(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
         return 2
-    env = command_environment(dict(os.environ), options)
+    command, values = parsed
+    env = command_environment(dict(os.environ), values)
     program = resolve(command[0], env.get("PATH"))
     if program is None:
         print(f"aiotel-run: command not found: {command[0]}", file=sys.stderr)

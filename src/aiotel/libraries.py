@@ -16,12 +16,14 @@ that names no module at all is activated at start-up, as before.
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.util
+import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import log
 
@@ -95,18 +97,88 @@ def _activate(entry_point: Any, check_versions: bool = True) -> bool:
         return False
 
 
-def instrument_libraries(environ: Mapping[str, str]) -> List[str]:
-    """Activate, or arm for the first import of their library, the installed instrumentations
-    that are not disabled; returns their names."""
-    disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if name.strip()}
-    armed = []
+class _KnownEntryPoint:
+    """An instrumentor entry point as remembered in the cache: loaded, and its distribution
+    read, only when it is activated."""
+
+    def __init__(self, name: str, value: str, dist_name: Optional[str]) -> None:
+        self.name = name
+        self.value = value
+        self.dist_name = dist_name
+
+    def load(self) -> Any:
+        module, _, attribute = self.value.partition(":")
+        found: Any = importlib.import_module(module.strip())
+        for part in attribute.strip().split(".") if attribute else ():
+            found = getattr(found, part)
+        return found
+
+    @property
+    def dist(self) -> Any:
+        if not self.dist_name:
+            return None
+        from importlib import metadata
+
+        return metadata.distribution(self.dist_name)
+
+
+def _path_key() -> List[List[Any]]:
+    """What the installed entry points depend on: each sys.path directory and its mtime
+    (installing or removing a distribution changes it)."""
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]:
+    """(entry point, library modules) for every installed instrumentor. Reading entry
+    points scans every distribution (importlib.metadata: about 15 ms), so the answer is
+    cached by ``sys.path`` and its directories' mtimes."""
+    import json
+
+    cache = os.path.join(cache_dir, "instrumentors.json") if cache_dir else None
+    key = _path_key()
+    if cache is not None:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if data.get("key") == key:
+                return [(_KnownEntryPoint(e["name"], e["value"], e["dist"]), e["modules"]) for e in data["entries"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    found = []
     for entry_point in _entry_points():
-        if entry_point.name in disabled:
-            continue
         try:
             modules = library_modules(entry_point)
         except Exception as exc:
             log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
+            continue
+        found.append((entry_point, modules))
+    if cache is not None:
+        entries = [{"name": ep.name, "value": ep.value, "modules": modules,
+                    "dist": getattr(getattr(ep, "dist", None), "name", None)} for ep, modules in found]
+        try:
+            os.makedirs(cache_dir, mode=0o700, exist_ok=True)  # type: ignore[arg-type]
+            temporary = f"{cache}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as fh:
+                json.dump({"key": key, "entries": entries}, fh)
+            os.replace(temporary, cache)
+        except OSError:
+            pass  # no cache: the next start reads the entry points again
+    return found
+
+
+def instrument_libraries(environ: Mapping[str, str], cache_dir: Optional[str] = None) -> List[str]:
+    """Activate, or arm for the first import of their library, the installed instrumentations
+    that are not disabled; returns their names."""
+    disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if name.strip()}
+    armed = []
+    for entry_point, modules in _discover(cache_dir):
+        if entry_point.name in disabled:
             continue
         if modules is None:
             if _activate(entry_point, check_versions=False):  # no library: no version to check
