@@ -126,6 +126,71 @@ def test_hook_ignores_unmarked_and_out_of_scope_modules(tmp_path, monkeypatch):
     assert ImportHook(Settings(exclude=("pkg_marked",))).find_spec("pkg_marked") is None
 
 
+def test_a_module_left_alone_gets_path_finders_own_spec_when_path_finder_is_next(tmp_path, monkeypatch):
+    """Then the path is searched once, not by the hook and again by PathFinder."""
+    from importlib.machinery import BuiltinImporter, FrozenImporter, PathFinder, SourceFileLoader
+
+    write_module(tmp_path / "pkg_alone", "__init__", "def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hook = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off"}))
+
+    class DistutilsShim:  # as setuptools' _distutils_hack.DistutilsMetaFinder is
+        def find_spec(self, fullname, path, target=None):
+            return None
+
+        def spec_for_pkg_other(self):
+            return None
+
+    DistutilsShim.__module__ = "_distutils_hack"
+    monkeypatch.setattr(sys, "meta_path", [hook, DistutilsShim(), BuiltinImporter, FrozenImporter, PathFinder])
+    spec, expected = hook.find_spec("pkg_alone"), PathFinder.find_spec("pkg_alone")
+    assert type(spec.loader) is SourceFileLoader
+    assert (spec.name, spec.origin, spec.cached, spec.submodule_search_locations) == (
+        expected.name, expected.origin, expected.cached, expected.submodule_search_locations)
+
+    class UsersFinder:
+        def find_spec(self, fullname, path, target=None):
+            return None
+
+    # a finder of someone else's would be asked before PathFinder: it still is
+    monkeypatch.setattr(sys, "meta_path", [hook, UsersFinder(), PathFinder])
+    assert hook.find_spec("pkg_alone") is None
+    # one asked before the hook has answered already
+    monkeypatch.setattr(sys, "meta_path", [UsersFinder(), hook, PathFinder])
+    assert hook.find_spec("pkg_alone") is not None
+    # the shim answers for its own names
+    write_module(tmp_path / "pkg_other", "__init__", "")
+    monkeypatch.setattr(sys, "meta_path", [hook, DistutilsShim(), PathFinder])
+    assert hook.find_spec("pkg_other") is None
+
+
+def test_a_finder_the_program_puts_after_the_hook_still_wins(tmp_path):
+    (tmp_path / "shadowed.py").write_text("ORIGIN = 'disk'\n")
+    (tmp_path / "main.py").write_text(textwrap.dedent('''\
+        import importlib.abc, importlib.machinery, importlib.util, sys
+
+        class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+            def find_spec(self, fullname, path, target=None):
+                return importlib.util.spec_from_loader(fullname, self) if fullname == "shadowed" else None
+
+            def create_module(self, spec):
+                return None
+
+            def exec_module(self, module):
+                module.ORIGIN = "finder"
+
+        # just before PathFinder: under aiotel-run that is after aiotel's hook
+        sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder), Finder())
+        import shadowed
+        print(shadowed.ORIGIN)
+        '''))
+    plain = run([sys.executable, "main.py"], cwd=str(tmp_path))
+    instrumented = run(command("aiotel-run") + ["python", "main.py"], cwd=str(tmp_path),
+                       env={"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
+    assert plain.stdout == instrumented.stdout == "finder\n", instrumented.stderr
+    assert instrumented.returncode == 0 and instrumented.stderr == ""
+
+
 def test_early_import_is_named_once_and_auto_instruments_later_ones(tmp_path, http_receiver):
     write_module(tmp_path, "early", MARKED)
     write_module(tmp_path, "late", MARKED.replace("hello", "bye"))

@@ -2,7 +2,9 @@
 
 Modelled on pytest's assertion rewriter. The finder does the cheap things first: a
 name-only bail-out, then the normal ``PathFinder`` lookup, the scope check on the path,
-and the bytes pre-filter. Only a module that passes all of them is scanned, and only
+and the bytes pre-filter. A module it leaves alone gets ``PathFinder``'s own spec back
+(when ``PathFinder`` would be asked next anyway), so its path is searched once, not
+twice. Only a module that passes all of them is scanned, and only
 one with marked functions gets the ``RewritingLoader``, a ``SourceFileLoader`` whose
 ``get_code`` returns the rewritten code. Everything else that loader does (``get_source``,
 ``get_data``, resource readers for ``importlib.resources``, ``is_package``) is the stock
@@ -18,6 +20,7 @@ each start. Any other failure falls back to the stock loader, with one line on s
 
 from __future__ import annotations
 
+import _imp
 import ast
 import dataclasses
 import fnmatch
@@ -321,9 +324,12 @@ class ImportHook:
         spec = _PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not _SourceFileLoader or not spec.origin:
             return None
+        # A module left alone: hand back PathFinder's own answer, when PathFinder would be
+        # asked next anyway, so the path is not searched a second time.
+        plain = spec if _path_finder_answers_next(self, fullname) else None
         origin = spec.origin
         if not self.scope.wants(fullname, origin):
-            return None
+            return plain
         try:
             with open(origin, "rb") as fh:
                 st = os.fstat(fh.fileno())
@@ -331,15 +337,42 @@ class ImportHook:
         except OSError:
             return None  # the stock loader will report it
         if not self.git_provenance and not self.scanner.prefilter.may_have_markers(source):
-            return None
+            return plain
         result = self.scan(source, origin, fullname, st)
         if not result.functions:
-            return None
+            return plain
         spec.loader = RewritingLoader(fullname, origin, source, st, result, self.pyc_fingerprint(result), self.options)
         return spec
 
     def invalidate_caches(self) -> None:
         pass
+
+
+_BuiltinImporter = importlib.machinery.BuiltinImporter
+_FrozenImporter = importlib.machinery.FrozenImporter
+_BUILTIN_NAMES = frozenset(sys.builtin_module_names)
+
+
+def _path_finder_answers_next(hook: "ImportHook", fullname: str) -> bool:
+    """Whether, were ``hook`` to return None, the next finder to answer for ``fullname``
+    would be PathFinder: between them on ``sys.meta_path`` sit only finders known not to
+    answer for the name (the stock built-in and frozen importers, setuptools' distutils
+    shim, which every virtualenv with setuptools has)."""
+    after_hook = False  # the finders before the hook have been asked already
+    for finder in sys.meta_path:
+        if finder is hook:
+            after_hook = True
+            continue
+        if not after_hook:
+            continue
+        if finder is _PathFinder:
+            return fullname not in _BUILTIN_NAMES and not _imp.is_frozen(fullname)
+        if finder is _BuiltinImporter or finder is _FrozenImporter:
+            continue
+        if type(finder).__module__ == "_distutils_hack" and not hasattr(finder, "spec_for_" + fullname):
+            continue  # it answers only for the names it has a spec_for_<name> method for
+        return False  # someone else's finder would be asked first
+    return False
 
 
 def report_scan_problems(result: ScanResult) -> None:
