@@ -8,7 +8,9 @@ interpreter has them installed: run it with .venv-peers/bin/python, see startup.
 - bare:             no instrumentation
 - hand wrapper:     a hand-written perf_counter_ns timing wrapper
 - aiotel unsampled: the rewritten function when no span is made (the rate cap is spent
-                    or the sampler said no): duration histogram only
+                    or the sampler said no): duration histogram only; with the C
+                    accelerator (aiotel._speedups) when built, then with the
+                    pure-Python probes
 - aiotel sampled:   the rewritten function making a span for every call
 - OTel decorator:   the OTel SDK's own ``@tracer.start_as_current_span`` with the same
                     attributes (the baseline the sampled target is set against)
@@ -153,6 +155,9 @@ def main(argv: List[str] = None) -> int:
     rows.append(("hand-written timing wrapper", measure(hand_wrapper(bare), calls, repeats)))
     probes.configure(tracer=tracer, span_rate_limit=0)  # spans off: every call takes the unsampled path
     rows.append(("aiotel unsampled call", measure(f, calls, repeats)))
+    if probes.accelerated():  # the row above used the C enter/leave: the fallback's cost too
+        probes.configure(tracer=tracer, span_rate_limit=0, accelerator=False)
+        rows.append(("aiotel unsampled, pure-Python probes", measure(f, calls, repeats)))
     rows += peer_rows(calls, span_calls, repeats)
     probes.configure(tracer=tracer, span_rate_limit=1e12)  # every call gets a span
     rows.append(("aiotel sampled span", measure(f, span_calls, repeats)))
@@ -160,7 +165,8 @@ def main(argv: List[str] = None) -> int:
 
     base = rows[0][1]
     otel = rows[-1][1]
-    print(f"per-call overhead, CPython {platform.python_version()} on {platform.machine()}, medians of {repeats}")
+    print(f"per-call overhead, CPython {platform.python_version()} on {platform.machine()}, medians of {repeats}; "
+          f"aiotel probes: {'C accelerator' if probes.accelerator_available() else 'pure Python (accelerator not built)'}")
     print(f"{'case':<40}{'ns/call':>10}{'x bare':>10}{'x OTel':>10}")
     for name, ns in rows:
         print(f"{name:<40}{ns:>10.0f}{ns / base:>10.1f}{ns / otel:>10.2f}")

@@ -53,6 +53,8 @@ def assert_same(instrumented, plain):
 # every optional feature switched on: argument shapes, and git provenance in a checkout
 # whose only commit has an AI trailer, so every function of the sample is instrumented
 ALL_ON = {"AIOTEL_CAPTURE_ARGS": "shape", "AIOTEL_GIT_PROVENANCE": "true"}
+# the default probes are the C accelerator where it was built: the pure-Python ones too
+PURE_PYTHON = {"AIOTEL_ACCELERATOR": "false"}
 
 
 def commit_as_ai(directory):
@@ -64,12 +66,13 @@ def commit_as_ai(directory):
 
 @pytest.mark.parametrize(
     "rate, features",
-    [("1000000", {}), ("0", {}), ("1000000", ALL_ON), ("0", ALL_ON)],
-    ids=["sampled", "unsampled", "sampled-all-on", "unsampled-all-on"],
+    [("1000000", {}), ("0", {}), ("1000000", ALL_ON), ("0", ALL_ON), ("1000000", PURE_PYTHON), ("0", PURE_PYTHON)],
+    ids=["sampled", "unsampled", "sampled-all-on", "unsampled-all-on", "sampled-pure-python", "unsampled-pure-python"],
 )
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
 def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, features, mode, code):
-    if features:
+    all_on = features is ALL_ON
+    if all_on:
         if shutil.which("git") is None:
             pytest.skip("git is not installed")
         commit_as_ai(matrix)
@@ -84,7 +87,7 @@ def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_
     names = {p.attributes["code.function.name"] for p in http_receiver.received.points}
     assert {"shapes.add", "shapes.Account.deposit", "shapes.agen", "shapes.make_counter.<locals>.bump", "matrix.in_main"} <= names
     spans = {s.name for s in http_receiver.received.spans}
-    if features:
+    if all_on:
         # git provenance instrumented the unmarked functions too
         assert {"shapes.register", "matrix.show"} <= names
     elif rate == "0":
@@ -94,7 +97,7 @@ def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_
     metrics = {p.metric for p in http_receiver.received.points}
     if mode == "ok":
         assert "aiotel.function.empty_results" in metrics
-    assert ("aiotel.function.input.types" in metrics) == bool(features)
+    assert ("aiotel.function.input.types" in metrics) == all_on
 
 
 def test_output_is_identical_on_a_second_run_from_the_pyc_cache(matrix, tmp_path):

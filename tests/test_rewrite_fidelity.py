@@ -28,15 +28,21 @@ from aiotel.rewrite import rewrite_module
 pytestmark = pytest.mark.instrumentation
 
 EXPORTER = InMemorySpanExporter()
+PROVIDER = TracerProvider()
+PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def tracer_provider():
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-    trace.set_tracer_provider(provider)
+@pytest.fixture(autouse=True, scope="module", params=["accelerator", "pure-python"])
+def tracer_provider(request):
+    """Every test runs with the C enter/leave and with the pure-Python ones."""
+    accelerator = request.param == "accelerator"
+    if accelerator and not probes.accelerator_available():
+        pytest.skip("the C accelerator is not built here (test_accelerator says whether it should be)")
+    if trace.get_tracer_provider() is not PROVIDER:
+        trace.set_tracer_provider(PROVIDER)  # once per process: the API refuses a second one
     # a cap no test reaches: every call of these samples gets its span
-    probes.configure(tracer=provider.get_tracer("aiotel"), span_rate_limit=1e6)
+    probes.configure(tracer=PROVIDER.get_tracer("aiotel"), span_rate_limit=1e6, accelerator=accelerator)
+    assert probes.accelerated() == accelerator
     yield
     probes.configure()
 

@@ -35,6 +35,7 @@ class Settings:
     span_rate_limit: float = 10.0
     prompt_max_length: int = 256
     capture_prompt: bool = True
+    accelerator: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
     redact: Tuple[str, ...] = ()  # patterns added to aiotel.redact.BUILT_IN
     git_blame: bool = True
@@ -215,6 +216,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         span_rate_limit=read("AIOTEL_SPAN_RATE_LIMIT", parse_non_negative_float, 10.0),
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
+        accelerator=read("AIOTEL_ACCELERATOR", parse_bool, True),
         capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
         redact=read("AIOTEL_REDACT", parse_redact_patterns, ()),
         git_blame=read("AIOTEL_GIT_BLAME", parse_bool, True),

@@ -19,6 +19,10 @@ costs 8-18 µs and a span about 24 µs, against 32 ns for a trivial call. So:
 An unsampled call costs two clock reads and a bucket increment. Under the GIL the
 increments are not interleaved between threads on CPython 3.10+ (no eval-breaker check
 inside ``x[i] += 1``); on 3.9 a rare lost increment is possible.
+
+``enter`` and ``leave`` have a C twin, ``aiotel._speedups`` (built at install when a
+compiler is there; Linux only): used when it imports, unless ``AIOTEL_ACCELERATOR=false``.
+It does the unsampled path itself and calls ``_begin_span``/``_leave_sampled`` otherwise.
 """
 
 from __future__ import annotations
@@ -158,11 +162,14 @@ def configure(
     capture_prompt: bool = True,
     starter: Any = None,
     redact: Optional[Callable[[str], str]] = None,
+    accelerator: bool = True,
 ) -> None:
     """Set the tracers and limits; probes created earlier follow the new rate cap.
 
     ``starter``: called once, on the first call of any marked function, to build the SDK
-    pipeline (which calls ``configure`` again with the tracers)."""
+    pipeline (which calls ``configure`` again with the tracers). ``accelerator``: use the
+    C ``enter``/``leave`` when they are installed."""
+    use_accelerator(accelerator)
     _settings.starter = starter
     _settings.tracer = tracer
     _settings.error_tracer = error_tracer if error_tracer is not None else tracer
@@ -344,6 +351,20 @@ def leave(probe: FunctionProbe, call: Any) -> None:
         return
     try:
         _end_span(probe, call, end)
+    except Exception:
+        pass
+
+
+def _leave_sampled(probe: FunctionProbe, call: Any, end: int) -> None:
+    """``leave`` for what the accelerator hands back: sampled calls (and unsampled ones,
+    should a probe's slots hold something it does not expect)."""
+    try:
+        if call.__class__ is int:
+            elapsed = end - call
+            probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+            probe.ok_sum_ns += elapsed
+        else:
+            _end_span(probe, call, end)
     except Exception:
         pass
 
@@ -540,3 +561,46 @@ def resume(call: Any, sent: Any) -> Any:
         except Exception:
             pass
     return sent
+
+
+# The pure-Python pair, kept under these names when the accelerator replaces them.
+python_enter, python_leave = enter, leave
+
+
+def _load_accelerator() -> Any:
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+
+        _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled)
+        # start times cross between the C and Python functions: one clock
+        if abs(_speedups.now() - _now()) > 50_000_000:
+            return None
+        return _speedups
+    except Exception:  # not built (no compiler, not Linux), or built for another Python
+        return None
+
+
+_accelerator = _load_accelerator()
+
+
+def accelerator_available() -> bool:
+    """Whether the C ``enter``/``leave`` were built and load here."""
+    return _accelerator is not None
+
+
+def accelerated() -> bool:
+    """Whether the C ``enter``/``leave`` are the ones rewritten code calls now."""
+    return _accelerator is not None and enter is _accelerator.enter
+
+
+def use_accelerator(wanted: bool) -> None:
+    """Rewritten code looks ``enter``/``leave`` up on this module at each call, so this
+    takes effect at once; a call in flight may start in one and end in the other."""
+    global enter, leave
+    if wanted and _accelerator is not None:
+        enter, leave = _accelerator.enter, _accelerator.leave
+    else:
+        enter, leave = python_enter, python_leave
+
+
+use_accelerator(True)

@@ -124,6 +124,7 @@ class Pipeline:
             span_rate_limit=settings.span_rate_limit,
             prompt_max_length=settings.prompt_max_length,
             capture_prompt=settings.capture_prompt,
+            accelerator=settings.accelerator,
             redact=Redactor(settings.redact),
             starter=starter,
         )

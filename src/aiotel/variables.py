@@ -29,6 +29,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
+    Variable("AIOTEL_ACCELERATOR", "--accelerator", "true", "use the probes' C accelerator when it was built at install (false: the pure-Python probes)"),
     Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
     Variable("AIOTEL_REDACT", "--redact", "", "extra regular expressions whose matches are replaced by [REDACTED] in prompts, marker fields and exception messages (one per line or a JSON array; a group named 'secret' limits the replacement to it)"),
     Variable("AIOTEL_GIT_BLAME", "--git-blame", "true", "put on spans the commit that last changed most of each marked function's lines (git blame, cached, in the background)"),

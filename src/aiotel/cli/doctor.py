@@ -85,6 +85,17 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
     return found
 
 
+def probe_implementation(settings: Settings) -> str:
+    """Which enter/leave the marked functions would call, and why."""
+    from .. import probes
+
+    if not settings.accelerator:
+        return "pure Python (AIOTEL_ACCELERATOR=false)"
+    if not probes.accelerator_available():
+        return "pure Python (the C accelerator aiotel._speedups was not built at install, or does not load)"
+    return "C accelerator (aiotel._speedups)"
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     environ = os.environ
     settings = load_settings(environ)
@@ -101,6 +112,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "store": settings.store_dir if "store" in settings.traces_exporters + settings.metrics_exporters else None,
         "endpoints": checks,
         "would_instrument": would_instrument(settings),
+        "probes": probe_implementation(settings),
     }
     healthy = not settings.problems and all(c["answers"] for c in checks)
     if args.json:
@@ -121,6 +133,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for check in checks:
         verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"
         out.write(f"{check['signal']} endpoint {check['endpoint']} ({check['protocol']}): {verdict}\n")
+    out.write(f"probes: {report['probes']}\n")
     marked = report["would_instrument"]
     total = sum(len(m["functions"]) for m in marked)
     out.write(f"would instrument here: {total} function(s) in {len(marked)} file(s)\n")

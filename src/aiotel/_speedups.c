@@ -1,0 +1,253 @@
+/* The unsampled call path of aiotel.probes (enter and leave) in C.
+ *
+ * Optional: aiotel.probes uses the pure-Python functions when this module is missing
+ * (no compiler at install, another platform) or when AIOTEL_ACCELERATOR=false. Both
+ * must behave alike; tests run the probes both ways.
+ *
+ * What it does, as the Python versions do:
+ *   enter(probe)       -> the start time (an int), or whatever probes._begin_span returns
+ *                         when the probe's rate-cap gate is open (a span may start);
+ *   leave(probe, call) -> counts an unsampled call (call is its int start time) in
+ *                         probe.ok_buckets and probe.ok_sum_ns; any other call (a sampled
+ *                         Call) goes to probes._leave_sampled.
+ *
+ * The probe's slots are read at the offsets of FunctionProbe's member descriptors, found
+ * once by bind(); an object of another type, or slots holding what they should not,
+ * take the Python path. The clock is CLOCK_MONOTONIC, the clock time.perf_counter_ns()
+ * reads on Linux (start times cross between the C and Python functions); bind() checks
+ * that they agree. Under the GIL each function runs without interruption, so counts are
+ * never lost between threads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <time.h>
+
+#ifndef __linux__
+#error "the accelerator reads CLOCK_MONOTONIC, which is perf_counter_ns()'s clock on Linux only"
+#endif
+
+#define MAX_BOUNDS 64
+
+static PyTypeObject *probe_type = NULL;
+static Py_ssize_t gate_offset, buckets_offset, sum_offset;
+static long long bounds[MAX_BOUNDS];
+static Py_ssize_t bound_count = 0;
+static PyObject *begin_span = NULL;   /* probes._begin_span(probe, start) */
+static PyObject *leave_sampled = NULL; /* probes._leave_sampled(probe, call, end) */
+static PyObject *one = NULL;
+
+static inline long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline PyObject **
+slot(PyObject *probe, Py_ssize_t offset)
+{
+    return (PyObject **)((char *)probe + offset);
+}
+
+static Py_ssize_t
+member_offset(PyTypeObject *type, const char *name)
+{
+    PyObject *descr = PyDict_GetItemString(type->tp_dict, name); /* borrowed */
+    if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX && member->type != T_OBJECT) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    return member->offset;
+}
+
+static PyObject *
+bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyType_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled)");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)args[0];
+    Py_ssize_t gate = member_offset(type, "gate");
+    Py_ssize_t buckets = member_offset(type, "ok_buckets");
+    Py_ssize_t sum = member_offset(type, "ok_sum_ns");
+    if (gate < 0 || buckets < 0 || sum < 0) {
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(args[1]);
+    if (count > MAX_BOUNDS) {
+        PyErr_SetString(PyExc_ValueError, "too many bucket bounds");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        long long bound = PyLong_AsLongLong(PyTuple_GET_ITEM(args[1], i));
+        if (bound == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (i > 0 && bound <= bounds[i - 1]) {
+            PyErr_SetString(PyExc_ValueError, "bucket bounds must increase");
+            return NULL;
+        }
+        bounds[i] = bound;
+    }
+    bound_count = count;
+    gate_offset = gate;
+    buckets_offset = buckets;
+    sum_offset = sum;
+    Py_INCREF(type);
+    Py_XSETREF(probe_type, type);
+    Py_INCREF(args[2]);
+    Py_XSETREF(begin_span, args[2]);
+    Py_INCREF(args[3]);
+    Py_XSETREF(leave_sampled, args[3]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+now(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLongLong(now_ns());
+}
+
+static PyObject *
+enter(PyObject *module, PyObject *probe)
+{
+    long long start = now_ns();
+    if (probe_type != NULL && Py_TYPE(probe) == probe_type) {
+        PyObject *gate = *slot(probe, gate_offset);
+        if (gate != NULL && PyLong_CheckExact(gate)) {
+            int overflow;
+            long long value = PyLong_AsLongLongAndOverflow(gate, &overflow);
+            if (value == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+            }
+            else if (overflow > 0 || (overflow == 0 && start < value)) {
+                return PyLong_FromLongLong(start); /* the gate is shut: no span */
+            }
+        }
+    }
+    if (begin_span == NULL) {
+        return PyLong_FromLongLong(start);
+    }
+    PyObject *start_object = PyLong_FromLongLong(start);
+    if (start_object == NULL) {
+        return NULL;
+    }
+    PyObject *call_args[2] = {probe, start_object};
+    PyObject *result = PyObject_Vectorcall(begin_span, call_args, 2, NULL);
+    Py_DECREF(start_object);
+    return result;
+}
+
+/* probe.ok_buckets[index] += 1 and probe.ok_sum_ns += elapsed; 0, or -1 when the
+ * slots hold something unexpected (nothing has changed then). */
+static int
+count_call(PyObject *probe, long long elapsed)
+{
+    PyObject *buckets = *slot(probe, buckets_offset);
+    PyObject **sum_slot = slot(probe, sum_offset);
+    if (buckets == NULL || !PyList_CheckExact(buckets) || PyList_GET_SIZE(buckets) != bound_count + 1
+        || *sum_slot == NULL || !PyLong_CheckExact(*sum_slot)) {
+        return -1;
+    }
+    Py_ssize_t index = 0; /* bisect_left: the first bound >= elapsed */
+    Py_ssize_t high = bound_count;
+    while (index < high) {
+        Py_ssize_t middle = (index + high) / 2;
+        if (bounds[middle] < elapsed) {
+            index = middle + 1;
+        }
+        else {
+            high = middle;
+        }
+    }
+    PyObject *count = PyList_GET_ITEM(buckets, index);
+    if (!PyLong_CheckExact(count)) {
+        return -1;
+    }
+    PyObject *new_count = PyNumber_Add(count, one);
+    if (new_count == NULL) {
+        return -2;
+    }
+    PyObject *delta = PyLong_FromLongLong(elapsed);
+    if (delta == NULL) {
+        Py_DECREF(new_count);
+        return -2;
+    }
+    PyObject *new_sum = PyNumber_Add(*sum_slot, delta);
+    Py_DECREF(delta);
+    if (new_sum == NULL) {
+        Py_DECREF(new_count);
+        return -2;
+    }
+    PyList_SET_ITEM(buckets, index, new_count);
+    Py_DECREF(count);
+    Py_SETREF(*sum_slot, new_sum);
+    return 0;
+}
+
+static PyObject *
+leave(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long end = now_ns();
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "leave(probe, call)");
+        return NULL;
+    }
+    PyObject *probe = args[0], *call = args[1];
+    if (PyLong_CheckExact(call) && probe_type != NULL && Py_TYPE(probe) == probe_type) {
+        long long start = PyLong_AsLongLong(call);
+        if (!(start == -1 && PyErr_Occurred())) {
+            int counted = count_call(probe, end - start);
+            if (counted == 0) {
+                Py_RETURN_NONE;
+            }
+            if (counted == -2) {
+                PyErr_Clear(); /* out of memory: the call goes uncounted, as in Python */
+                Py_RETURN_NONE;
+            }
+        }
+        PyErr_Clear();
+    }
+    if (leave_sampled == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *end_object = PyLong_FromLongLong(end);
+    if (end_object == NULL) {
+        return NULL;
+    }
+    PyObject *call_args[3] = {probe, call, end_object};
+    PyObject *result = PyObject_Vectorcall(leave_sampled, call_args, 3, NULL);
+    Py_DECREF(end_object);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
+     "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled): where the probe's slots are."},
+    {"now", now, METH_NOARGS, "The clock enter and leave read, in ns (perf_counter_ns on Linux)."},
+    {"enter", enter, METH_O, "enter(probe): a call starts (see aiotel.probes.enter)."},
+    {"leave", (PyCFunction)(void (*)(void))leave, METH_FASTCALL,
+     "leave(probe, call): a call returned (see aiotel.probes.leave)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "aiotel._speedups", "aiotel.probes' unsampled call path in C.", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (one == NULL && (one = PyLong_FromLong(1)) == NULL) {
+        return NULL;
+    }
+    return PyModule_Create(&module_definition);
+}

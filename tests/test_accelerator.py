@@ -1,0 +1,159 @@
+"""The probes' C accelerator (``aiotel._speedups``) against the pure-Python probes.
+
+Both pairs of ``enter``/``leave`` must count alike, hand sampled calls to the same span
+code and take the Python path for anything unexpected. The fidelity tests
+(test_rewrite_fidelity, the fidelity matrix) run whole programs both ways.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+import threading
+from bisect import bisect_left
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from aiotel import probes
+
+from conftest import command, run
+
+pytestmark = pytest.mark.instrumentation
+
+IMPLEMENTATIONS = ["accelerator", "pure-python"]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request):
+    accelerator = request.param == "accelerator"
+    if accelerator and not probes.accelerator_available():
+        pytest.skip("the C accelerator is not built here")
+    probes.configure(accelerator=accelerator)
+    assert probes.accelerated() == accelerator
+    yield request.param
+    probes.configure()
+
+
+def new_probe(name: str = "f") -> probes.FunctionProbe:
+    return probes.function(f"m.{name}", "/virtual/m.py", 1, "comment", "Claude", None, None, ())
+
+
+def test_the_accelerator_is_built_where_a_compiler_is():
+    """An install on Linux with a C compiler builds it; a silent build failure would
+    leave every user on the slower probes."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if not sys.platform.startswith("linux") or shutil.which(compiler) is None:
+        pytest.skip("no C compiler, or not Linux: the pure-Python probes are expected")
+    assert probes.accelerator_available()
+
+
+def test_unsampled_calls_land_in_the_bucket_of_their_duration(implementation):
+    probe = new_probe()
+    clock = probes._now
+    expected_sum_low = expected_sum_high = 0
+    for bound in probes.BOUNDS_NS:
+        for elapsed in (bound - bound // 3, bound + 1):
+            before = clock()
+            probes.leave(probe, before - elapsed)  # a call that started `elapsed` ns ago
+            slack = clock() - before  # what the leave itself may add to it
+            expected_sum_low += elapsed
+            expected_sum_high += elapsed + slack
+            low, high = bisect_left(probes.BOUNDS_NS, elapsed), bisect_left(probes.BOUNDS_NS, elapsed + slack)
+            counted = [i for i, n in enumerate(probe.ok_buckets) if n]
+            assert len(counted) == 1 and low <= counted[0] <= high, (elapsed, counted)
+            probe.ok_buckets[counted[0]] = 0
+    assert expected_sum_low <= probe.ok_sum_ns <= expected_sum_high
+
+
+def test_enter_returns_the_start_time_while_no_span_may_start(implementation):
+    probe = new_probe()
+    probes.configure(tracer=None, accelerator=implementation == "accelerator")
+    before = probes._now()
+    call = probes.enter(probe)
+    assert call.__class__ is int and before <= call <= probes._now()
+    probes.leave(probe, call)
+    assert sum(probe.ok_buckets) == 1
+
+
+def test_sampled_calls_get_spans_until_the_rate_cap_is_spent(implementation):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=3, accelerator=implementation == "accelerator")
+    probe = new_probe("sampled")
+    calls = [probes.enter(probe) for _ in range(5)]
+    for call in reversed(calls):
+        probes.leave(probe, call)
+    assert [c.__class__.__name__ for c in calls] == ["Call", "Call", "Call", "int", "int"]
+    assert [s.name for s in exporter.get_finished_spans()] == ["m.sampled"] * 3
+    assert sum(probe.ok_buckets) == 5
+
+
+def test_the_first_call_starts_the_pipeline(implementation):
+    started = []
+    probes.configure(starter=lambda: started.append(True), accelerator=implementation == "accelerator")
+    probe = new_probe()
+    probes.leave(probe, probes.enter(probe))
+    probes.leave(probe, probes.enter(probe))
+    assert started == [True] and sum(probe.ok_buckets) == 2
+
+
+def test_slots_holding_something_unexpected_take_the_python_path():
+    if not probes.accelerator_available():
+        pytest.skip("the C accelerator is not built here")
+    probes.configure(accelerator=True)
+    try:
+        probe = new_probe()
+        probe.ok_sum_ns = 0.0  # not an int: the C code leaves it to Python
+        probes.leave(probe, probes.enter(probe))
+        assert sum(probe.ok_buckets) == 1 and probe.ok_sum_ns > 0
+
+        class Subclass(probes.FunctionProbe):
+            pass
+
+        other = Subclass("m.g", {}, {})
+        probes.leave(other, probes.enter(other))
+        assert sum(other.ok_buckets) == 1
+        probe.ok_buckets = None  # broken beyond repair: the call goes uncounted, nothing raises
+        probes.leave(probe, probes.enter(probe))
+    finally:
+        probes.configure()
+
+
+def test_threads_lose_no_counts_with_the_accelerator():
+    """Each C call runs whole under the GIL (the pure-Python increments may be split on 3.9)."""
+    if not probes.accelerator_available():
+        pytest.skip("the C accelerator is not built here")
+    probes.configure(accelerator=True)
+    probe = new_probe()
+    enter, leave = probes.enter, probes.leave
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def work():
+        for _ in range(20_000):
+            leave(probe, enter(probe))
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(previous)
+        probes.configure()
+    assert sum(probe.ok_buckets) == 8 * 20_000
+
+
+@pytest.mark.parametrize("value, expected", [(None, "C accelerator"), ("false", "pure Python (AIOTEL_ACCELERATOR=false)")])
+def test_doctor_says_which_probes_run(tmp_path, value, expected):
+    if value is None and not probes.accelerator_available():
+        pytest.skip("the C accelerator is not built here")
+    result = run(command("aiotel") + ["doctor"], cwd=str(tmp_path),
+                 env={"AIOTEL_ACCELERATOR": value, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
+    assert f"probes: {expected}" in result.stdout, result.stdout + result.stderr
