@@ -153,3 +153,22 @@ def test_readme_table_lists_every_variable_with_its_option():
     readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
     for variable in VARIABLES:
         assert f"| `{variable.name}` | `{variable.flag}` |" in readme, variable.name
+
+
+def test_start_up_loads_no_exporter_metrics_sdk_scanner_or_argparse(tmp_path):
+    """What keeps `aiotel-run` cheap to start: the OTLP exporters (gRPC, protobuf,
+    requests) load with the first span, the metrics SDK with the first marked call, libcst
+    with the first file to scan, argparse only when options are given."""
+    code = ("import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('grpc', 'google', 'requests', 'libcst', 'argparse') or "
+            "m.startswith(('opentelemetry.exporter', 'opentelemetry.proto', 'opentelemetry.sdk.metrics'))))")
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+           "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    result = run(command("aiotel-run") + ["python", "-c", code], cwd=str(tmp_path), env=env)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "[]\n"
+    # and they do load once a marked function runs (its span goes to the gRPC exporter)
+    (tmp_path / "app.py").write_text("# AI-generated: Claude\ndef f():\n    return 1\n\nf()\n" + code + "\n")
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path),
+                 env=dict(env, AIOTEL_SHUTDOWN_TIMEOUT="0.5"))
+    assert "'grpc'" in result.stdout and "'opentelemetry.sdk.metrics'" in result.stdout, result.stdout + result.stderr
