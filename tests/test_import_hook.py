@@ -164,6 +164,20 @@ def test_a_module_left_alone_gets_path_finders_own_spec_when_path_finder_is_next
     assert hook.find_spec("pkg_other") is None
 
 
+def test_a_file_known_unmarked_is_instrumented_once_it_carries_a_marker(tmp_path, monkeypatch):
+    path = write_module(tmp_path, "growing", "def hello(name):\n    return name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings = load_settings({"AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
+    first = ImportHook(settings)
+    spec = first.find_spec("growing")
+    assert spec is None or not isinstance(spec.loader, RewritingLoader)
+    assert first.unmarked.has(str(path), os.stat(path))
+    later = ImportHook(settings)  # a later process: knows the file without reading it
+    assert later.unmarked.has(str(path), os.stat(path))
+    path.write_text(MARKED)
+    assert isinstance(ImportHook(settings).find_spec("growing").loader, RewritingLoader)
+
+
 def test_a_finder_the_program_puts_after_the_hook_still_wins(tmp_path):
     (tmp_path / "shadowed.py").write_text("ORIGIN = 'disk'\n")
     (tmp_path / "main.py").write_text(textwrap.dedent('''\

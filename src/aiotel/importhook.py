@@ -32,13 +32,14 @@ import sys
 import sysconfig
 import threading
 from types import CodeType, ModuleType
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import log
 from ._version import __version__
 from .config import Settings
 from .attribution import Attribution, report_problems
 from .provenance import CachedScanner, Provenance, ScanResult
+from .provenance.cache import UnmarkedIndex
 from .provenance.git import GitHistory, TrailerRules, ai_functions
 from .provenance.records import SOURCE_GIT
 from .rewrite import PROBES, RewriteOptions, rewrite_module
@@ -80,6 +81,7 @@ class Scope:
                 prefixes.add(os.path.join(os.path.normcase(os.path.realpath(path)), ""))
         self.stdlib_prefixes = tuple(prefixes)
         self.stdlib_names = _stdlib_names()
+        self._directories: Dict[str, bool] = {}  # directory -> whether its modules are user code
 
     @staticmethod
     def _split(patterns: Sequence[str]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
@@ -103,22 +105,34 @@ class Scope:
 
     def rules_out(self, name: str) -> bool:
         """Decided from the name alone, before any file-system lookup (imports are hot)."""
-        if self._module_matches(name, self.exclude_modules):
+        if self.exclude_modules and self._module_matches(name, self.exclude_modules):
             return True
-        if self._module_matches(name, self.include_modules):
+        if self.include_modules and self._module_matches(name, self.include_modules):
             return False
         if name == "aiotel" or name.startswith("aiotel."):
             return True
         return name.partition(".")[0] in self.stdlib_names and not self.include_paths
 
     def wants(self, name: str, path: str) -> bool:
-        if self._module_matches(name, self.exclude_modules) or self._path_matches(path, self.exclude_paths):
-            return False
-        if self._module_matches(name, self.include_modules) or self._path_matches(path, self.include_paths):
-            return True
+        if self.exclude_modules or self.exclude_paths or self.include_modules or self.include_paths:
+            if self._module_matches(name, self.exclude_modules) or self._path_matches(path, self.exclude_paths):
+                return False
+            if self._module_matches(name, self.include_modules) or self._path_matches(path, self.include_paths):
+                return True
         if name == "aiotel" or name.startswith("aiotel."):
             return False
-        normalized = os.path.normcase(os.path.abspath(path))
+        # the rest depends on the directory alone: decided once per directory
+        directory = os.path.dirname(path)
+        wanted = self._directories.get(directory)
+        if wanted is None:
+            wanted = self._user_directory(directory)
+            if len(self._directories) < 4096 and os.path.isabs(directory):  # a relative one depends on the cwd
+                self._directories[directory] = wanted
+        return wanted
+
+    def _user_directory(self, directory: str) -> bool:
+        """Not the standard library's, not a site-packages'."""
+        normalized = os.path.join(os.path.normcase(os.path.abspath(directory)), "")
         if normalized.startswith(self.stdlib_prefixes):
             return False
         parts = normalized.split(os.sep)
@@ -250,6 +264,7 @@ class ImportHook:
     def __init__(self, settings: Settings) -> None:
         self.scope = Scope(settings.include, settings.exclude)
         self.scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
+        self.unmarked = UnmarkedIndex(settings.cache_dir, settings.markers)
         self.options = rewrite_options(settings)
         # the cached pyc depends on the marker patterns and on what the rewrite inserts
         self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
@@ -269,10 +284,7 @@ class ImportHook:
         AIOTEL_GIT_PROVENANCE) those last changed by AI commits; queues commit attribution."""
         result = self.scanner.scan_bytes(source, path, module, st)
         report_scan_problems(result)
-        if self.scanner.cache.problem is not None and not self._said_about_cache:
-            self._said_about_cache = True
-            log.warn(f"cannot write the scan cache in {self.scanner.cache.directory} ({self.scanner.cache.problem}); "
-                     "marked files are scanned at each start (AIOTEL_CACHE_DIR moves it, 'off' turns it off)")
+        self._say_once_if_unwritable(self.scanner.cache.problem, self.scanner.cache.directory)
         if self.git_provenance and self.history is not None and not result.skipped:
             from_git = self._functions_from_git(source, path, module, st, result)
             if from_git:
@@ -280,6 +292,12 @@ class ImportHook:
         if self.attribution is not None and result.functions:
             self.attribution.request(path, st, result.functions)
         return result
+
+    def _say_once_if_unwritable(self, problem: Optional[str], directory: Optional[str]) -> None:
+        if problem is not None and not self._said_about_cache:
+            self._said_about_cache = True
+            log.warn(f"cannot write the scan cache in {directory} ({problem}); "
+                     "files are read and marked files scanned at each start (AIOTEL_CACHE_DIR moves it, 'off' turns it off)")
 
     def _functions_from_git(self, source: bytes, path: str, module: str, st: os.stat_result, result: ScanResult) -> List[Provenance]:
         assert self.history is not None
@@ -330,6 +348,12 @@ class ImportHook:
         origin = spec.origin
         if not self.scope.wants(fullname, origin):
             return plain
+        if not self.git_provenance:
+            try:
+                if self.unmarked.has(origin, os.stat(origin)):
+                    return plain  # this version of the file was read before: no marker
+            except OSError:
+                return None  # the stock loader will report it
         try:
             with open(origin, "rb") as fh:
                 st = os.fstat(fh.fileno())
@@ -337,6 +361,8 @@ class ImportHook:
         except OSError:
             return None  # the stock loader will report it
         if not self.git_provenance and not self.scanner.prefilter.may_have_markers(source):
+            self.unmarked.add(origin, st)
+            self._say_once_if_unwritable(self.unmarked.problem, self.unmarked.directory)
             return plain
         result = self.scan(source, origin, fullname, st)
         if not result.functions:
