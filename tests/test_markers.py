@@ -405,3 +405,11 @@ def test_decorator_marker_wins_over_comment_marker():
 def test_module_name_prefixes_qualnames_and_is_omitted_when_empty():
     assert set(marked("# AI-generated: X\ndef f():\n    pass\n", module="pkg.sub")) == {"pkg.sub.f"}
     assert set(marked("# AI-generated: X\ndef f():\n    pass\n", module="")) == {"f"}
+
+
+def test_the_built_in_spelling_has_the_fingerprint_hashlib_gives_it():
+    """Precomputed so start-up need not load hashlib; cache keys must not change."""
+    import hashlib
+
+    assert MarkerConfig().fingerprint == hashlib.sha256(b"").hexdigest()[:16]
+    assert MarkerConfig(("x",)).fingerprint == hashlib.sha256(b"x").hexdigest()[:16]

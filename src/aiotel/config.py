@@ -10,7 +10,6 @@ and the default is used.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
@@ -74,6 +73,8 @@ def parse_marker_patterns(value: str) -> Tuple[str, ...]:
     """AIOTEL_MARKERS: one regular expression per line, or a JSON array of them."""
     stripped = value.strip()
     if stripped.startswith("["):
+        import json  # here: rarely needed, and start-up pays for every import
+
         patterns = json.loads(stripped)
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise ValueError("a JSON value must be an array of strings")

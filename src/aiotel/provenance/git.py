@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
-import tempfile
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -243,6 +241,8 @@ class GitHistory:
     def _cache_path(self, repo: Repository) -> Optional[str]:
         if not self.cache_dir:
             return None
+        import hashlib  # here, as tempfile below: resource detection loads this module at start-up
+
         digest = hashlib.sha256(os.path.realpath(repo.git_dir).encode("utf-8", "surrogateescape")).hexdigest()
         return os.path.join(self.cache_dir, "git", digest[:24] + ".json")
 
@@ -270,6 +270,8 @@ class GitHistory:
         tmp = None
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
                 json.dump(self._cache(repo), fh, separators=(",", ":"))
