@@ -413,3 +413,12 @@ def test_the_built_in_spelling_has_the_fingerprint_hashlib_gives_it():
 
     assert MarkerConfig().fingerprint == hashlib.sha256(b"").hexdigest()[:16]
     assert MarkerConfig(("x",)).fingerprint == hashlib.sha256(b"x").hexdigest()[:16]
+
+
+def test_cache_key_digests_are_sha256():
+    import hashlib
+
+    from aiotel.provenance.digest import sha256_hex
+
+    for data in (b"", b"x", bytes(range(256)) * 100):
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()

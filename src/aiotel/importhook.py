@@ -40,6 +40,7 @@ from .config import Settings
 from .attribution import Attribution, report_problems
 from .provenance import CachedScanner, Provenance, ScanResult
 from .provenance.cache import UnmarkedIndex
+from .provenance.digest import sha256_hex
 from .provenance.git import GitHistory, TrailerRules, ai_functions
 from .provenance.records import SOURCE_GIT
 from .rewrite import PROBES, RewriteOptions, rewrite_module
@@ -320,10 +321,9 @@ class ImportHook:
         from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT]
         if not from_git:
             return self.fingerprint
-        import hashlib
         import json
 
-        digest = hashlib.sha256(json.dumps(from_git, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()
+        digest = sha256_hex(json.dumps(from_git, sort_keys=True).encode("utf-8", "surrogateescape"))
         return f"{self.fingerprint}-g{digest[:10]}"
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):

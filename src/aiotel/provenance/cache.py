@@ -12,6 +12,7 @@ import os
 from typing import Mapping, Optional
 
 from .._version import __version__
+from .digest import sha256_hex
 from .grammar import MarkerConfig
 from .records import ScanResult
 
@@ -37,9 +38,7 @@ class ScanCache:
         if not self.directory:
             return None
         key = f"{self._salt}{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
-        import hashlib  # here: a process whose files carry no marker never needs it
-
-        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        digest = sha256_hex(key.encode("utf-8", "surrogateescape"))
         return os.path.join(self.directory, digest[:2], digest[2:] + ".json")
 
     def get(self, path: str, st: os.stat_result) -> Optional[ScanResult]:
@@ -105,9 +104,7 @@ class UnmarkedIndex:
     def _load(self) -> dict:
         known: dict = {}
         if self.directory:
-            import hashlib
-
-            digest = hashlib.sha256(self._salt.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+            digest = sha256_hex(self._salt.encode("utf-8", "surrogateescape"))[:16]
             self._file = os.path.join(self.directory, f"unmarked-{digest}.idx")
             try:
                 with open(self._file, "rb") as fh:

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from .digest import sha256_hex
 from .records import SOURCE_GIT, Marker, Provenance
 from .trailers import TrailerRules, parse_trailers
 
@@ -241,9 +242,7 @@ class GitHistory:
     def _cache_path(self, repo: Repository) -> Optional[str]:
         if not self.cache_dir:
             return None
-        import hashlib  # here, as tempfile below: resource detection loads this module at start-up
-
-        digest = hashlib.sha256(os.path.realpath(repo.git_dir).encode("utf-8", "surrogateescape")).hexdigest()
+        digest = sha256_hex(os.path.realpath(repo.git_dir).encode("utf-8", "surrogateescape"))
         return os.path.join(self.cache_dir, "git", digest[:24] + ".json")
 
     def _cache(self, repo: Repository) -> dict:
@@ -270,7 +269,7 @@ class GitHistory:
         tmp = None
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            import tempfile
+            import tempfile  # here: resource detection loads this module at start-up
 
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:

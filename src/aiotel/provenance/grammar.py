@@ -16,6 +16,7 @@ import dataclasses
 import re
 from typing import List, Optional, Pattern, Sequence, Tuple
 
+from .digest import sha256_hex
 from .records import UNKNOWN_TOOL, Marker, sorted_fields
 
 # `AI-generated` must be followed by a colon or end the comment, so prose such as
@@ -61,9 +62,7 @@ class MarkerConfig:
         """Changes whenever the patterns change (part of the scan cache key)."""
         if not self.extra_patterns:
             return _NO_EXTRA_PATTERNS
-        import hashlib  # here: loading it costs 2.5 ms of every start-up
-
-        return hashlib.sha256("\0".join(self.extra_patterns).encode()).hexdigest()[:16]
+        return sha256_hex("\0".join(self.extra_patterns).encode())[:16]
 
 
 DEFAULT_MARKERS = MarkerConfig()
@@ -161,7 +160,7 @@ def continues_marker(previous_text: str, next_comment: str) -> bool:
     return body.startswith("  ")
 
 
-# sha256("")[:16], the fingerprint of the built-in spelling alone, without loading hashlib
+# sha256("")[:16], the fingerprint of the built-in spelling alone, computed at every start
 _NO_EXTRA_PATTERNS = "e3b0c44298fc1c14"
 
 
