@@ -160,14 +160,10 @@ def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]
     if cache is not None:
         entries = [{"name": ep.name, "value": ep.value, "modules": modules,
                     "dist": getattr(getattr(ep, "dist", None), "name", None)} for ep, modules in found]
-        try:
-            os.makedirs(cache_dir, mode=0o700, exist_ok=True)  # type: ignore[arg-type]
-            temporary = f"{cache}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as fh:
-                json.dump({"key": key, "entries": entries}, fh)
-            os.replace(temporary, cache)
-        except OSError:
-            pass  # no cache: the next start reads the entry points again
+        from .provenance.cache import write_atomically
+
+        # a failure only means that the next start reads the entry points again
+        write_atomically(cache, json.dumps({"key": key, "entries": entries}).encode("utf-8", "surrogateescape"))
     return found
 
 

@@ -19,6 +19,30 @@ from .records import ScanResult
 _FORMAT = 1
 
 
+def write_atomically(path: str, data: bytes) -> Optional[str]:
+    """Write ``data`` to ``path`` through a temporary file (``0600``) in the same directory,
+    renamed into place, creating the directory (``0700``). Returns None, or why it failed;
+    nothing is left behind then."""
+    import tempfile  # here: a process that writes no cache never needs it
+
+    folder = os.path.dirname(path)
+    tmp = None
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return None
+    except (OSError, ValueError) as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return f"{getattr(exc, 'strerror', None) or exc}"
+
+
 def default_cache_dir(environ: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if environ is None else environ
     home = env.get("HOME") or os.path.expanduser("~")
@@ -59,27 +83,12 @@ class ScanCache:
         if entry is None:
             return False
         import json
-        import tempfile
 
         payload = json.dumps(result.to_json(), separators=(",", ":")).encode("utf-8", "surrogateescape")
-        folder = os.path.dirname(entry)
-        tmp = None
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, entry)
-            return True
-        except (OSError, ValueError) as exc:
-            if self.problem is None:
-                self.problem = f"{getattr(exc, 'strerror', None) or exc}"
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-            return False
+        problem = write_atomically(entry, payload)
+        if problem is not None and self.problem is None:
+            self.problem = problem
+        return problem is None
 
 
 class UnmarkedIndex:

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from .cache import write_atomically
 from .digest import sha256_hex
 from .records import SOURCE_GIT, Marker, Provenance
 from .trailers import TrailerRules, parse_trailers
@@ -266,21 +267,11 @@ class GitHistory:
         path = self._cache_path(repo)
         if not path:
             return
-        tmp = None
         try:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            import tempfile  # here: resource detection loads this module at start-up
-
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-                json.dump(self._cache(repo), fh, separators=(",", ":"))
-            os.replace(tmp, path)
-        except (OSError, ValueError):
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            payload = json.dumps(self._cache(repo), separators=(",", ":")).encode("utf-8", "surrogateescape")
+        except ValueError:
+            return
+        write_atomically(path, payload)  # a failure only means no cache next time
 
     def _problem(self, what: str) -> None:
         if what not in self._said:  # once per process, even after the caller took it
