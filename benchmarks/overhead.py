@@ -46,7 +46,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 from aiotel import probes
 from aiotel.provenance import scan_source
-from aiotel.rewrite import RewriteOptions, rewrite_module
+from aiotel.rewriting.rewrite import RewriteOptions, rewrite_module
 
 SOURCE = '''
 # AI-generated: Claude, 2025-01-01, prompt: "identity"

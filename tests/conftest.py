@@ -12,6 +12,9 @@ from typing import Dict, List, Optional
 import pytest
 
 BIN = os.path.dirname(sys.executable)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)  # the repository
+SAMPLES = os.path.join(TESTS, "samples")  # programs the subprocess tests run
 
 # sample programs for subprocess tests, not tests of this repository
 collect_ignore = ["samples"]

@@ -14,7 +14,7 @@ __all__ = ["__version__", "ai_generated", "instrument"]
 def __getattr__(name: str) -> object:
     # loaded on first use: the launcher and the bootstrap import this package too
     if name == "ai_generated":
-        from .decorator import ai_generated
+        from .provenance.decorator import ai_generated
 
         return ai_generated
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -26,6 +26,6 @@ def instrument() -> bool:
     Modules imported after this call are instrumented; returns True when aiotel is active.
     Safe to call more than once, and it never raises.
     """
-    from .bootstrap import instrument as start
+    from .start import instrument as start
 
     return start()

@@ -4,6 +4,6 @@ Import it before the modules it should instrument; modules with markers that wer
 imported earlier are named in one warning each.
 """
 
-from .bootstrap import instrument as _instrument
+from .start import instrument as _instrument
 
 _instrument()

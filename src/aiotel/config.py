@@ -13,7 +13,7 @@ import dataclasses
 import os
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
-from .provenance.cache import default_cache_dir
+from .cachedir import default_cache_dir
 from .provenance.decode import MAX_SOURCE_BYTES
 from .provenance.grammar import MarkerConfig, MarkerPatternError
 from .provenance.trailers import DEFAULT_AI_COAUTHORS, DEFAULT_AI_TRAILERS
@@ -36,7 +36,7 @@ class Settings:
     capture_prompt: bool = True
     accelerator: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
-    redact: Tuple[str, ...] = ()  # patterns added to aiotel.redact.BUILT_IN
+    redact: Tuple[str, ...] = ()  # patterns added to aiotel.pipeline.redact.BUILT_IN
     git_blame: bool = True
     git_provenance: bool = False
     git_ai_trailers: Tuple[str, ...] = DEFAULT_AI_TRAILERS

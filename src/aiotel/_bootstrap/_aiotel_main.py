@@ -52,7 +52,7 @@ def _script_code(source, path):
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     tree.body.insert(_insert_position(tree), _fix_statement())
     try:
-        from aiotel.runner import instrument_main
+        from aiotel.start import instrument_main
     except Exception as exc:
         sys.stderr.write(f"aiotel: not instrumenting {path}: cannot import aiotel ({type(exc).__name__}: {exc})\n")
     else:

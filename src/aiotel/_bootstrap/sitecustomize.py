@@ -6,7 +6,7 @@ Python would have. It must never stop the program from starting.
 
 def _start_aiotel(main_script):
     try:
-        from aiotel.bootstrap import instrument
+        from aiotel.start import instrument
     except Exception as exc:  # e.g. an interpreter aiotel is not installed in
         import sys
 

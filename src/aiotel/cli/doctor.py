@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..config import VARIABLES, Settings, load_settings
-from ..importhook import Scope
+from ..rewriting.selection import Scope, select
 from ..provenance import CachedScanner
 from .walk import module_name, python_files
 
@@ -77,11 +77,12 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
     found = []
     for path in python_files(root, ()):
         name = module_name(path)
-        if not scope.wants(name, os.path.abspath(path)):
-            continue
-        result = scanner.scan_path(path, name)
-        if result.functions:
-            found.append({"file": path, "module": name, "functions": [f.qualname for f in result.functions]})
+        full = os.path.abspath(path)
+        if scope.why_not(name, full) is not None:
+            continue  # out of scope: the hook never reads it either
+        selection = select(scope, name, full, scanner.scan_path(path, name))
+        if selection.functions:
+            found.append({"file": path, "module": name, "functions": [f.qualname for f in selection.functions]})
     return found
 
 

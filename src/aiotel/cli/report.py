@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, List, Optional, Sequence
 
-from .. import report
+from ..store import rollup as report
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -14,6 +14,7 @@ from .._version import __version__
 from ..config import load_settings
 from ..provenance import CachedScanner, Provenance, ScanResult
 from ..provenance.git import Commit, GitHistory, TrailerRules, ai_functions, iso_date
+from ..rewriting.selection import Scope
 from .walk import module_name, python_files
 
 SCHEMA_ID = "aiotel.scan/1"
@@ -123,8 +124,11 @@ def _missing(function: Provenance, required: Sequence[str]) -> List[str]:
 
 
 def build_report(
-    results: Sequence[ScanResult], files_scanned: int, required: Sequence[str], commits: Optional[Commits] = None
+    results: Sequence[ScanResult], files_scanned: int, required: Sequence[str], commits: Optional[Commits] = None,
+    scope: Optional[Scope] = None,
 ) -> Dict[str, Any]:
+    """The scan as JSON (schema ``aiotel.scan/1``). With ``scope`` (the one aiotel-run's
+    hook uses), a function the hook would leave alone carries ``not_instrumented``: why."""
     functions, notices, skipped, missing = [], [], [], []
     by_tool: Dict[str, int] = collections.Counter()
     by_file: Dict[str, int] = collections.Counter()
@@ -134,9 +138,12 @@ def build_report(
             skipped.append({"file": shown, "reason": result.skipped})
         for notice in result.notices:
             notices.append({"file": shown, "line": notice.line, "message": notice.message})
+        left_alone = scope.why_not(result.module, os.path.abspath(result.path)) if scope is not None else None
         for function in result.functions:
             entry = {"file": shown}
             entry.update(function.to_json())
+            if left_alone is not None:
+                entry["not_instrumented"] = left_alone
             if commits is not None:
                 commit = commits.get((result.path, function.def_line))
                 entry["commit"] = {"sha": commit.sha, "time": iso_date(commit.time)} if commit else None
@@ -206,6 +213,12 @@ def print_problems(report: Dict[str, Any], err: TextIO) -> None:
         print(f"aiotel: {notice['file']}:{notice['line']}: {notice['message']}", file=err)
     for skipped in report["skipped"]:
         print(f"aiotel: {skipped['file']}: not scanned: {skipped['reason']}", file=err)
+    said = set()
+    for function in report["functions"]:
+        if function.get("not_instrumented") and function["file"] not in said:
+            said.add(function["file"])
+            print(f"aiotel: {function['file']}: aiotel-run leaves it uninstrumented: {function['not_instrumented']}",
+                  file=err)
     for entry in report.get("missing_fields", []):
         print(f"aiotel: {entry['file']}:{entry['def_line']}: {entry['qualname']} lacks "
               f"{', '.join(entry['missing'])}", file=err)
@@ -218,7 +231,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"no such file or folder: {path}")
     commits: Optional[Commits] = {} if args.git else None
     results, count = scan_tree(paths, args.exclude, not args.no_cache, args.git, commits)
-    report = build_report(results, count, args.require_field, commits)
+    settings = load_settings()
+    report = build_report(results, count, args.require_field, commits, Scope(settings.include, settings.exclude))
     if args.json:
         json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
         print()

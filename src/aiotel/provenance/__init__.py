@@ -10,9 +10,8 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "CachedScanner": "cached",
-    "default_cache_dir": "cache",
-    "MAX_SOURCE_BYTES": "decode",
+    "CachedScanner": "cached_scanner",
+        "MAX_SOURCE_BYTES": "decode",
     "DEFAULT_MARKERS": "grammar",
     "MarkerConfig": "grammar",
     "MarkerPatternError": "grammar",

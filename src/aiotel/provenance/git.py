@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from .cache import write_atomically
+from ..cachedir import write_atomically
 from .digest import sha256_hex
 from .records import SOURCE_GIT, Marker, Provenance
 from .trailers import TrailerRules, parse_trailers

@@ -1,0 +1,258 @@
+"""The installed OpenTelemetry instrumentations (requests, flask, sqlalchemy, openai, ...),
+activated as ``opentelemetry-instrument`` activates them: every ``opentelemetry_instrumentor``
+entry point whose library is installed, minus ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``.
+So an AI-written function's span sits inside the request span and holds the HTTP, database
+and LLM calls it makes.
+
+Unlike ``opentelemetry-instrument``, each is activated when its library is first imported,
+not at start-up: loading an instrumentor imports its library (Flask alone is 100 ms), and a
+program that never imports the library should not pay for it. A post-import hook runs the
+instrumentor right after the library's module has executed, before the importing
+statement binds any name, so ``from flask import Flask`` gets the instrumented class.
+The library is the one the instrumentor's distribution names in its ``instruments`` extra,
+or, for the standard library's (which name none), the module below; an instrumentor
+that names no module at all is activated at start-up, as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from .. import log
+
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+# Instrumentors of standard-library modules declare no library: the module they patch.
+_STANDARD_LIBRARY_TARGETS = {
+    "urllib": "urllib.request",
+    "sqlite3": "sqlite3",
+    "asyncio": "asyncio",
+    "threading": "threading",
+    "logging": "logging",
+    "dbapi": None,
+}
+
+
+def _entry_points() -> Iterable:
+    from importlib import metadata
+
+    if sys.version_info >= (3, 10):
+        return metadata.entry_points(group="opentelemetry_instrumentor")
+    return metadata.entry_points().get("opentelemetry_instrumentor", [])  # type: ignore[attr-defined]
+
+
+def library_modules(entry_point: Any) -> Optional[List[str]]:
+    """The top-level modules of the libraries an instrumentor instruments (its distribution's
+    ``instruments`` extra); [] when none is installed; None when it names no library."""
+    dist = getattr(entry_point, "dist", None)
+    requirements = [r for r in (getattr(dist, "requires", None) or []) if "instruments" in r.split(";", 1)[-1]]
+    if not requirements:
+        target = _STANDARD_LIBRARY_TARGETS.get(entry_point.name)
+        return [target] if target else None
+    modules = []
+    for requirement in requirements:
+        match = _REQUIREMENT_NAME.match(requirement)
+        if match:
+            module = _top_level_module(match.group(1))
+            if module is not None and module not in modules:
+                modules.append(module)
+    return modules
+
+
+def _top_level_module(distribution: str) -> Optional[str]:
+    """The importable name of an installed distribution, or None when it is not installed."""
+    guess = distribution.lower().replace("-", "_").replace(".", "_")
+    if importlib.util.find_spec(guess) is not None:
+        return guess
+    from importlib import metadata
+
+    try:
+        top_level = metadata.distribution(distribution).read_text("top_level.txt") or ""
+    except metadata.PackageNotFoundError:
+        return None
+    names = [line.strip() for line in top_level.splitlines() if line.strip() and not line.startswith("_")]
+    return names[0] if names else None
+
+
+def _activate(entry_point: Any, check_versions: bool = True) -> bool:
+    """Load and run one instrumentor; False (said once) when it cannot."""
+    try:
+        dist = getattr(entry_point, "dist", None)
+        if check_versions and dist is not None:
+            from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+            if get_dist_dependency_conflicts(dist) is not None:
+                return False  # its library is installed in a version it does not support
+        entry_point.load()().instrument(skip_dep_check=True)
+        return True
+    except Exception as exc:
+        log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
+        return False
+
+
+class _KnownEntryPoint:
+    """An instrumentor entry point as remembered in the cache: loaded, and its distribution
+    read, only when it is activated."""
+
+    def __init__(self, name: str, value: str, dist_name: Optional[str]) -> None:
+        self.name = name
+        self.value = value
+        self.dist_name = dist_name
+
+    def load(self) -> Any:
+        module, _, attribute = self.value.partition(":")
+        found: Any = importlib.import_module(module.strip())
+        for part in attribute.strip().split(".") if attribute else ():
+            found = getattr(found, part)
+        return found
+
+    @property
+    def dist(self) -> Any:
+        if not self.dist_name:
+            return None
+        from importlib import metadata
+
+        return metadata.distribution(self.dist_name)
+
+
+def _path_key() -> List[List[Any]]:
+    """What the installed entry points depend on: each sys.path directory and its mtime
+    (installing or removing a distribution changes it)."""
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]:
+    """(entry point, library modules) for every installed instrumentor. Reading entry
+    points scans every distribution (importlib.metadata: about 15 ms), so the answer is
+    cached by ``sys.path`` and its directories' mtimes."""
+    import json
+
+    cache = os.path.join(cache_dir, "instrumentors.json") if cache_dir else None
+    key = _path_key()
+    if cache is not None:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if data.get("key") == key:
+                return [(_KnownEntryPoint(e["name"], e["value"], e["dist"]), e["modules"]) for e in data["entries"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    found = []
+    for entry_point in _entry_points():
+        try:
+            modules = library_modules(entry_point)
+        except Exception as exc:
+            log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
+            continue
+        found.append((entry_point, modules))
+    if cache is not None:
+        entries = [{"name": ep.name, "value": ep.value, "modules": modules,
+                    "dist": getattr(getattr(ep, "dist", None), "name", None)} for ep, modules in found]
+        from ..cachedir import write_atomically
+
+        # a failure only means that the next start reads the entry points again
+        write_atomically(cache, json.dumps({"key": key, "entries": entries}).encode("utf-8", "surrogateescape"))
+    return found
+
+
+def instrument_libraries(environ: Mapping[str, str], cache_dir: Optional[str] = None) -> List[str]:
+    """Activate, or arm for the first import of their library, the installed instrumentations
+    that are not disabled; returns their names."""
+    disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if name.strip()}
+    armed = []
+    for entry_point, modules in _discover(cache_dir):
+        if entry_point.name in disabled:
+            continue
+        if modules is None:
+            if _activate(entry_point, check_versions=False):  # no library: no version to check
+                armed.append(entry_point.name)
+            continue
+        if not modules:
+            continue  # its library is not installed
+        once = _Once(entry_point)
+        for module in modules:
+            when_imported(module, once)
+        armed.append(entry_point.name)
+    return armed
+
+
+class _Once:
+    """The post-import hook of one instrumentor: whichever of its libraries comes first."""
+
+    def __init__(self, entry_point: Any) -> None:
+        self.entry_point = entry_point
+        self.done = False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            _activate(self.entry_point)
+
+
+def when_imported(module: str, hook: Callable[[], None]) -> None:
+    """Call ``hook`` right after ``module`` has executed (now, if it already has)."""
+    if module in sys.modules:
+        hook()
+        return
+    finder = next((f for f in sys.meta_path if isinstance(f, _PostImportFinder)), None)
+    if finder is None:
+        finder = _PostImportFinder()
+        sys.meta_path.insert(0, finder)
+    finder.hooks.setdefault(module, []).append(hook)
+
+
+class _PostImportFinder:
+    """Finds nothing itself: for a watched module it asks the finders after it, and wraps
+    the loader they give so the hooks run when the module has executed. (No
+    ``importlib.abc`` base classes: importing that module costs 2 ms at start-up.)"""
+
+    def __init__(self) -> None:
+        self.hooks: Dict[str, List[Callable[[], None]]] = {}
+        self._busy = threading.local()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.hooks or getattr(self._busy, "name", None) == fullname:
+            return None
+        self._busy.name = fullname
+        try:
+            spec = importlib.util.find_spec(fullname)
+        except (ImportError, ValueError):
+            return None
+        finally:
+            self._busy.name = None
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _HookedLoader(spec.loader, self.hooks.pop(fullname))
+        return spec
+
+
+class _HookedLoader:
+    def __init__(self, loader: Any, hooks: List[Callable[[], None]]) -> None:
+        self._loader = loader
+        self._hooks = hooks
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__loader__ = self._loader  # the program sees the loader it would without aiotel
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        for hook in self._hooks:
+            hook()
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_resource_reader, is_package...
+        return getattr(self._loader, name)

@@ -1,0 +1,363 @@
+"""Builds the OpenTelemetry SDK pipeline the probes report to, and tears it down at exit.
+
+Exporters: OTLP over gRPC or HTTP/protobuf (``OTEL_EXPORTER_OTLP_PROTOCOL`` and its
+per-signal forms, default http/protobuf as the spec recommends, which also keeps gRPC
+out of start-up), ``console``, ``store`` (the embedded local store, the default when no
+exporter and no endpoint is configured) and ``none``. The exporters read their endpoint, headers,
+compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:  # the metrics SDK loads with the first marked call, not at start-up
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+from opentelemetry import trace as trace_api
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+from . import lifecycle
+from .. import log, probes, semconv
+from .._version import __version__
+from ..config import Settings
+from .redact import Redactor
+from .resource import detected_attributes
+
+
+class _LazyBatchProcessor(SpanProcessor):
+    """A BatchSpanProcessor, and its exporter, created when the first span ends: its thread
+    starts then, and the exporter's imports (requests, gRPC: tens of milliseconds) are not
+    paid at start-up (see ``Pipeline``). An exporter that cannot be built is said once,
+    and that exporter's spans are dropped."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self._settings = settings
+        self._processor: Optional[BatchSpanProcessor] = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def _get(self) -> Optional[BatchSpanProcessor]:
+        if self._processor is None and not self._failed:
+            with self._lock:
+                if self._processor is None and not self._failed:
+                    try:
+                        self._processor = _batch_processor(_span_exporter(self.name, self._settings), self._settings)
+                    except Exception as exc:
+                        self._failed = True
+                        log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
+                                 "spans are not exported there")
+        return self._processor
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass  # the batch processor does nothing on start
+
+    def on_end(self, span: Any) -> None:
+        processor = self._get()
+        if processor is not None:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        if self._processor is not None:
+            self._processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+
+
+class Pipeline:
+    """The SDK providers aiotel reports to.
+
+    No thread at start-up: the batch span processor starts its thread when the first span
+    ends, and the meter provider (whose periodic reader runs a thread) is built on the
+    first call of a marked function. A program that forks while threads run gets a
+    DeprecationWarning from Python 3.12 on (and real deadlock risks); one that forks its
+    workers before any of that (pre-fork servers, pools created early) so stays
+    single-threaded, as without aiotel. The tracer provider itself is global from the
+    start, so request spans of instrumented libraries are parents of the first marked
+    call. ``shutdown`` flushes within a time bound.
+    """
+
+    def __init__(self, settings: Settings, main_script: Optional[str] = None,
+                 extra_readers: Optional[List[MetricReader]] = None) -> None:
+        self.settings = settings
+        self.extra_readers = list(extra_readers or [])
+        self.timeout = settings.shutdown_timeout
+        self.meter_provider: Optional[MeterProvider] = None
+        self._lock = threading.Lock()
+        self._done = False
+        self._worker: Optional[threading.Thread] = None
+        self._on_start: List[Callable[[], None]] = []
+        resource = self.resource = build_resource(main_script)
+        # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
+        self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
+        for name in settings.traces_exporters:
+            self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings))
+        # Same processors, but samples everything: spans for failed calls the sampler dropped.
+        self.error_provider = _tracer_provider(
+            sampler=ALWAYS_ON,
+            resource=resource,
+            shutdown_on_exit=False,
+            active_span_processor=self.tracer_provider._active_span_processor,
+        )
+        trace_api.set_tracer_provider(self.tracer_provider)
+
+    @property
+    def started(self) -> bool:
+        return self.meter_provider is not None
+
+    def configure_probes(self, starter: Any = None) -> None:
+        settings = self.settings
+        spans = bool(settings.traces_exporters)
+        probes.configure(
+            tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,
+            error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,
+            span_rate_limit=settings.span_rate_limit,
+            prompt_max_length=settings.prompt_max_length,
+            capture_prompt=settings.capture_prompt,
+            accelerator=settings.accelerator,
+            redact=Redactor(settings.redact),
+            starter=starter,
+        )
+
+    def ensure_started(self) -> None:
+        """Build the meter provider (once), on the first call of a marked function."""
+        with self._lock:
+            if self.started or self._done:
+                return
+            from opentelemetry import metrics as metrics_api
+            from opentelemetry.sdk.metrics import MeterProvider
+
+            from . import metrics
+
+            readers = _metric_readers(self.settings) + self.extra_readers
+            meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
+            for reader in readers:
+                metrics.attach(reader, self.current_resource)
+            metrics_api.set_meter_provider(meter_provider)
+            self.meter_provider = meter_provider
+            self.configure_probes()
+            callbacks = list(self._on_start)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:
+                log.warn(f"{getattr(callback, '__qualname__', callback)} failed ({type(exc).__name__}: {exc})")
+
+    def when_started(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the pipeline runs (threads are allowed from then on)."""
+        with self._lock:
+            if not self.started:
+                self._on_start.append(callback)
+                return
+        callback()
+
+    def current_resource(self) -> Resource:
+        return self.resource
+
+    def forked(self) -> None:
+        """In a forked child: its own service.instance.id (the SDK's new one when it renews it)."""
+        self._done, self._worker = False, None
+        self._lock = threading.Lock()
+        old = self.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
+        renewed = self.tracer_provider.resource
+        if renewed.attributes.get(semconv.SERVICE_INSTANCE_ID) not in (None, old):
+            self.resource = renewed
+        else:  # older SDKs keep the parent's id: give the child its own, spans included
+            self.resource = self.resource.merge(Resource({semconv.SERVICE_INSTANCE_ID: str(uuid.uuid4())}))
+            for provider in (self.tracer_provider, self.error_provider):
+                if provider is not None and hasattr(provider, "_resource"):
+                    provider._resource = self.resource
+            tracers = []
+            for provider in (self.tracer_provider, self.error_provider):
+                tracer = provider.get_tracer("aiotel", __version__) if provider is not None else None
+                if tracer is not None and hasattr(tracer, "resource"):
+                    tracer.resource = self.resource  # get_tracer may hand back its cached tracer
+                tracers.append(tracer)
+            probes.replace_tracers(*tracers)
+
+    def shutdown(self) -> None:
+        """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.
+
+        A second call (SIGTERM arriving while the exit flush runs, as when a
+        multiprocessing pool terminates its workers) waits for the first one to finish.
+        """
+        if self._done:
+            if self._worker is not None and self._worker is not threading.current_thread():
+                self._worker.join(self.timeout)
+            return
+        self._done = True
+        if not self.started and not any(p._processor for p in self._lazy_processors()):
+            return  # nothing was recorded: nothing to flush, no thread to start
+
+        def stop() -> None:
+            try:
+                if self.meter_provider is not None:
+                    self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)
+                self.tracer_provider.shutdown()
+            except Exception as exc:
+                log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
+
+        worker = threading.Thread(target=stop, name="aiotel-shutdown", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:  # no new threads this late in finalization: flush in place
+            stop()
+            return
+        self._worker = worker
+        worker.join(self.timeout)
+        if worker.is_alive():
+            log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); exiting without it")
+
+
+    def _lazy_processors(self) -> List[_LazyBatchProcessor]:
+        multi = self.tracer_provider._active_span_processor
+        return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
+
+
+def _otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
+    """Compression and timeout as validated by ``config`` (the exporters would fail on a
+    bad value); endpoint, headers and certificates the exporters read themselves."""
+    if protocol == "grpc":
+        from grpc import Compression as GrpcCompression
+
+        kind = GrpcCompression.Gzip if compression == "gzip" else GrpcCompression.NoCompression
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+        kind = HttpCompression.Gzip if compression == "gzip" else HttpCompression.NoCompression
+    return {"compression": kind, "timeout": timeout}
+
+
+def _otlp_span_exporter(settings: Settings) -> Any:
+    protocol = settings.otlp_traces_protocol
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    return OTLPSpanExporter(**_otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
+
+
+def _otlp_metric_exporter(settings: Settings) -> Any:
+    protocol = settings.otlp_metrics_protocol
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+    return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
+
+
+def _span_exporter(name: str, settings: Settings) -> Any:
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if name == "store":
+        from ..store.writer import StoreSpanExporter
+
+        return StoreSpanExporter(settings.store_dir, settings.store_max_bytes)
+    return _otlp_span_exporter(settings)
+
+
+def _metric_exporter(name: str, settings: Settings) -> Any:
+    if name == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    if name == "store":
+        from ..store.writer import StoreMetricExporter
+
+        return StoreMetricExporter(settings.store_dir, settings.store_max_bytes)
+    return _otlp_metric_exporter(settings)
+
+
+def _prometheus_reader(settings: Settings) -> MetricReader:
+    """Pull: a /metrics endpoint the Prometheus server scrapes (OTEL_EXPORTER_PROMETHEUS_*)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    reader = PrometheusMetricReader()
+    start_http_server(port=settings.prometheus_port, addr=settings.prometheus_host)
+    return reader
+
+
+def _metric_readers(settings: Settings) -> List[MetricReader]:
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    readers: List[MetricReader] = []
+    for name in settings.metrics_exporters:
+        try:
+            if name == "prometheus":
+                readers.append(_prometheus_reader(settings))
+                continue
+            readers.append(
+                PeriodicExportingMetricReader(
+                    _metric_exporter(name, settings),
+                    export_interval_millis=settings.metric_export_interval_ms,
+                    export_timeout_millis=settings.metric_export_timeout_ms,
+                )
+            )
+        except Exception as exc:
+            log.warn(f"metrics exporter {name!r} unavailable ({type(exc).__name__}: {exc}); metrics are not exported there")
+    return readers
+
+
+def _tracer_provider(**options: Any) -> TracerProvider:
+    # SDK 1.3x-1.41 record their own otel.sdk.span.* metrics on every span start, through
+    # the global meter provider (ours): a cost per span and series nobody asked aiotel for.
+    try:
+        return TracerProvider(meter_provider=NoOpMeterProvider(), **options)
+    except TypeError:  # an SDK without that parameter has no such metrics
+        return TracerProvider(**options)
+
+
+def _batch_processor(exporter: Any, settings: Settings) -> BatchSpanProcessor:
+    options = dict(  # validated by config: the SDK never parses a bad OTEL_BSP_* value itself
+        max_queue_size=settings.bsp_max_queue_size,
+        schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        max_export_batch_size=min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size),
+        export_timeout_millis=settings.bsp_export_timeout_ms,
+    )
+    try:
+        return BatchSpanProcessor(exporter, meter_provider=NoOpMeterProvider(), **options)  # same reason
+    except TypeError:
+        return BatchSpanProcessor(exporter, **options)
+
+
+def build_resource(main_script: Optional[str] = None) -> Resource:
+    """The SDK's resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, plus what
+    aiotel detects for the keys they leave out (see ``aiotel.pipeline.resource``)."""
+    configured = Resource.create({})
+    try:
+        detected = detected_attributes(os.environ, configured.attributes, main_script)
+    except Exception as exc:
+        log.warn(f"resource detection failed ({type(exc).__name__}: {exc}); using the configured attributes only")
+        detected = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
+    return configured.merge(Resource(detected))
+
+
+def start(
+    settings: Settings, extra_readers: Optional[List[MetricReader]] = None, main_script: Optional[str] = None
+) -> Optional[Pipeline]:
+    """The pipeline, its tracer provider global, its meter provider built on the first
+    marked call; None when OTEL_SDK_DISABLED."""
+    if settings.sdk_disabled:
+        return None
+    log.setup(level=log.LEVELS[settings.log_level])
+    pipeline = Pipeline(settings, main_script, extra_readers)
+    pipeline.configure_probes(starter=pipeline.ensure_started)
+    # Registered early, so it runs after the program's own atexit handlers (LIFO),
+    # which may still call marked functions.
+    atexit.register(pipeline.shutdown)
+    lifecycle.install(pipeline)
+    return pipeline

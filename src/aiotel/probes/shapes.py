@@ -1,0 +1,77 @@
+"""Input shapes (``AIOTEL_CAPTURE_ARGS=shape``): each argument's type and, for sized
+values, its length. Never a value."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from types import BuiltinFunctionType, MethodDescriptorType, WrapperDescriptorType
+from typing import Any, Dict, Tuple
+
+from .. import semconv
+from .signals import _type_name
+from .state import Call, FunctionProbe
+
+
+# Input shapes (AIOTEL_CAPTURE_ARGS=shape). Sizes are bucketed like durations: exact
+# counts in plain lists, handed to the readers as aiotel.function.input.size.
+SIZE_BOUNDS: Tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000,
+                                100_000, 1_000_000, 10_000_000)
+# Distinct type names kept per parameter; later ones are counted as OTHER_TYPE.
+MAX_TYPES_PER_PARAMETER = 10
+OTHER_TYPE = "_OTHER"
+_MAX_TYPE_NAME = 128
+# Per parameter and type: [calls, sized calls, size sum, bucket counts...]
+INPUT_CALLS, INPUT_SIZED, INPUT_SIZE_SUM, INPUT_BUCKETS = 0, 1, 2, 3
+_C_CALLABLES = (WrapperDescriptorType, MethodDescriptorType, BuiltinFunctionType)
+_type_cache: Dict[type, Tuple[str, bool]] = {}
+_TYPE_CACHE_MAX = 4096
+
+
+def _describe(cls: type) -> Tuple[str, bool]:
+    """(type name, whether ``len()`` is safe): only a ``__len__`` written in C is called.
+    A Python ``__len__`` may run a query or have side effects (an ORM's lazy result set)."""
+    sized = False
+    for klass in cls.__mro__:
+        if "__len__" in klass.__dict__:
+            sized = isinstance(klass.__dict__["__len__"], _C_CALLABLES)
+            break
+    described = (_type_name(cls)[:_MAX_TYPE_NAME], sized)
+    if len(_type_cache) < _TYPE_CACHE_MAX:
+        _type_cache[cls] = described
+    return described
+
+
+def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
+    """At the start of a call: the type and, for sized values, the length of each argument.
+    Never a value."""
+    try:
+        span = call.span if call.__class__ is Call else None
+        index = 0
+        for value, per_type in zip(values, probe.inputs):
+            cls = type(value)  # not value.__class__, which a proxy may fake
+            name, sized = _type_cache.get(cls) or _describe(cls)
+            counts = per_type.get(name)
+            if counts is None:
+                if len(per_type) >= MAX_TYPES_PER_PARAMETER:
+                    name = OTHER_TYPE
+                    sized = False  # the OTHER series mixes types: no sizes
+                counts = per_type.setdefault(name, [0] * (INPUT_BUCKETS + len(SIZE_BOUNDS) + 1))
+            counts[INPUT_CALLS] += 1
+            size = -1
+            if sized:
+                try:
+                    size = len(value)
+                except Exception:  # OverflowError of a huge range, a released memoryview
+                    pass
+                if size >= 0:
+                    counts[INPUT_SIZED] += 1
+                    counts[INPUT_SIZE_SUM] += size
+                    counts[INPUT_BUCKETS + bisect_left(SIZE_BOUNDS, size)] += 1
+            if span is not None:
+                parameter = probe.parameters[index]
+                span.set_attribute(semconv.input_attribute(parameter, "type"), name)
+                if size >= 0:
+                    span.set_attribute(semconv.input_attribute(parameter, "length"), size)
+            index += 1
+    except Exception:
+        pass

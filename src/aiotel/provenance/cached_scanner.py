@@ -1,0 +1,55 @@
+"""The scanner as callers use it: pre-filter, then the disk cache, then libcst."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .scan_cache import ScanCache
+from .decode import MAX_SOURCE_BYTES
+from .grammar import DEFAULT_MARKERS, MarkerConfig
+from .prefilter import Prefilter
+from .records import ScanResult
+
+
+class CachedScanner:
+    """Scan files for marked functions, remembering results across processes.
+
+    ``cache_dir=None`` disables the cache.
+    """
+
+    def __init__(
+        self,
+        config: MarkerConfig = DEFAULT_MARKERS,
+        cache_dir: Optional[str] = None,
+        max_bytes: int = MAX_SOURCE_BYTES,
+    ) -> None:
+        self.config = config
+        self.prefilter = Prefilter(config)
+        self.cache = ScanCache(cache_dir, config)
+        self.max_bytes = max_bytes
+
+    def scan_bytes(self, data: bytes, path: str, module: str, st: Optional[os.stat_result] = None) -> ScanResult:
+        """Scan ``data``, the current bytes of ``path`` (whose stat result is ``st``)."""
+        if not self.prefilter.may_have_markers(data):
+            return ScanResult(path=path, module=module)
+        if st is not None:
+            hit = self.cache.get(path, st)
+            if hit is not None and hit.module == module:
+                return hit
+        from .scanner import scan_candidate  # libcst: loaded only when a file needs it
+
+        result = scan_candidate(data, path, module, self.config, self.max_bytes)
+        if st is not None:
+            self.cache.put(path, st, result)
+        return result
+
+    def scan_path(self, path: str, module: str) -> ScanResult:
+        """Read and scan one file; an unreadable file comes back skipped, with the reason."""
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                data = fh.read()
+        except OSError as exc:
+            return ScanResult(path=path, module=module, skipped=f"cannot read: {exc.strerror or exc}")
+        return self.scan_bytes(data, path, module, st)

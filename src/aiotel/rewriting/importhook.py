@@ -1,0 +1,283 @@
+"""The import hook: a ``sys.meta_path`` finder that hands marked modules to a rewriting loader.
+
+Modelled on pytest's assertion rewriter. The finder does the cheap things first: a
+name-only bail-out, then the normal ``PathFinder`` lookup, the scope check on the path,
+and the bytes pre-filter. A module it leaves alone gets ``PathFinder``'s own spec back
+(when ``PathFinder`` would be asked next anyway), so its path is searched once, not
+twice. Only a module that passes all of them is scanned, and only
+one with marked functions gets the ``RewritingLoader``, a ``SourceFileLoader`` whose
+``get_code`` returns the rewritten code. Everything else that loader does (``get_source``,
+``get_data``, resource readers for ``importlib.resources``, ``is_package``) is the stock
+one, and ``__file__``/``__spec__`` are what the normal finder computed.
+
+The scope decision is ``selection``'s and the pyc cache is ``pyc``'s (rewritten code
+under its own tag, always complete). Any failure falls back to the stock loader, with
+one line on stderr.
+"""
+
+from __future__ import annotations
+
+import _imp
+import ast
+import dataclasses
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+from types import CodeType, ModuleType
+from typing import List, Optional, Sequence
+
+from .. import log
+from ..config import Settings
+from .attribution import Attribution, report_problems
+from ..provenance import CachedScanner, Provenance, ScanResult
+from ..provenance.scan_cache import UnmarkedIndex
+from ..provenance.digest import sha256_hex
+from ..provenance.git import GitHistory, TrailerRules, ai_functions
+from ..provenance.records import SOURCE_GIT
+from .pyc import read_pyc, rewritten_pyc_path, write_pyc
+from .selection import Scope, select
+from .rewrite import PROBES, RewriteOptions, rewrite_module
+
+_PathFinder = importlib.machinery.PathFinder
+_SourceFileLoader = importlib.machinery.SourceFileLoader
+
+def rewrite_options(settings: Settings) -> RewriteOptions:
+    return RewriteOptions(capture_shapes=settings.capture_args == "shape")
+
+
+def instrumented_code(
+    source: bytes, path: str, records: Sequence[Provenance], options: RewriteOptions = RewriteOptions()
+) -> Optional[CodeType]:
+    """Parse, rewrite and compile; None when no record matched a def of ``source``."""
+    # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    if not rewrite_module(tree, records, path, options):
+        return None
+    return compile(tree, path, "exec", dont_inherit=True)
+
+
+class RewritingLoader(_SourceFileLoader):
+    """A stock source loader whose ``get_code`` instruments the marked functions."""
+
+    def __init__(
+        self, fullname: str, path: str, source: bytes, st: os.stat_result, result: ScanResult, fingerprint: str,
+        options: RewriteOptions = RewriteOptions(),
+    ) -> None:
+        super().__init__(fullname, path)
+        self._source = source
+        self._stat = st
+        self._result = result
+        self._fingerprint = fingerprint
+        self._options = options
+
+    def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
+        code = None
+        try:
+            code = self._instrumented()
+        except Exception as exc:
+            log.warn(f"could not instrument {self.path} ({type(exc).__name__}: {exc}); it runs uninstrumented")
+        finally:
+            self._source = b""  # the loader stays referenced by the module; keep it small
+        return code if code is not None else super().get_code(fullname)
+
+    def _instrumented(self) -> Optional[CodeType]:
+        if not self._source:
+            return None  # a second get_code (reload): the stock loader reads the file anew
+        pyc = rewritten_pyc_path(self.path, self._fingerprint)
+        if pyc is not None:
+            cached = read_pyc(pyc, self._stat)
+            if cached is not None:
+                return cached
+        code = instrumented_code(self._source, self.path, self._result.functions, self._options)
+        if code is not None and pyc is not None:
+            write_pyc(pyc, code, self._stat)
+        return code
+
+
+class ImportHook:
+    """The ``sys.meta_path`` finder. Returns None (normal import) for anything it does not rewrite."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.scope = Scope(settings.include, settings.exclude)
+        self.scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
+        self.unmarked = UnmarkedIndex(settings.cache_dir, settings.markers)
+        self.options = rewrite_options(settings)
+        # the cached pyc depends on the marker patterns and on what the rewrite inserts
+        self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
+        self._local = threading.local()
+        self._said_about_cache = False
+        self.history: Optional[GitHistory] = None
+        self.attribution: Optional[Attribution] = None
+        self.git_provenance = settings.git_provenance
+        if settings.git_blame or settings.git_provenance:
+            rules = TrailerRules(settings.git_ai_trailers, settings.git_ai_coauthors)
+            self.history = GitHistory(settings.cache_dir, rules)
+        if settings.git_blame and self.history is not None:
+            self.attribution = Attribution(self.history)
+
+    def scan(self, source: bytes, path: str, module: str, st: os.stat_result) -> ScanResult:
+        """The functions of ``source`` to instrument: marked ones, then (with
+        AIOTEL_GIT_PROVENANCE) those last changed by AI commits; queues commit attribution."""
+        result = self.scanner.scan_bytes(source, path, module, st)
+        report_scan_problems(result)
+        self._say_once_if_unwritable(self.scanner.cache.problem, self.scanner.cache.directory)
+        if self.git_provenance and self.history is not None and not result.skipped:
+            from_git = self._functions_from_git(source, path, module, st, result)
+            if from_git:
+                result = dataclasses.replace(result, functions=result.functions + tuple(from_git))
+        if self.attribution is not None and result.functions:
+            self.attribution.request(path, st, result.functions)
+        return result
+
+    def _say_once_if_unwritable(self, problem: Optional[str], directory: Optional[str]) -> None:
+        if problem is not None and not self._said_about_cache:
+            self._said_about_cache = True
+            log.warn(f"cannot write the scan cache in {directory} ({problem}); "
+                     "files are read and marked files scanned at each start (AIOTEL_CACHE_DIR moves it, 'off' turns it off)")
+
+    def _functions_from_git(self, source: bytes, path: str, module: str, st: os.stat_result, result: ScanResult) -> List[Provenance]:
+        assert self.history is not None
+        repo = self.history.repository(path)
+        if repo is None:
+            return []
+        commits, files = self.history.ai_commits(repo)
+        found: List[Provenance] = []
+        if commits and repo.relative(path) in files:
+            blame = self.history.blame(path, st)
+            if blame is not None:
+                found = ai_functions(source, path, module, blame, commits, {r.def_line for r in result.functions})
+        self.history.save()
+        report_problems(self.history, "git provenance")
+        return found
+
+    def pyc_fingerprint(self, result: ScanResult) -> str:
+        """Git-provenance records are not a function of the source alone: their digest is
+        part of the cached pyc's name."""
+        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT]
+        if not from_git:
+            return self.fingerprint
+        import json
+
+        digest = sha256_hex(json.dumps(from_git, sort_keys=True).encode("utf-8", "surrogateescape"))
+        return f"{self.fingerprint}-g{digest[:10]}"
+
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):
+        if getattr(self._local, "busy", False) or self.scope.rules_out(fullname):
+            return None
+        self._local.busy = True  # the scanner imports lazily; those imports are not ours
+        try:
+            return self._find_spec(fullname, path, target)
+        except Exception as exc:
+            log.warn(f"import hook failed for {fullname} ({type(exc).__name__}: {exc}); imported uninstrumented")
+            return None
+        finally:
+            self._local.busy = False
+
+    def _find_spec(self, fullname: str, path: Optional[Sequence[str]], target: Optional[ModuleType]):
+        spec = _PathFinder.find_spec(fullname, path, target)
+        if spec is None or type(spec.loader) is not _SourceFileLoader or not spec.origin:
+            return None
+        # A module left alone: hand back PathFinder's own answer, when PathFinder would be
+        # asked next anyway, so the path is not searched a second time.
+        plain = spec if _path_finder_answers_next(self, fullname) else None
+        origin = spec.origin
+        if not self.scope.wants(fullname, origin):
+            return plain
+        if not self.git_provenance:
+            try:
+                if self.unmarked.has(origin, os.stat(origin)):
+                    return plain  # this version of the file was read before: no marker
+            except OSError:
+                return None  # the stock loader will report it
+        try:
+            with open(origin, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                source = fh.read()
+        except OSError:
+            return None  # the stock loader will report it
+        if not self.git_provenance and not self.scanner.prefilter.may_have_markers(source):
+            self.unmarked.add(origin, st)
+            self._say_once_if_unwritable(self.unmarked.problem, self.unmarked.directory)
+            return plain
+        result = self.scan(source, origin, fullname, st)
+        if not select(self.scope, fullname, origin, result).functions:
+            return plain
+        spec.loader = RewritingLoader(fullname, origin, source, st, result, self.pyc_fingerprint(result), self.options)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+_BuiltinImporter = importlib.machinery.BuiltinImporter
+_FrozenImporter = importlib.machinery.FrozenImporter
+_BUILTIN_NAMES = frozenset(sys.builtin_module_names)
+
+
+def _path_finder_answers_next(hook: "ImportHook", fullname: str) -> bool:
+    """Whether, were ``hook`` to return None, the next finder to answer for ``fullname``
+    would be PathFinder: between them on ``sys.meta_path`` sit only finders known not to
+    answer for the name (the stock built-in and frozen importers, setuptools' distutils
+    shim, which every virtualenv with setuptools has)."""
+    after_hook = False  # the finders before the hook have been asked already
+    for finder in sys.meta_path:
+        if finder is hook:
+            after_hook = True
+            continue
+        if not after_hook:
+            continue
+        if finder is _PathFinder:
+            return fullname not in _BUILTIN_NAMES and not _imp.is_frozen(fullname)
+        if finder is _BuiltinImporter or finder is _FrozenImporter:
+            continue
+        if type(finder).__module__ == "_distutils_hack" and not hasattr(finder, "spec_for_" + fullname):
+            continue  # it answers only for the names it has a spec_for_<name> method for
+        return False  # someone else's finder would be asked first
+    return False
+
+
+def report_scan_problems(result: ScanResult) -> None:
+    """One line per file for what the scanner ignored; syntax errors are the import's to report."""
+    if result.skipped and not result.skipped.startswith("syntax error"):
+        log.warn(f"not instrumenting {result.path}: {result.skipped}")
+    elif result.notices:
+        log.warn(
+            f"{result.path}: {len(result.notices)} marker(s) ignored, first at line {result.notices[0].line}: "
+            f"{result.notices[0].message} (`aiotel scan {result.path}` lists them)"
+        )
+
+
+def warn_about_early_imports(hook: ImportHook) -> List[str]:
+    """Name each already-imported module that has marked functions the hook never saw."""
+    late = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py") or PROBES in vars(module):
+            continue
+        if hook.scope.rules_out(name) or not hook.scope.wants(name, path):
+            continue
+        result = hook.scanner.scan_path(path, name)
+        if result.functions:
+            late.append(name)
+            log.warn(
+                f"module {name!r} was imported before aiotel started; its {len(result.functions)} "
+                "marked function(s) are not instrumented"
+            )
+    return late
+
+
+def active_hook() -> Optional[ImportHook]:
+    return next((f for f in sys.meta_path if isinstance(f, ImportHook)), None)
+
+
+def install(settings: Settings) -> ImportHook:
+    """Put the hook first on ``sys.meta_path`` (once) and warn about modules it came too late for."""
+    existing = active_hook()
+    if existing is not None:
+        return existing
+    hook = ImportHook(settings)
+    sys.meta_path.insert(0, hook)
+    warn_about_early_imports(hook)
+    return hook

@@ -1,0 +1,57 @@
+"""Every attribute, event and metric name aiotel emits: a public contract that dashboards,
+alert rules and `aiotel report` depend on, spelled once here with what it means.
+
+Names from the OpenTelemetry semantic conventions keep their spec meaning; the
+``aiotel.*`` names are our own. Pure constants: importing this costs nothing.
+"""
+
+# --- OpenTelemetry semantic conventions (code, errors, exceptions) ---
+CODE_FUNCTION_NAME = "code.function.name"  # the fully qualified function name, e.g. shop.cart.Cart.total
+CODE_FILE_PATH = "code.file.path"  # the source file of the function
+CODE_LINE_NUMBER = "code.line.number"  # the `def` line; on events and fallback series, the line they happened on
+ERROR_TYPE = "error.type"  # the class of the exception that left a call, qualified unless builtin
+EXCEPTION_TYPE = "exception.type"  # the class of an exception an `except` handler caught
+EXCEPTION_MESSAGE = "exception.message"  # redacted message, on the span's exception event
+EXCEPTION_STACKTRACE = "exception.stacktrace"  # redacted traceback, on the span's exception event
+
+# --- resource (one per process) ---
+SERVICE_NAME = "service.name"  # the program; inherited by every child and worker
+SERVICE_VERSION = "service.version"  # the deployed version: what `aiotel report --compare` sets side by side
+SERVICE_INSTANCE_ID = "service.instance.id"  # one per process (a forked child gets its own)
+TELEMETRY_DISTRO_NAME = "telemetry.distro.name"  # always "aiotel"
+TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"  # aiotel's version
+VCS_REF_HEAD_REVISION = "vcs.ref.head.revision"  # the commit the program runs, from git or CI variables
+VCS_REPOSITORY_URL_FULL = "vcs.repository.url.full"  # the repository, credentials stripped
+
+# --- provenance: what the marker (or git) says about the function ---
+PROVENANCE_PREFIX = "aiotel.provenance."  # + each extra marker field (reviewed, ticket, model, ...)
+PROVENANCE_TOOL = "aiotel.provenance.tool"  # the AI tool or model the marker names ("unknown" if none)
+PROVENANCE_DATE = "aiotel.provenance.date"  # the marker's ISO date
+PROVENANCE_PROMPT = "aiotel.provenance.prompt"  # the marker's prompt, cut to AIOTEL_PROMPT_MAX_LENGTH, redacted
+PROVENANCE_SOURCE = "aiotel.provenance.source"  # where it came from: comment, module, class, decorator, git
+PROVENANCE_COMMIT = "aiotel.provenance.commit"  # the commit that last changed most of the function's lines
+PROVENANCE_COMMIT_TIME = "aiotel.provenance.commit.time"  # that commit's date (ISO 8601)
+
+# --- span events inside a marked call ---
+EVENT_FALLBACK = "aiotel.fallback"  # an `except` handler caught something (code.line.number, exception.type)
+EVENT_EMPTY_RESULT = "aiotel.empty_result"  # the function returned None where it returns values elsewhere
+INPUT_PREFIX = "aiotel.input."  # span attributes aiotel.input.<parameter>.type / .length (shapes opt-in)
+
+# --- metrics ---
+FUNCTION_DURATION = "aiotel.function.duration"  # histogram, s: every call; its count is the call count
+FUNCTION_FALLBACKS = "aiotel.function.fallbacks"  # counter: except handlers that caught something, by line and type
+FUNCTION_EMPTY_RESULTS = "aiotel.function.empty_results"  # counter: None returns, by return line
+FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per parameter and argument type (opt-in)
+FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
+INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
+INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
+
+
+def provenance_field(key: str) -> str:
+    """The span attribute of an extra marker field."""
+    return PROVENANCE_PREFIX + key
+
+
+def input_attribute(parameter: str, what: str) -> str:
+    """``aiotel.input.<parameter>.type`` or ``.length`` on a sampled call's span."""
+    return f"{INPUT_PREFIX}{parameter}.{what}"

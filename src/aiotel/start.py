@@ -1,0 +1,71 @@
+"""Start aiotel in this process: the SDK pipeline first, then the import hook. Once only.
+
+Called by the sitecustomize that ``aiotel-run`` puts on ``PYTHONPATH``, by
+``import aiotel.auto`` and by ``aiotel.instrument()``. It never raises: when anything
+fails the program runs uninstrumented, after one line on stderr that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Mapping, Optional
+
+from . import log
+
+if TYPE_CHECKING:
+    import ast
+
+_lock = threading.Lock()
+_started: Optional[bool] = None
+
+
+def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optional[str] = None) -> bool:
+    """Set up telemetry from the environment and install the import hook; True when active.
+
+    ``main_script``: the script ``aiotel-run python app.py`` runs (names the service).
+    """
+    global _started
+    with _lock:
+        if _started is not None:
+            return _started
+        _started = False
+        try:
+            from .config import load_settings
+
+            settings = load_settings(os.environ if environ is None else environ)
+            log.setup(level=log.LEVELS[settings.log_level])
+            for problem in settings.problems:
+                log.warn(problem)
+            from .pipeline import providers as setup
+
+            pipeline = setup.start(settings, main_script=main_script)
+            if pipeline is None:
+                return False  # OTEL_SDK_DISABLED=true: the program runs as if aiotel were absent
+            from .rewriting import importhook
+
+            hook = importhook.install(settings)
+            if hook.attribution is not None:
+                pipeline.when_started(hook.attribution.allow_background)
+            _started = True
+            if settings.instrument_libraries:
+                from .pipeline.libraries import instrument_libraries
+
+                instrument_libraries(os.environ if environ is None else environ, settings.cache_dir)
+        except Exception as exc:
+            log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")
+        return _started
+
+
+def started() -> bool:
+    return bool(_started)
+
+
+def instrument_main(tree: "ast.Module", source: bytes, path: str) -> "ast.Module":
+    """The main script's tree with its marked functions instrumented, once aiotel has
+    started (the bootstrap's ``_aiotel_main`` asks); ``tree`` itself otherwise."""
+    if not _started:
+        return tree
+    from .rewriting.mainscript import instrument_main as instrument
+
+    return instrument(tree, source, path)

@@ -1,0 +1,388 @@
+"""Numbers per AI-generated function, from the embedded store. Pure: files in, records out.
+
+The store holds cumulative points of aiotel's metrics (duration, fallbacks, empty
+results, input shapes), one file per process.
+For each process and series the last point is the total; totals are summed over
+processes. ``since`` subtracts, per series, the last point at or before that time.
+Quantiles are interpolated inside histogram buckets the way Prometheus'
+``histogram_quantile`` does, so the report and a dashboard agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+from collections import Counter
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from .. import semconv
+
+DURATION = semconv.FUNCTION_DURATION
+FALLBACKS = semconv.FUNCTION_FALLBACKS
+EMPTY_RESULTS = semconv.FUNCTION_EMPTY_RESULTS
+INPUT_TYPES = semconv.FUNCTION_INPUT_TYPES
+INPUT_SIZE = semconv.FUNCTION_INPUT_SIZE
+UNKNOWN_VERSION = "unknown"
+
+# The attributes that tell one series of a metric from another, besides the function.
+_LABELS = {
+    DURATION: (semconv.ERROR_TYPE,),
+    FALLBACKS: (semconv.CODE_LINE_NUMBER, semconv.EXCEPTION_TYPE),
+    EMPTY_RESULTS: (semconv.CODE_LINE_NUMBER,),
+    INPUT_TYPES: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
+    INPUT_SIZE: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
+}
+
+
+@dataclasses.dataclass
+class Point:
+    """One cumulative point as read from the store: a histogram, or a counter (its value
+    in ``count``, no buckets)."""
+
+    process: str  # the file it came from, without rotation suffix: one per process
+    service: str
+    version: str
+    function: str
+    tool: str
+    path: str
+    error_type: Optional[str]
+    time: int
+    count: int
+    total: float
+    buckets: List[int]
+    bounds: List[float]
+    metric: str = DURATION
+    labels: Tuple[object, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.metric == DURATION and not self.labels:
+            self.labels = (self.error_type,)
+
+
+@dataclasses.dataclass
+class InputShape:
+    """One parameter's arguments of one type: how often, and their lengths when sized."""
+
+    calls: int = 0
+    sized: int = 0
+    total_length: float = 0.0
+    buckets: List[int] = dataclasses.field(default_factory=list)
+    bounds: List[float] = dataclasses.field(default_factory=list)
+
+    def to_json(self, parameter: str, kind: str) -> dict:
+        return {
+            "parameter": parameter,
+            "type": kind,
+            "calls": self.calls,
+            "mean_length": self.total_length / self.sized if self.sized else None,
+            "p95_length": histogram_quantile(0.95, self.bounds, self.buckets) if self.sized else None,
+        }
+
+
+@dataclasses.dataclass
+class FunctionStats:
+    function: str
+    version: str
+    tool: str
+    path: str
+    calls: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    buckets: List[int] = dataclasses.field(default_factory=list)
+    bounds: List[float] = dataclasses.field(default_factory=list)
+    error_types: Counter = dataclasses.field(default_factory=Counter)
+    fallbacks: Counter = dataclasses.field(default_factory=Counter)  # (handler line, exception.type)
+    empty_results: Counter = dataclasses.field(default_factory=Counter)  # return line
+    inputs: Dict[Tuple[str, str], InputShape] = dataclasses.field(default_factory=dict)  # (parameter, type)
+    commit: Optional[Tuple[str, str]] = None  # (sha, time) from the newest span that names one
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        """Fallbacks per call (a call may fall back more than once)."""
+        return sum(self.fallbacks.values()) / self.calls if self.calls else 0.0
+
+    @property
+    def empty_rate(self) -> float:
+        return sum(self.empty_results.values()) / self.calls if self.calls else 0.0
+
+    @property
+    def mean(self) -> Optional[float]:
+        return self.total_seconds / self.calls if self.calls else None
+
+    def quantile(self, q: float) -> Optional[float]:
+        return histogram_quantile(q, self.bounds, self.buckets)
+
+    def to_json(self) -> dict:
+        return {
+            "function": self.function,
+            semconv.SERVICE_VERSION: self.version,
+            "tool": self.tool,
+            "file": self.path,
+            "calls": self.calls,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "mean_seconds": self.mean,
+            "p50_seconds": self.quantile(0.5),
+            "p95_seconds": self.quantile(0.95),
+            "p99_seconds": self.quantile(0.99),
+            "error_types": dict(self.error_types.most_common()),
+            "fallbacks": [{"line": line, "exception.type": kind, "count": count}
+                          for (line, kind), count in self.fallbacks.most_common()],
+            "fallback_rate": self.fallback_rate,
+            "empty_results": [{"line": line, "count": count} for line, count in self.empty_results.most_common()],
+            "empty_rate": self.empty_rate,
+            "inputs": [shape.to_json(parameter, kind) for (parameter, kind), shape in sorted(self.inputs.items())],
+            "commit": {"sha": self.commit[0], "time": self.commit[1]} if self.commit else None,
+        }
+
+
+def histogram_quantile(q: float, bounds: Sequence[float], buckets: Sequence[int]) -> Optional[float]:
+    """Prometheus' estimate: linear inside the bucket that holds the q-th observation."""
+    total = sum(buckets)
+    if total == 0 or not bounds:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(buckets):
+        if seen + count >= rank and count > 0:
+            if index >= len(bounds):  # the +Inf bucket: its lower bound is all one can say
+                return bounds[-1]
+            lower = bounds[index - 1] if index > 0 else 0.0
+            upper = bounds[index]
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+    return bounds[-1]
+
+
+def _attributes(items: Iterable[dict]) -> Dict[str, object]:
+    found: Dict[str, object] = {}
+    for item in items:
+        value = item.get("value", {})
+        kind, raw = next(iter(value.items()), (None, None))
+        found[item.get("key", "")] = int(raw) if kind == "intValue" and raw is not None else raw  # int64 is a JSON string
+    return found
+
+
+def store_files(store: str, signal: str = "metrics") -> List[str]:
+    return sorted(glob.glob(os.path.join(store, f"{signal}-*.jsonl")) + glob.glob(os.path.join(store, f"{signal}-*.jsonl.1")))
+
+
+def read_points(files: Sequence[str]) -> Iterator[Point]:
+    """Every point of aiotel's metrics in ``files``; a line that is not valid OTLP/JSON is skipped."""
+    for process, request in _requests(files):
+        yield from _points_of(request, process)
+
+
+def _requests(files: Sequence[str], containing: str = "") -> Iterator[Tuple[str, dict]]:
+    """(process, export request) for each valid OTLP/JSON line of ``files`` that holds
+    ``containing``; unreadable files and lines are skipped."""
+    for path in files:
+        process = os.path.basename(path).split(".jsonl")[0]
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = [line for line in fh if containing in line]
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                yield process, json.loads(line)
+            except ValueError:
+                continue
+
+
+def _points_of(request: dict, process: str) -> Iterator[Point]:
+    for rm in request.get("resourceMetrics", []) or []:
+        resource = _attributes(rm.get("resource", {}).get("attributes", []))
+        service = str(resource.get(semconv.SERVICE_NAME) or "unknown_service")
+        version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
+        for sm in rm.get("scopeMetrics", []) or []:
+            for metric in sm.get("metrics", []) or []:
+                name = metric.get("name")
+                if name not in _LABELS:
+                    continue
+                histogram = "histogram" in metric
+                for dp in (metric.get("histogram") or metric.get("sum") or {}).get("dataPoints", []) or []:
+                    attrs = _attributes(dp.get("attributes", []))
+                    if histogram:
+                        count, total = int(dp.get("count", 0)), float(dp.get("sum", 0.0))
+                    else:
+                        count, total = int(float(dp.get("asInt", dp.get("asDouble", 0)))), 0.0
+                    yield Point(
+                        process=process,
+                        service=service,
+                        version=version,
+                        function=str(attrs.get(semconv.CODE_FUNCTION_NAME, "?")),
+                        tool=str(attrs.get(semconv.PROVENANCE_TOOL, "")),
+                        path=str(attrs.get(semconv.CODE_FILE_PATH, "")),
+                        error_type=attrs.get(semconv.ERROR_TYPE) if name == DURATION else None,  # type: ignore[arg-type]
+                        time=int(dp.get("timeUnixNano", 0)),
+                        count=count,
+                        total=total,
+                        buckets=[int(b) for b in dp.get("bucketCounts", [])] if histogram else [],
+                        bounds=[float(b) for b in dp.get("explicitBounds", [])] if histogram else [],
+                        metric=name,
+                        labels=tuple(attrs.get(label) for label in _LABELS[name]),
+                    )
+
+
+def read_commits(files: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+    """Per function, the commit named by its newest span (commit attribution)."""
+    newest: Dict[str, Tuple[int, str, str]] = {}
+    for _, request in _requests(files, containing="aiotel.provenance.commit"):
+        for rs in request.get("resourceSpans", []) or []:
+            for ss in rs.get("scopeSpans", []) or []:
+                for span in ss.get("spans", []) or []:
+                    attrs = _attributes(span.get("attributes", []))
+                    sha, function = attrs.get(semconv.PROVENANCE_COMMIT), attrs.get(semconv.CODE_FUNCTION_NAME)
+                    end = int(span.get("endTimeUnixNano", 0))
+                    if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
+                        newest[str(function)] = (end, str(sha), str(attrs.get(semconv.PROVENANCE_COMMIT_TIME, "")))
+    return {function: (sha, when) for function, (_, sha, when) in newest.items()}
+
+
+SeriesKey = Tuple[str, str, str, str, str, Tuple[object, ...]]
+
+
+def _series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]:
+    """The amount of each series (process, service, version, function, error type) in the window."""
+    last: Dict[SeriesKey, Point] = {}
+    baseline: Dict[SeriesKey, Point] = {}
+    for p in points:
+        key = (p.process, p.service, p.version, p.function, p.metric, p.labels)
+        if since is not None and p.time <= since:
+            if key not in baseline or p.time > baseline[key].time:
+                baseline[key] = p
+        if key not in last or p.time > last[key].time:
+            last[key] = p
+    totals = []
+    for key, p in last.items():
+        base = baseline.get(key)
+        if since is not None and p.time <= since:
+            continue
+        if base is not None and len(base.buckets) == len(p.buckets):
+            p = dataclasses.replace(
+                p,
+                count=p.count - base.count,
+                total=p.total - base.total,
+                buckets=[a - b for a, b in zip(p.buckets, base.buckets)],
+            )
+        totals.append(p)
+    return totals
+
+
+def summarize(
+    points: Iterable[Point], since: Optional[int] = None, commits: Optional[Dict[str, Tuple[str, str]]] = None
+) -> List[FunctionStats]:
+    """Per (function, service.version): calls, errors, latency histogram, error types,
+    fallbacks, empty results, input shapes and (from ``commits``) the function's commit."""
+    stats: Dict[Tuple[str, str], FunctionStats] = {}
+    for p in _series_totals(points, since):
+        entry = stats.get((p.function, p.version))
+        if entry is None:
+            entry = stats[(p.function, p.version)] = FunctionStats(p.function, p.version, p.tool, p.path)
+        if p.metric == DURATION:
+            if not entry.bounds:
+                entry.bounds = list(p.bounds)
+            if p.bounds != entry.bounds:
+                continue  # another aiotel version's buckets: not mergeable
+            entry.calls += p.count
+            entry.total_seconds += p.total
+            entry.buckets = [a + b for a, b in zip(entry.buckets, p.buckets)] if entry.buckets else list(p.buckets)
+            if p.error_type:
+                entry.errors += p.count
+                entry.error_types[p.error_type] += p.count
+        elif p.metric == FALLBACKS:
+            entry.fallbacks[p.labels] += p.count
+        elif p.metric == EMPTY_RESULTS:
+            entry.empty_results[p.labels[0]] += p.count
+        else:
+            shape = entry.inputs.setdefault((str(p.labels[0]), str(p.labels[1])), InputShape())
+            if p.metric == INPUT_TYPES:
+                shape.calls += p.count
+            elif not shape.bounds or shape.bounds == p.bounds:
+                shape.bounds = list(p.bounds)
+                shape.sized += p.count
+                shape.total_length += p.total
+                shape.buckets = [a + b for a, b in zip(shape.buckets, p.buckets)] if shape.buckets else list(p.buckets)
+    for entry in stats.values():
+        entry.commit = (commits or {}).get(entry.function)
+    return sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
+
+
+@dataclasses.dataclass
+class Comparison:
+    function: str
+    old: FunctionStats
+    new: FunctionStats
+    threshold: float
+    min_delta: float = 0.0
+
+    @property
+    def latency_ratio(self) -> Optional[float]:
+        if self.old.mean and self.new.mean is not None:
+            return self.new.mean / self.old.mean
+        return None
+
+    @property
+    def p95_ratio(self) -> Optional[float]:
+        old, new = self.old.quantile(0.95), self.new.quantile(0.95)
+        return new / old if old and new is not None else None
+
+    @property
+    def slower(self) -> bool:
+        """At least ``threshold`` times the old mean, and at least ``min_delta`` seconds more:
+        micro-second functions jitter by more than 1.5x between runs."""
+        ratio = self.latency_ratio
+        if ratio is None or ratio < self.threshold:
+            return False
+        return (self.new.mean or 0.0) - (self.old.mean or 0.0) >= self.min_delta
+
+    @property
+    def more_errors(self) -> bool:
+        """The error rate at least doubled (or errors appeared where there were none)."""
+        return self.new.errors > 0 and self.new.error_rate >= 2 * self.old.error_rate
+
+    @property
+    def more_fallbacks(self) -> bool:
+        """Silent fallbacks per call at least doubled (or appeared where there were none)."""
+        return self.new.fallback_rate > 0 and self.new.fallback_rate >= 2 * self.old.fallback_rate
+
+    @property
+    def flagged(self) -> bool:
+        return self.slower or self.more_errors or self.more_fallbacks
+
+    def to_json(self) -> dict:
+        return {
+            "function": self.function,
+            "old_version": self.old.version,
+            "new_version": self.new.version,
+            "old_calls": self.old.calls,
+            "new_calls": self.new.calls,
+            "latency_ratio": self.latency_ratio,
+            "p95_ratio": self.p95_ratio,
+            "old_error_rate": self.old.error_rate,
+            "new_error_rate": self.new.error_rate,
+            "old_fallback_rate": self.old.fallback_rate,
+            "new_fallback_rate": self.new.fallback_rate,
+            "slower": self.slower,
+            "more_errors": self.more_errors,
+            "more_fallbacks": self.more_fallbacks,
+        }
+
+
+def compare(
+    stats: Iterable[FunctionStats], old: str, new: str, threshold: float = 1.5, min_delta: float = 0.0
+) -> List[Comparison]:
+    """Functions seen in both versions, flagged ones first, then by latency ratio."""
+    by_version: Dict[str, Dict[str, FunctionStats]] = {}
+    for s in stats:
+        by_version.setdefault(s.version, {})[s.function] = s
+    olds, news = by_version.get(old, {}), by_version.get(new, {})
+    result = [Comparison(f, olds[f], news[f], threshold, min_delta) for f in sorted(set(olds) & set(news))]
+    return sorted(result, key=lambda c: (not c.flagged, -(c.latency_ratio or 0.0), c.function))
