@@ -1,188 +1,29 @@
-"""Provenance from git history: which commit last changed most of a function's lines,
-and which commits carry trailers naming an AI tool.
+"""Provenance from git history for one process: blame per file and the commits whose
+trailers name an AI tool, over a per-repository disk cache, and the functions those
+commits wrote.
 
-Runs ``git blame`` and ``git log`` as subprocesses with a timeout. Results are cached in
-the scan cache directory, one file per repository, valid while HEAD stays the same
-(blame entries also need the file's size and mtime). No git, not a repository, a
-shallow clone's boundary, lines not committed yet: no answer, never an error.
-No OpenTelemetry here.
+The cache is one file per repository in the scan cache directory, valid while HEAD stays
+the same (blame entries also need the file's size and mtime). Thread-safe: the
+attribution worker and the import hook share one ``GitHistory``.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import os
-import subprocess
 import threading
-import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from ..cachedir import write_atomically
-from .digest import sha256_hex
-from .records import SOURCE_GIT, Marker, Provenance
-from .trailers import TrailerRules, parse_trailers
+from ...cachedir import write_atomically
+from ..digest import sha256_hex
+from ..records import SOURCE_GIT, Marker, Provenance
+from ..trailers import TrailerRules, parse_trailers
+from .blame import Blame, Commit, commit_fields, iso_date, parse_blame
+from .repository import GitError, Repository, find_git_dir, head_revision
 
-GIT_TIMEOUT_SECONDS = 10.0
 _CACHE_FORMAT = 1
 _MAX_CACHED_FILES = 2000
-_UNCOMMITTED = "0" * 40
-
-class GitError(Exception):
-    """git could not answer (not installed, timed out, failed): the reason, in one line."""
-
-
-def find_git_dir(start: str) -> Optional[str]:
-    """The ``.git`` directory of the repository holding ``start`` (a worktree's or
-    submodule's ``gitdir:`` file followed), or None."""
-    directory = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(directory, ".git")
-        if os.path.isdir(candidate):
-            return candidate
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate) as fh:
-                    line = fh.read().strip()
-                if line.startswith("gitdir:"):
-                    return os.path.normpath(os.path.join(directory, line[7:].strip()))
-            except OSError:
-                return None
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
-
-
-def _common_dir(git_dir: str) -> str:
-    commondir = os.path.join(git_dir, "commondir")
-    if os.path.isfile(commondir):
-        with open(commondir) as fh:
-            return os.path.normpath(os.path.join(git_dir, fh.read().strip()))
-    return git_dir
-
-
-def head_revision(git_dir: str) -> Optional[str]:
-    """HEAD's commit, read from the repository files (no git process)."""
-    try:
-        with open(os.path.join(git_dir, "HEAD")) as fh:
-            head = fh.read().strip()
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head[4:].strip()
-        common = _common_dir(git_dir)
-        for base in (git_dir, common):
-            path = os.path.join(base, ref)
-            if os.path.isfile(path):
-                with open(path) as fh:
-                    return fh.read().strip() or None
-        with open(os.path.join(common, "packed-refs")) as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) == 2 and parts[1] == ref:
-                    return parts[0]
-    except OSError:
-        pass
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Commit:
-    sha: str
-    time: int  # author time, seconds since the epoch
-    tool: Optional[str] = None  # the AI tool its trailers name, if any
-
-
-@dataclasses.dataclass(frozen=True)
-class Blame:
-    """The commit that last changed each line of one file (None: not committed, or beyond a
-    shallow clone's boundary), as runs of (commit, first line, line count)."""
-
-    runs: Tuple[Tuple[Optional[str], int, int], ...]
-    times: Dict[str, int]
-
-    def majority(self, first: int, last: int) -> Optional[Commit]:
-        """The commit that last changed most of lines ``first..last``; ties go to the later
-        commit. None when uncommitted or boundary lines are the most."""
-        counts: Dict[Optional[str], int] = {}
-        for sha, start, count in self.runs:
-            overlap = min(last, start + count - 1) - max(first, start) + 1
-            if overlap > 0:
-                counts[sha] = counts.get(sha, 0) + overlap
-        if not counts:
-            return None
-        best = max(counts.items(), key=lambda item: (item[1], self.times.get(item[0] or "", -1)))[0]
-        return Commit(best, self.times[best]) if best is not None else None
-
-
-def parse_blame(porcelain: str, cut_off: Set[str] = frozenset()) -> Blame:  # type: ignore[assignment]
-    """``git blame --root --porcelain`` output to runs of lines per commit. Lines of a
-    ``boundary`` commit or one in ``cut_off`` (a shallow clone's edge, whose history is
-    missing) have no known author commit."""
-    runs: List[Tuple[Optional[str], int, int]] = []
-    times: Dict[str, int] = {}
-    boundary: Set[str] = set(cut_off)
-    current: Optional[str] = None
-    for line in porcelain.splitlines():
-        if line.startswith("\t"):
-            continue
-        parts = line.split(" ")
-        if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit() and parts[2].isdigit():
-            current = parts[0]
-            if len(parts) >= 4:  # the first line of a group: the group's size
-                runs.append((current, int(parts[2]), int(parts[3])))
-        elif current is not None and parts[0] == "author-time" and len(parts) == 2 and parts[1].isdigit():
-            times[current] = int(parts[1])
-        elif current is not None and parts[0] == "boundary":
-            boundary.add(current)
-    cleaned = tuple(
-        (None if sha == _UNCOMMITTED or sha in boundary else sha, start, count) for sha, start, count in runs
-    )
-    return Blame(cleaned, {sha: t for sha, t in times.items() if sha != _UNCOMMITTED and sha not in boundary})
-
-
-class Repository:
-    """One checkout: its ``.git`` directory, work tree and current HEAD."""
-
-    def __init__(self, git_dir: str, root: str, head: str) -> None:
-        self.git_dir = git_dir
-        self.root = root
-        self.head = head
-        self.shallow_edge: Set[str] = set()  # a shallow clone's grafted commits: blame stops there
-        try:
-            with open(os.path.join(_common_dir(git_dir), "shallow")) as fh:
-                self.shallow_edge = {line.strip() for line in fh if line.strip()}
-        except OSError:
-            pass
-
-    def relative(self, path: str) -> Optional[str]:
-        real = os.path.realpath(path)
-        root = os.path.realpath(self.root)
-        if not real.startswith(os.path.join(root, "")):
-            return None
-        return os.path.relpath(real, root).replace(os.sep, "/")
-
-    def run(self, *args: str) -> str:
-        """Run git on this repository; raises GitError with the reason."""
-        env = dict(os.environ, GIT_DIR=self.git_dir, GIT_WORK_TREE=self.root, GIT_OPTIONAL_LOCKS="0",
-                   GIT_TERMINAL_PROMPT="0", LC_ALL="C")
-        env.pop("GIT_INDEX_FILE", None)
-        try:
-            done = subprocess.run(
-                ["git", "-c", "core.quotePath=false", *args],
-                cwd=self.root, env=env, capture_output=True, timeout=GIT_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL,
-            )
-        except FileNotFoundError:
-            raise GitError("git is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise GitError(f"git {args[0]} took more than {GIT_TIMEOUT_SECONDS:g} s") from None
-        except OSError as exc:
-            raise GitError(f"git could not run: {exc.strerror or exc}") from None
-        if done.returncode != 0:
-            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {message[0] if message else 'exit status ' + str(done.returncode)}")
-        return done.stdout.decode("utf-8", "surrogateescape")
 
 
 class GitHistory:
@@ -370,15 +211,6 @@ class GitHistory:
             commits[sha] = Commit(sha, int(when), tool)
             files.update(n.strip() for n in names.splitlines() if n.strip())
         return commits, files
-
-
-def iso_date(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def commit_fields(commit: Commit) -> Tuple[Tuple[str, str], ...]:
-    """The marker fields (``aiotel.provenance.<key>`` attributes) naming a commit."""
-    return (("commit", commit.sha), ("commit.time", iso_date(commit.time)))
 
 
 def ai_functions(
