@@ -35,8 +35,8 @@ def write_atomically(path: str, data: bytes) -> Optional[str]:
         return f"{getattr(exc, 'strerror', None) or exc}"
 
 
-def default_cache_dir(environ: Optional[Mapping[str, str]] = None) -> str:
-    env = os.environ if environ is None else environ
-    home = env.get("HOME") or os.path.expanduser("~")
-    base = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+def default_cache_dir(environ: Mapping[str, str]) -> str:
+    """``$XDG_CACHE_HOME/aiotel/scan``, else ``~/.cache/aiotel/scan`` (``environ`` from config)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
     return os.path.join(base, "aiotel", "scan")

@@ -21,6 +21,15 @@ from .variables import VARIABLES, Variable  # noqa: F401  (re-exported: the tabl
 
 T = TypeVar("T")
 
+# What resource detection (aiotel.pipeline.resource) reads besides the SDK's own
+# variables: the commit and repository that CI systems name, in order of preference.
+CI_REVISION_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "CIRCLE_SHA1", "BITBUCKET_COMMIT",
+                         "TRAVIS_COMMIT", "GIT_COMMIT", "SOURCE_VERSION")
+CI_REPOSITORY_VARIABLES = ("GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "CI_PROJECT_URL", "BUILDKITE_REPO",
+                           "CIRCLE_REPOSITORY_URL")
+RESOURCE_VARIABLES = ("OTEL_SERVICE_NAME",) + CI_REVISION_VARIABLES + CI_REPOSITORY_VARIABLES
+DEFAULT_STORE = ".aiotel"
+
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -36,13 +45,16 @@ class Settings:
     capture_prompt: bool = True
     accelerator: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
-    redact: Tuple[str, ...] = ()  # patterns added to aiotel.pipeline.redact.BUILT_IN
+    redact: Tuple[str, ...] = ()  # patterns added to aiotel.probes.redact.BUILT_IN
     git_blame: bool = True
     git_provenance: bool = False
     git_ai_trailers: Tuple[str, ...] = DEFAULT_AI_TRAILERS
     git_ai_coauthors: Tuple[str, ...] = DEFAULT_AI_COAUTHORS
     shutdown_timeout: float = 1.0
     instrument_libraries: bool = True
+    disabled_instrumentations: Tuple[str, ...] = ()  # entry point names (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)
+    # the RESOURCE_VARIABLES that are set: resource detection's view of the environment
+    resource_environ: Dict[str, str] = dataclasses.field(default_factory=dict)
     log_level: str = "warn"
     # read here so a bad value is named once, by aiotel, and the SDK gets the default
     bsp_schedule_delay_ms: int = 5000
@@ -56,7 +68,7 @@ class Settings:
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
-    store_dir: str = ".aiotel"
+    store_dir: str = DEFAULT_STORE
     store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
@@ -175,6 +187,12 @@ def parse_protocol(value: str) -> str:
     return protocol
 
 
+def store_dir(environ: Mapping[str, str]) -> str:
+    """The embedded store's directory as given (``AIOTEL_STORE``), relative to the working
+    directory unless absolute: where the program writes and ``aiotel report`` reads."""
+    return environ.get("AIOTEL_STORE", "").strip() or DEFAULT_STORE
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read the variables aiotel interprets from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -207,7 +225,6 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
         return ("otlp",) if any(env.get(name, "").strip() for name in endpoints) else ("store",)
 
-    store = env.get("AIOTEL_STORE", "").strip() or ".aiotel"
     return Settings(
         markers=read("AIOTEL_MARKERS", markers, MarkerConfig()),
         cache_dir=cache_dir,
@@ -226,6 +243,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         git_ai_coauthors=read("AIOTEL_GIT_AI_COAUTHORS", parse_patterns, DEFAULT_AI_COAUTHORS),
         shutdown_timeout=read("AIOTEL_SHUTDOWN_TIMEOUT", parse_non_negative_float, 1.0),
         instrument_libraries=read("AIOTEL_INSTRUMENT_LIBRARIES", parse_bool, True),
+        disabled_instrumentations=parse_patterns(env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")),
+        resource_environ={name: env[name] for name in RESOURCE_VARIABLES if env.get(name)},
         log_level=read("OTEL_LOG_LEVEL", parse_log_level, "warn"),
         bsp_schedule_delay_ms=read("OTEL_BSP_SCHEDULE_DELAY", parse_non_negative_int, 5000),
         bsp_export_timeout_ms=read("OTEL_BSP_EXPORT_TIMEOUT", parse_non_negative_int, 30000),
@@ -247,7 +266,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
-        store_dir=os.path.abspath(store),
+        store_dir=os.path.abspath(store_dir(env)),
         prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or "localhost",
         prometheus_port=read("OTEL_EXPORTER_PROMETHEUS_PORT", parse_port, 9464),
         store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),

@@ -51,7 +51,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             if settings.instrument_libraries:
                 from .pipeline.libraries import instrument_libraries
 
-                instrument_libraries(os.environ if environ is None else environ, settings.cache_dir)
+                instrument_libraries(settings.disabled_instrumentations, settings.cache_dir)
         except Exception as exc:
             log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")
         return _started

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from aiotel.config import load_settings
 from aiotel.provenance import MAX_SOURCE_BYTES
+from conftest import ROOT
 
 
 def test_defaults_without_variables():
@@ -73,3 +77,47 @@ def test_the_launchers_table_agrees_with_the_defaults_it_copies():
     from aiotel.provenance.trailers import DEFAULT_AI_TRAILERS
 
     assert variables.MAX_SOURCE_BYTES == MAX_SOURCE_BYTES and variables.DEFAULT_AI_TRAILERS == DEFAULT_AI_TRAILERS
+
+
+def test_the_configuration_table_and_config_py_name_the_same_aiotel_variables():
+    """Each AIOTEL_ row of docs/configuration.md is read by config.py, and each AIOTEL_
+    variable config.py reads has its row: a setting that does nothing, or one nobody can
+    find, fails here."""
+    import aiotel.config
+
+    source = open(aiotel.config.__file__).read()
+    read = set(re.findall(r'"(AIOTEL_[A-Z0-9_]+)"', source))
+    table = set(re.findall(r"^\| `(AIOTEL_[A-Z0-9_]+)` \|", open(os.path.join(ROOT, "docs", "configuration.md")).read(), re.M))
+    assert read and read == table, (read - table, table - read)
+
+
+# Modules that may touch os.environ, and why; the rest get their settings from config.
+_ENVIRONMENT_READERS = {
+    "config.py": "the one reader",
+    "launcher.py": "passes variables on to the command",
+    "_bootstrap/sitecustomize.py": "pops AIOTEL_MAIN before anything else runs",
+    "start.py": "hands os.environ to config",
+    "cli/doctor.py": "hands os.environ to config",
+    "cli/report.py": "hands os.environ to config",
+    "provenance/git/repository.py": "the environment of its git subprocesses",
+}
+
+
+def test_only_config_reads_the_environment():
+    package = os.path.join(ROOT, "src", "aiotel")
+    readers = set()
+    for folder, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                if re.search(r"os\.environ|os\.getenv|getenv\(", open(path).read()):
+                    readers.add(os.path.relpath(path, package).replace(os.sep, "/"))
+    assert readers == set(_ENVIRONMENT_READERS), readers ^ set(_ENVIRONMENT_READERS)
+
+
+def test_library_and_resource_variables_reach_the_pipeline_through_settings():
+    settings = load_settings({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": " requests, flask ,", "GITHUB_SHA": "abc",
+                              "OTEL_SERVICE_NAME": "svc", "HOME": "/nowhere", "CI_PROJECT_URL": ""})
+    assert settings.disabled_instrumentations == ("requests", "flask")
+    assert settings.resource_environ == {"GITHUB_SHA": "abc", "OTEL_SERVICE_NAME": "svc"}
+    assert load_settings({}).resource_environ == {} and load_settings({}).disabled_instrumentations == ()

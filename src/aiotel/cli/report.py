@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any, List, Optional, Sequence
 
+from .. import config
 from ..store import rollup as report
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -112,7 +113,7 @@ def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, 
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    store = args.store or os.environ.get("AIOTEL_STORE") or ".aiotel"
+    store = args.store or config.store_dir(os.environ)
     since = None
     if args.since:
         try:

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Tuple
 
 from .. import log
 
@@ -167,10 +167,9 @@ def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]
     return found
 
 
-def instrument_libraries(environ: Mapping[str, str], cache_dir: Optional[str] = None) -> List[str]:
+def instrument_libraries(disabled: Collection[str] = (), cache_dir: Optional[str] = None) -> List[str]:
     """Activate, or arm for the first import of their library, the installed instrumentations
-    that are not disabled; returns their names."""
-    disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if name.strip()}
+    whose entry point names are not in ``disabled``; returns their names."""
     armed = []
     for entry_point, modules in _discover(cache_dir):
         if entry_point.name in disabled:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .. import semconv
 from .._version import __version__
+from ..config import CI_REVISION_VARIABLES
 from ..provenance.git import find_git_dir, head_revision
 
 # Runners whose distribution version is not the application's.
@@ -35,10 +36,6 @@ _RUNNERS = {
     "gunicorn", "uvicorn", "hypercorn", "daphne", "waitress", "pytest", "py.test", "flask",
     "celery", "python", "ipython", "jupyter", "streamlit", "dramatiq", "rq", "huey",
 }
-
-_REVISION_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "CIRCLE_SHA1", "BITBUCKET_COMMIT",
-                       "TRAVIS_COMMIT", "GIT_COMMIT", "SOURCE_VERSION")
-
 
 def strip_credentials(url: str) -> str:
     """``https://user:token@host/repo`` → ``https://host/repo``; scp-style git URLs lose the user."""
@@ -140,7 +137,9 @@ def distribution_version(kind: str, name: str) -> Optional[str]:
 
 
 def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None) -> Dict[str, str]:
-    """What aiotel adds: only keys ``configured`` (the SDK's resource from the environment) lacks."""
+    """What aiotel adds: only keys ``configured`` (the SDK's resource from the environment) lacks.
+
+    ``environ``: the variables of ``config.RESOURCE_VARIABLES`` that are set."""
     found: Dict[str, str] = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
     if semconv.SERVICE_INSTANCE_ID not in configured:  # newer SDKs add it themselves
         found[semconv.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
@@ -154,7 +153,7 @@ def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, obj
         if version:
             found[semconv.SERVICE_VERSION] = version
     if semconv.VCS_REF_HEAD_REVISION not in configured:
-        revision = next((environ[v] for v in _REVISION_VARIABLES if environ.get(v)), None)
+        revision = next((environ[v] for v in CI_REVISION_VARIABLES if environ.get(v)), None)
         revision = revision or (head_revision(git_dir) if git_dir else None)
         if revision:
             found[semconv.VCS_REF_HEAD_REVISION] = revision
