@@ -10,10 +10,9 @@ compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
 
 if TYPE_CHECKING:  # the metrics SDK loads with the first marked call, not at start-up
     from opentelemetry.sdk.metrics import MeterProvider
@@ -30,7 +29,7 @@ from . import lifecycle
 from .. import log, probes, semconv
 from .._version import __version__
 from ..config import Settings
-from .redact import Redactor
+from ..probes.redact import Redactor
 from .resource import detected_attributes
 
 
@@ -98,7 +97,7 @@ class Pipeline:
         self._done = False
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
-        resource = self.resource = build_resource(main_script)
+        resource = self.resource = build_resource(settings.resource_environ, main_script)
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
         self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
         for name in settings.traces_exporters:
@@ -146,7 +145,6 @@ class Pipeline:
                 metrics.attach(reader, self.current_resource)
             metrics_api.set_meter_provider(meter_provider)
             self.meter_provider = meter_provider
-            self.configure_probes()
             callbacks = list(self._on_start)
         for callback in callbacks:
             try:
@@ -334,12 +332,12 @@ def _batch_processor(exporter: Any, settings: Settings) -> BatchSpanProcessor:
         return BatchSpanProcessor(exporter, **options)
 
 
-def build_resource(main_script: Optional[str] = None) -> Resource:
+def build_resource(environ: Mapping[str, str], main_script: Optional[str] = None) -> Resource:
     """The SDK's resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, plus what
     aiotel detects for the keys they leave out (see ``aiotel.pipeline.resource``)."""
     configured = Resource.create({})
     try:
-        detected = detected_attributes(os.environ, configured.attributes, main_script)
+        detected = detected_attributes(environ, configured.attributes, main_script)
     except Exception as exc:
         log.warn(f"resource detection failed ({type(exc).__name__}: {exc}); using the configured attributes only")
         detected = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
@@ -353,7 +351,6 @@ def start(
     marked call; None when OTEL_SDK_DISABLED."""
     if settings.sdk_disabled:
         return None
-    log.setup(level=log.LEVELS[settings.log_level])
     pipeline = Pipeline(settings, main_script, extra_readers)
     pipeline.configure_probes(starter=pipeline.ensure_started)
     # Registered early, so it runs after the program's own atexit handlers (LIFO),

@@ -76,8 +76,8 @@ def configure(
 ) -> None:
     """Set the tracers and limits; probes created earlier follow the new rate cap.
 
-    ``starter``: called once, on the first call of any marked function, to build the SDK
-    pipeline (which calls ``configure`` again with the tracers). ``accelerator``: use the
+    ``starter``: called once, on the first call of any marked function, to build the rest
+    of the SDK pipeline (the meter provider and its readers). ``accelerator``: use the
     C ``enter``/``leave`` when they are installed."""
     use_accelerator(accelerator)
     _settings.starter = starter

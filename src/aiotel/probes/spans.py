@@ -29,8 +29,8 @@ def _start_pipeline() -> None:
         from .. import log
 
         log.warn(f"could not start telemetry ({type(exc).__name__}: {exc}); calls are counted but not exported")
-        for probe in _probes:
-            _open_gate(probe)
+    for probe in _probes:  # they waited for the start (gate -1): now the rate cap decides
+        _open_gate(probe)
 
 
 def _begin_span(probe: FunctionProbe, start: int) -> Any:

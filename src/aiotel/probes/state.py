@@ -52,7 +52,7 @@ class _ProbeSettings:
         self.span_burst = 10
         self.prompt_max_length = 256
         self.capture_prompt = True
-        self.redact: Callable[[str], str] = _no_redaction  # aiotel.pipeline.redact.Redactor once configured
+        self.redact: Callable[[str], str] = _no_redaction  # aiotel.probes.redact.Redactor once configured
 
 
 def _no_redaction(text: str) -> str:
