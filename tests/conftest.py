@@ -15,6 +15,14 @@ BIN = os.path.dirname(sys.executable)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)  # the repository
 SAMPLES = os.path.join(TESTS, "samples")  # programs the subprocess tests run
+E2E = os.path.join(TESTS, "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    # whole programs against real back-ends: the fast set (-m "not slow") leaves them out
+    for item in items:
+        if str(item.fspath).startswith(E2E + os.sep):
+            item.add_marker(pytest.mark.slow)
 
 # sample programs for subprocess tests, not tests of this repository
 collect_ignore = ["samples"]

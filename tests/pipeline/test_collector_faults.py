@@ -101,6 +101,7 @@ def timed(args, cwd, env):
     return result, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_broken_collector_costs_at_most_two_seconds_and_changes_no_output(collector, tmp_path):
     (tmp_path / "app.py").write_text(APP)
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}", "AIOTEL_CACHE_DIR": str(tmp_path / "c")}

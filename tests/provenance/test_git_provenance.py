@@ -156,6 +156,7 @@ def spans_by_name(receiver):
     return found
 
 
+@pytest.mark.slow
 def test_marked_functions_carry_their_commit_and_a_warm_cache_gives_it_at_once(repo, tmp_path, http_receiver):
     path, shas = repo
     # an uncommitted edit of most of `marked`: no commit is its author
@@ -222,6 +223,7 @@ def test_git_trailers_make_functions_ai_generated(repo, tmp_path, http_receiver)
     assert "SOURCE" in text.stdout and shas["claude"][:12] in text.stdout
 
 
+@pytest.mark.slow
 def test_shallow_clone_no_repository_and_no_git_leave_the_attribute_out(repo, tmp_path, http_receiver):
     path, shas = repo
     shallow = tmp_path / "shallow"

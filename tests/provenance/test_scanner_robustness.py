@@ -135,6 +135,7 @@ except ImportError:  # pragma: no cover - a `test` extra; some interpreters lack
     hypothesmith = None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(hypothesmith is None, reason="hypothesmith is not installed")
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
@@ -152,6 +153,7 @@ def test_every_def_of_valid_python_is_found_at_ast_line(data):
     assert reported(result) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(hypothesmith is None, reason="hypothesmith is not installed")
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())

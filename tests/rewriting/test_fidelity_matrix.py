@@ -69,6 +69,7 @@ def commit_as_ai(directory):
     [("1000000", {}), ("0", {}), ("1000000", ALL_ON), ("0", ALL_ON), ("1000000", PURE_PYTHON), ("0", PURE_PYTHON)],
     ids=["sampled", "unsampled", "sampled-all-on", "unsampled-all-on", "sampled-pure-python", "unsampled-pure-python"],
 )
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, code", [("ok", 0), ("crash", 1), ("exit3", 3)])
 def test_output_is_identical_with_and_without_aiotel(matrix, http_receiver, tmp_path, rate, features, mode, code):
     all_on = features is ALL_ON

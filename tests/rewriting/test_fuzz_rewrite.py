@@ -146,6 +146,7 @@ def sampled_tracer():
     probes.configure()
 
 
+@pytest.mark.slow
 @settings(max_examples=150, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(programs(), st.booleans())

@@ -221,6 +221,7 @@ def test_traceback_line_numbers_are_unchanged():
     assert frames(inst.fails)[-1][2] == 'raise ValueError(f"bad {y}")'
 
 
+@pytest.mark.slow
 def test_recursion_depth_is_unchanged():
     plain, inst = both(SAMPLE)
     limit = sys.getrecursionlimit()
