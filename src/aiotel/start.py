@@ -7,11 +7,12 @@ fails the program runs uninstrumented, after one line on stderr that says why.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from typing import TYPE_CHECKING, Mapping, Optional
 
-from . import log
+from . import cachedir, log
 
 if TYPE_CHECKING:
     import ast
@@ -42,6 +43,10 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             pipeline = setup.start(settings, main_script=main_script)
             if pipeline is None:
                 return False  # OTEL_SDK_DISABLED=true: the program runs as if aiotel were absent
+            refused = cachedir.refusal(settings.cache_dir)  # it decides what gets imported
+            if refused:
+                log.warn(refused)
+                settings = dataclasses.replace(settings, cache_dir=None)
             from .rewriting import importhook
 
             hook = importhook.install(settings)

@@ -4,6 +4,7 @@ the configured collector answers, and what the import hook would instrument here
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .. import cachedir
 from ..config import VARIABLES, Settings, load_settings
 from ..rewriting.selection import Scope, select
 from ..provenance import CachedScanner
@@ -100,6 +102,9 @@ def probe_implementation(settings: Settings) -> str:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     environ = os.environ
     settings = load_settings(environ)
+    refused = cachedir.refusal(settings.cache_dir)
+    if refused:  # what aiotel-run would do: say so, and run without a cache
+        settings = dataclasses.replace(settings, cache_dir=None, problems=settings.problems + (refused,))
     checks = []
     for signal, protocol, endpoint in otlp_endpoints(settings, environ):
         problem = answers(endpoint, args.timeout)

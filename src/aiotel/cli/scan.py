@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
+from .. import cachedir
 from .._version import __version__
 from ..config import load_settings
 from ..provenance import CachedScanner, Provenance, ScanResult
@@ -79,8 +80,11 @@ def scan_tree(
     paths: Sequence[str], exclude: Sequence[str], use_cache: bool, git: bool = False, commits: Optional[Commits] = None
 ) -> Tuple[List[ScanResult], int]:
     settings = load_settings()
-    for problem in settings.problems:
+    refused = cachedir.refusal(settings.cache_dir) if use_cache else None
+    for problem in settings.problems + ((refused,) if refused else ()):
         print(f"aiotel: {problem}", file=sys.stderr)
+    if refused:
+        use_cache = False
     scanner = CachedScanner(settings.markers, settings.cache_dir if use_cache else None, settings.max_source_bytes)
     history = None
     if git:
