@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(items):
         if str(item.fspath).startswith(E2E + os.sep):
             item.add_marker(pytest.mark.slow)
 
+
 # sample programs for subprocess tests, not tests of this repository
 collect_ignore = ["samples"]
 

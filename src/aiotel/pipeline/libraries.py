@@ -22,9 +22,10 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Set, Tuple
 
 from .. import log
+from ..provenance.digest import sha256_hex
 
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -133,10 +134,61 @@ def _path_key() -> List[List[Any]]:
     return key
 
 
+def _entry_points_file(entry_point: Any) -> Optional[str]:
+    """The ``entry_points.txt`` that declares ``entry_point``, if its distribution has one."""
+    folder = getattr(getattr(entry_point, "dist", None), "_path", None)  # importlib.metadata's PathDistribution
+    return os.path.join(str(folder), "entry_points.txt") if folder else None
+
+
+def _declared(data: bytes) -> Set[Tuple[str, str]]:
+    """The (name, value) instrumentor entry points that one ``entry_points.txt`` declares."""
+    found: Set[Tuple[str, str]] = set()
+    section = None
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == "opentelemetry_instrumentor" and "=" in line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            found.add((name.strip(), value.strip()))
+    return found
+
+
+def _verified(entries: Any) -> Optional[List[Tuple[Any, Optional[List[str]]]]]:
+    """The cached entries as entry points, when every one is declared, as cached, by the
+    ``entry_points.txt`` of a distribution installed on ``sys.path``; None otherwise.
+
+    One read per distribution, so the cache keeps what it saves; a forged entry (the
+    cache file is only data) never reaches ``import``."""
+    installed = {os.path.realpath(entry or ".") for entry in sys.path}
+    declared: Dict[str, Set[Tuple[str, str]]] = {}
+    found = []
+    for entry in entries:
+        path, name, value = entry["file"], entry["name"], entry["value"]
+        folder = os.path.dirname(path)
+        if (os.path.basename(path) != "entry_points.txt" or not folder.endswith((".dist-info", ".egg-info"))
+                or os.path.realpath(os.path.dirname(folder)) not in installed):
+            return None
+        if path not in declared:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                return None
+            if sha256_hex(data) != entry["digest"]:
+                return None
+            declared[path] = _declared(data)
+        if (name, value) not in declared[path]:
+            return None
+        found.append((_KnownEntryPoint(name, value, entry["dist"]), entry["modules"]))
+    return found
+
+
 def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]:
     """(entry point, library modules) for every installed instrumentor. Reading entry
     points scans every distribution (importlib.metadata: about 15 ms), so the answer is
-    cached by ``sys.path`` and its directories' mtimes."""
+    cached by ``sys.path`` and its directories' mtimes, and checked (``_verified``)
+    against the distributions before anything in it is imported."""
     import json
 
     cache = os.path.join(cache_dir, "instrumentors.json") if cache_dir else None
@@ -146,8 +198,10 @@ def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]
             with open(cache, encoding="utf-8") as fh:
                 data = json.load(fh)
             if data.get("key") == key:
-                return [(_KnownEntryPoint(e["name"], e["value"], e["dist"]), e["modules"]) for e in data["entries"]]
-        except (OSError, ValueError, KeyError, TypeError):
+                known = _verified(data["entries"])
+                if known is not None:
+                    return known
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     found = []
     for entry_point in _entry_points():
@@ -158,8 +212,16 @@ def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]
             continue
         found.append((entry_point, modules))
     if cache is not None:
-        entries = [{"name": ep.name, "value": ep.value, "modules": modules,
-                    "dist": getattr(getattr(ep, "dist", None), "name", None)} for ep, modules in found]
+        entries = []
+        for ep, modules in found:
+            path = _entry_points_file(ep)
+            try:
+                with open(path, "rb") as fh:  # type: ignore[arg-type]
+                    digest = sha256_hex(fh.read())
+            except (OSError, TypeError):
+                return found  # a distribution that cannot be checked later: no cache
+            entries.append({"name": ep.name, "value": ep.value, "modules": modules, "file": path, "digest": digest,
+                            "dist": getattr(getattr(ep, "dist", None), "name", None)})
         from ..cachedir import write_atomically
 
         # a failure only means that the next start reads the entry points again
