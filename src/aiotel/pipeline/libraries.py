@@ -160,14 +160,14 @@ def _verified(entries: Any) -> Optional[List[Tuple[Any, Optional[List[str]]]]]:
 
     One read per distribution, so the cache keeps what it saves; a forged entry (the
     cache file is only data) never reaches ``import``."""
-    installed = {os.path.realpath(entry or ".") for entry in sys.path}
+    installed = {os.path.abspath(entry or ".") for entry in sys.path}  # as importlib.metadata names them
     declared: Dict[str, Set[Tuple[str, str]]] = {}
     found = []
     for entry in entries:
         path, name, value = entry["file"], entry["name"], entry["value"]
         folder = os.path.dirname(path)
         if (os.path.basename(path) != "entry_points.txt" or not folder.endswith((".dist-info", ".egg-info"))
-                or os.path.realpath(os.path.dirname(folder)) not in installed):
+                or os.path.abspath(os.path.dirname(folder)) not in installed):
             return None
         if path not in declared:
             try:
