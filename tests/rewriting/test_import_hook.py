@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import sys
 import textwrap
@@ -279,3 +280,29 @@ def test_the_cached_pyc_name_carries_the_rewrite_format_and_options():
     shapes = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off", "AIOTEL_CAPTURE_ARGS": "shape"})).fingerprint
     assert f"r{REWRITE_FORMAT}" in plain and plain != shapes
     assert rewritten_pyc_path("/x/m.py", plain) != rewritten_pyc_path("/x/m.py", shapes)
+
+
+@pytest.mark.parametrize("check", ["default", "never"])
+def test_rewritten_pyc_follows_a_checked_hash_pyc_of_the_source(tmp_path, check):
+    """Reproducible builds fix every mtime and compile checked-hash pycs: a changed source
+    of the same size and mtime must not run the old rewritten code (unless the
+    interpreter is told never to check hashes, as Python itself then would not)."""
+    import py_compile
+
+    module = tmp_path / "hashed.py"
+    module.write_text('# AI-generated: Claude\ndef word():\n    return "one"\n')
+    (tmp_path / "prog.py").write_text("import hashed\nprint(hashed.word())\n")
+    py_compile.compile(str(module), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    stamp = os.stat(module).st_mtime_ns
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "PYTHONDONTWRITEBYTECODE": None,
+           "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    python = ["python", "--check-hash-based-pycs", check, "prog.py"]
+    first = run(command("aiotel-run") + python, cwd=str(tmp_path), env=env)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "one\n", "")
+    assert glob.glob(str(tmp_path / "__pycache__" / "hashed.*-aiotel-*.pyc"))
+    module.write_text('# AI-generated: Claude\ndef word():\n    return "two"\n')  # same size
+    os.utime(module, ns=(stamp, stamp))
+    second = run(command("aiotel-run") + python, cwd=str(tmp_path), env=env)
+    plain = run([sys.executable, "--check-hash-based-pycs", check, "prog.py"], cwd=str(tmp_path))
+    assert (second.returncode, second.stdout) == (0, plain.stdout)
+    assert second.stdout == ("two\n" if check == "default" else "one\n")

@@ -36,7 +36,7 @@ from ..provenance.scan_cache import UnmarkedIndex
 from ..provenance.digest import sha256_hex
 from ..provenance.git import GitHistory, TrailerRules, ai_functions
 from ..provenance.records import SOURCE_GIT
-from .pyc import read_pyc, rewritten_pyc_path, write_pyc
+from .pyc import read_pyc, rewritten_pyc_path, source_invalidation, write_pyc
 from .selection import Scope, select
 from .rewrite import PROBES, RewriteOptions, rewrite_module
 
@@ -86,13 +86,14 @@ class RewritingLoader(_SourceFileLoader):
         if not self._source:
             return None  # a second get_code (reload): the stock loader reads the file anew
         pyc = rewritten_pyc_path(self.path, self._fingerprint)
+        flags = source_invalidation(self.path) if pyc is not None else 0
         if pyc is not None:
-            cached = read_pyc(pyc, self._stat)
+            cached = read_pyc(pyc, self._stat, self._source, flags)
             if cached is not None:
                 return cached
         code = instrumented_code(self._source, self.path, self._result.functions, self._options)
         if code is not None and pyc is not None:
-            write_pyc(pyc, code, self._stat)
+            write_pyc(pyc, code, self._stat, self._source, flags)
         return code
 
 
