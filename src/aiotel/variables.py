@@ -8,7 +8,7 @@ from typing import NamedTuple, Tuple
 
 # Literal copies of provenance.decode.MAX_SOURCE_BYTES and provenance.trailers'
 # DEFAULT_AI_TRAILERS: importing those would cost the launcher more than it does in all
-# (tests/test_config.py checks that they agree).
+# (tests/cli/test_config.py checks that they agree).
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 DEFAULT_AI_TRAILERS = ("Generated-by", "Assisted-by")
 
