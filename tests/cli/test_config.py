@@ -121,3 +121,14 @@ def test_library_and_resource_variables_reach_the_pipeline_through_settings():
     assert settings.disabled_instrumentations == ("requests", "flask")
     assert settings.resource_environ == {"GITHUB_SHA": "abc", "OTEL_SERVICE_NAME": "svc"}
     assert load_settings({}).resource_environ == {} and load_settings({}).disabled_instrumentations == ()
+
+
+def test_resource_detection_reads_only_variables_that_config_hands_it():
+    """pipeline/resource sees the environment through Settings.resource_environ: a variable
+    it reads that config does not capture would silently never be set."""
+    import aiotel.config
+    import aiotel.pipeline.resource
+
+    source = open(aiotel.pipeline.resource.__file__).read()
+    read = set(re.findall(r"environ(?:\.get\(|\[)[\"']([A-Z][A-Z0-9_]+)[\"']", source))
+    assert read and read <= set(aiotel.config.RESOURCE_VARIABLES), read - set(aiotel.config.RESOURCE_VARIABLES)
