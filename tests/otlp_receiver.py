@@ -74,7 +74,7 @@ class Received:
         self.spans: List[Span] = []
         self.points: List[Point] = []
         self.requests: List[str] = []  # "http /v1/traces", "grpc metrics", ...
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a wait() condition may call latest_points()
 
     def add_traces(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         spans = []
