@@ -5,11 +5,17 @@
  * must behave alike; tests run the probes both ways.
  *
  * What it does, as the Python versions do:
- *   enter(probe)       -> the start time (an int), or whatever probes._begin_span returns
- *                         when the probe's rate-cap gate is open (a span may start);
+ *   enter(probe)       -> reads the OTel context's current span (one context variable
+ *                         read and one dict lookup). Outside any trace: the start time
+ *                         (an int), or whatever probes._begin_span returns when the
+ *                         probe's rate-cap gate is open (a trace may start). Under the
+ *                         span last seen in a trace decided not recorded: the start time.
+ *                         Under any other span: what probes._begin_in_trace returns.
+ *                         Spans off (the gate at "never"): the start time, nothing read.
  *   leave(probe, call) -> counts an unsampled call (call is its int start time) in
- *                         probe.ok_buckets and probe.ok_sum_ns; any other call (a sampled
- *                         Call) goes to probes._leave_sampled.
+ *                         probe.ok_buckets and probe.ok_sum_ns, unless it took longer
+ *                         than probe.slow; that call, and any other (a Call with a span),
+ *                         goes to probes._leave_sampled.
  *
  * The probe's slots are read at the offsets of FunctionProbe's member descriptors, found
  * once by bind(); an object of another type, or slots holding what they should not,
@@ -30,11 +36,18 @@
 #define MAX_BOUNDS 64
 
 static PyTypeObject *probe_type = NULL;
-static Py_ssize_t gate_offset, buckets_offset, sum_offset;
+static Py_ssize_t gate_offset, buckets_offset, sum_offset, slow_offset;
 static long long bounds[MAX_BOUNDS];
 static Py_ssize_t bound_count = 0;
 static PyObject *begin_span = NULL;   /* probes._begin_span(probe, start) */
 static PyObject *leave_sampled = NULL; /* probes._leave_sampled(probe, call, end) */
+static PyObject *begin_in_trace = NULL; /* probes._begin_in_trace(probe, start, span) */
+static PyObject *context_var = NULL;   /* the ContextVar holding the OTel context, or NULL */
+static PyObject *span_key = NULL;      /* the context's key of the current span */
+static PyObject *empty_context = NULL; /* the variable's default: no span, no lookup */
+static PyObject *invalid_span = NULL;  /* trace.INVALID_SPAN: no trace */
+static PyObject *unsampled = NULL;     /* a one-item list: the span last seen in an unrecorded trace */
+static long long never = 0;            /* the gate value that means "spans off" */
 static PyObject *one = NULL;
 
 static inline long long
@@ -67,18 +80,51 @@ member_offset(PyTypeObject *type, const char *name)
     return member->offset;
 }
 
+/* A slot holding an exact int, as a long long; 0 and *ok = 0 when it does not. */
+static long long
+int_slot(PyObject *probe, Py_ssize_t offset, int *ok)
+{
+    PyObject *value = *slot(probe, offset);
+    *ok = 0;
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        return 0;
+    }
+    int overflow;
+    long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (number == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (overflow) {
+        number = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+    }
+    *ok = 1;
+    return number;
+}
+
 static PyObject *
 bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyType_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled)");
+    if (nargs != 11 || !PyType_Check(args[0]) || !PyTuple_Check(args[1]) || !PyList_CheckExact(args[8])
+        || PyList_GET_SIZE(args[8]) != 1 || !PyLong_CheckExact(args[9])) {
+        PyErr_SetString(PyExc_TypeError, "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled, begin_in_trace, "
+                                         "context_var, span_key, invalid_span, unsampled, never, empty_context)");
         return NULL;
     }
     PyTypeObject *type = (PyTypeObject *)args[0];
     Py_ssize_t gate = member_offset(type, "gate");
     Py_ssize_t buckets = member_offset(type, "ok_buckets");
     Py_ssize_t sum = member_offset(type, "ok_sum_ns");
-    if (gate < 0 || buckets < 0 || sum < 0) {
+    Py_ssize_t slow = member_offset(type, "slow");
+    if (gate < 0 || buckets < 0 || sum < 0 || slow < 0) {
+        return NULL;
+    }
+    if (args[5] != Py_None && !PyContextVar_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "context_var must be a ContextVar or None");
+        return NULL;
+    }
+    long long never_value = PyLong_AsLongLong(args[9]);
+    if (never_value == -1 && PyErr_Occurred()) {
         return NULL;
     }
     Py_ssize_t count = PyTuple_GET_SIZE(args[1]);
@@ -101,12 +147,25 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     gate_offset = gate;
     buckets_offset = buckets;
     sum_offset = sum;
+    slow_offset = slow;
+    never = never_value;
     Py_INCREF(type);
     Py_XSETREF(probe_type, type);
     Py_INCREF(args[2]);
     Py_XSETREF(begin_span, args[2]);
     Py_INCREF(args[3]);
     Py_XSETREF(leave_sampled, args[3]);
+    Py_INCREF(args[4]);
+    Py_XSETREF(begin_in_trace, args[4]);
+    Py_XSETREF(context_var, args[5] == Py_None ? NULL : (Py_INCREF(args[5]), args[5]));
+    Py_INCREF(args[6]);
+    Py_XSETREF(span_key, args[6]);
+    Py_INCREF(args[7]);
+    Py_XSETREF(invalid_span, args[7]);
+    Py_INCREF(args[8]);
+    Py_XSETREF(unsampled, args[8]);
+    Py_INCREF(args[10]);
+    Py_XSETREF(empty_context, args[10]);
     Py_RETURN_NONE;
 }
 
@@ -117,32 +176,63 @@ now(PyObject *module, PyObject *unused)
 }
 
 static PyObject *
-enter(PyObject *module, PyObject *probe)
+call_with_start(PyObject *function, PyObject *probe, long long start, PyObject *span)
 {
-    long long start = now_ns();
-    if (probe_type != NULL && Py_TYPE(probe) == probe_type) {
-        PyObject *gate = *slot(probe, gate_offset);
-        if (gate != NULL && PyLong_CheckExact(gate)) {
-            int overflow;
-            long long value = PyLong_AsLongLongAndOverflow(gate, &overflow);
-            if (value == -1 && PyErr_Occurred()) {
-                PyErr_Clear();
-            }
-            else if (overflow > 0 || (overflow == 0 && start < value)) {
-                return PyLong_FromLongLong(start); /* the gate is shut: no span */
-            }
-        }
-    }
-    if (begin_span == NULL) {
-        return PyLong_FromLongLong(start);
-    }
     PyObject *start_object = PyLong_FromLongLong(start);
     if (start_object == NULL) {
         return NULL;
     }
-    PyObject *call_args[2] = {probe, start_object};
-    PyObject *result = PyObject_Vectorcall(begin_span, call_args, 2, NULL);
+    PyObject *call_args[3] = {probe, start_object, span};
+    PyObject *result = PyObject_Vectorcall(function, call_args, span == NULL ? 2 : 3, NULL);
     Py_DECREF(start_object);
+    return result;
+}
+
+static PyObject *
+enter(PyObject *module, PyObject *probe)
+{
+    long long start = now_ns();
+    int known = probe_type != NULL && Py_TYPE(probe) == probe_type;
+    int ok = 0;
+    long long gate = known ? int_slot(probe, gate_offset, &ok) : 0;
+    if (ok && gate >= never) {
+        return PyLong_FromLongLong(start); /* spans off */
+    }
+    if (begin_span == NULL) {
+        return PyLong_FromLongLong(start);
+    }
+    if (context_var == NULL) { /* another runtime context: Python reads it */
+        return call_with_start(begin_in_trace, probe, start, invalid_span);
+    }
+    /* A context that cannot be read counts as no trace: enter never raises into the
+     * user's function. */
+    PyObject *context = NULL;
+    if (PyContextVar_Get(context_var, NULL, &context) < 0) {
+        PyErr_Clear();
+        context = NULL;
+    }
+    PyObject *span = NULL;
+    if (context != NULL && context != empty_context && PyDict_Check(context)) {
+        span = PyDict_GetItemWithError(context, span_key); /* borrowed */
+        if (span == NULL && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+    }
+    if (span == NULL || span == invalid_span) { /* outside any trace: the rate cap decides */
+        Py_XDECREF(context);
+        if (ok && start < gate) {
+            return PyLong_FromLongLong(start);
+        }
+        return call_with_start(begin_span, probe, start, NULL);
+    }
+    if (span == PyList_GET_ITEM(unsampled, 0)) { /* inside a trace decided not recorded */
+        Py_DECREF(context);
+        return PyLong_FromLongLong(start);
+    }
+    Py_INCREF(span); /* the context may go while Python runs */
+    Py_DECREF(context);
+    PyObject *result = call_with_start(begin_in_trace, probe, start, span);
+    Py_DECREF(span);
     return result;
 }
 
@@ -204,7 +294,9 @@ leave(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *probe = args[0], *call = args[1];
     if (PyLong_CheckExact(call) && probe_type != NULL && Py_TYPE(probe) == probe_type) {
         long long start = PyLong_AsLongLong(call);
-        if (!(start == -1 && PyErr_Occurred())) {
+        int ok = 0;
+        long long slow = int_slot(probe, slow_offset, &ok);
+        if (!(start == -1 && PyErr_Occurred()) && ok && end - start <= slow) {
             int counted = count_call(probe, end - start);
             if (counted == 0) {
                 Py_RETURN_NONE;
@@ -231,7 +323,8 @@ leave(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
-     "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled): where the probe's slots are."},
+     "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled, begin_in_trace, context_var, span_key, "
+     "invalid_span, unsampled, never, empty_context): where the probe's slots are, and what enter reads and calls."},
     {"now", now, METH_NOARGS, "The clock enter and leave read, in ns (perf_counter_ns on Linux)."},
     {"enter", enter, METH_O, "enter(probe): a call starts (see aiotel.probes.enter)."},
     {"leave", (PyCFunction)(void (*)(void))leave, METH_FASTCALL,

@@ -12,7 +12,8 @@ CODE_LINE_NUMBER = "code.line.number"  # the `def` line; on events and fallback 
 ERROR_TYPE = "error.type"  # the class of the exception that left a call, qualified unless builtin
 EXCEPTION_TYPE = "exception.type"  # the class of an exception an `except` handler caught
 EXCEPTION_MESSAGE = "exception.message"  # redacted message, on the span's exception event
-EXCEPTION_STACKTRACE = "exception.stacktrace"  # redacted traceback, on the span's exception event
+EXCEPTION_STACKTRACE = "exception.stacktrace"  # redacted traceback (the 64 frames nearest the raise), on the span's exception event
+EXCEPTION_ESCAPED = "exception.escaped"  # on the exception event, as the SDK's record_exception sets it
 
 # --- resource (one per process) ---
 SERVICE_NAME = "service.name"  # the program; inherited by every child and worker
@@ -32,6 +33,19 @@ PROVENANCE_SOURCE = "aiotel.provenance.source"  # where it came from: comment, m
 PROVENANCE_COMMIT = "aiotel.provenance.commit"  # the commit that last changed most of the function's lines
 PROVENANCE_COMMIT_TIME = "aiotel.provenance.commit.time"  # that commit's date (ISO 8601)
 
+# --- why a span exists, and what a trace left out ---
+SPAN_REASON = "aiotel.span.reason"  # root (started a trace), in_trace (inside a recorded one), error or slow (late)
+# on an aiotel span: the calls inside it, per function, that got no span because their
+# trace had AIOTEL_TRACE_SPAN_BUDGET spans of that function (parallel arrays)
+UNRECORDED_FUNCTIONS = "aiotel.span.unrecorded.functions"
+UNRECORDED_CALLS = "aiotel.span.unrecorded.calls"
+
+# --- on another instrumentation's span started inside a marked call: which AI function made it ---
+FUNCTION_NAME = "aiotel.function.name"  # the innermost running marked function, qualified
+FUNCTION_FILE = "aiotel.function.file"  # its source file
+FUNCTION_LINE = "aiotel.function.line"  # its `def` line
+FUNCTION_TOOL = "aiotel.function.tool"  # the AI tool its marker names
+
 # --- span events inside a marked call ---
 EVENT_FALLBACK = "aiotel.fallback"  # an `except` handler caught something (code.line.number, exception.type)
 EVENT_EMPTY_RESULT = "aiotel.empty_result"  # the function returned None where it returns values elsewhere
@@ -43,6 +57,8 @@ FUNCTION_FALLBACKS = "aiotel.function.fallbacks"  # counter: except handlers tha
 FUNCTION_EMPTY_RESULTS = "aiotel.function.empty_results"  # counter: None returns, by return line
 FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per parameter and argument type (opt-in)
 FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
+FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: calls a trace's span budget left without a span
+SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans the export queue had no room for (OTEL_BSP_MAX_QUEUE_SIZE)
 INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
 INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
 

@@ -11,6 +11,7 @@ import shutil
 import sys
 import sysconfig
 import threading
+import time
 from bisect import bisect_left
 
 import pytest
@@ -82,18 +83,36 @@ def test_enter_returns_the_start_time_while_no_span_may_start(implementation):
     assert sum(probe.ok_buckets) == 1
 
 
-def test_sampled_calls_get_spans_until_the_rate_cap_is_spent(implementation):
+def test_calls_outside_a_trace_get_spans_until_the_burst_is_spent(implementation):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=3, accelerator=implementation == "accelerator")
+    probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=0.001, span_burst=3,
+                     accelerator=implementation == "accelerator")
     probe = new_probe("sampled")
-    calls = [probes.enter(probe) for _ in range(5)]
-    for call in reversed(calls):
-        probes.leave(probe, call)
+    calls = []
+    for _ in range(5):
+        calls.append(probes.enter(probe))
+        probes.leave(probe, calls[-1])
     assert [c.__class__.__name__ for c in calls] == ["Call", "Call", "Call", "int", "int"]
     assert [s.name for s in exporter.get_finished_spans()] == ["m.sampled"] * 3
     assert sum(probe.ok_buckets) == 5
+
+
+def test_calls_inside_a_recorded_trace_always_get_spans(implementation):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=0.001, span_burst=1,
+                     accelerator=implementation == "accelerator")
+    probe = new_probe("nested")
+    calls = [probes.enter(probe) for _ in range(5)]  # each inside the one before
+    for call in reversed(calls):
+        probes.leave(probe, call)
+    assert [c.__class__.__name__ for c in calls] == ["Call"] * 5
+    spans = exporter.get_finished_spans()
+    assert [s.attributes["aiotel.span.reason"] for s in spans] == ["in_trace"] * 4 + ["root"]
+    assert len({s.context.trace_id for s in spans}) == 1
 
 
 def test_the_first_call_starts_the_pipeline(implementation):
@@ -103,6 +122,16 @@ def test_the_first_call_starts_the_pipeline(implementation):
     probes.leave(probe, probes.enter(probe))
     probes.leave(probe, probes.enter(probe))
     assert started == [True] and sum(probe.ok_buckets) == 2
+
+
+@pytest.mark.parametrize("spans", [False, True])
+def test_the_pipeline_start_is_not_timed_as_the_first_call(implementation, spans):
+    """The start (SDK, exporters, readers: tens of ms in real runs) is aiotel's time."""
+    tracer = TracerProvider().get_tracer("t") if spans else None
+    probes.configure(tracer=tracer, starter=lambda: time.sleep(0.05), accelerator=implementation == "accelerator")
+    probe = new_probe()
+    probes.leave(probe, probes.enter(probe))
+    assert sum(probe.ok_buckets) == 1 and probe.ok_sum_ns < 50_000_000
 
 
 def test_slots_holding_something_unexpected_take_the_python_path():

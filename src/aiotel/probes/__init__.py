@@ -19,24 +19,30 @@ costs 8-18 µs and a span about 24 µs, against 32 ns for a trivial call. So:
 - every call is counted here, in plain lists per function and outcome (count, sum and
   bucket counts of ``aiotel.function.duration``); ``aiotel.pipeline.metrics`` hands them to the
   SDK's readers at collection time;
-- a span is built only for a call that the per-function rate cap lets through
-  (``AIOTEL_SPAN_RATE_LIMIT``), and then only if the SDK sampler agrees. The cap is
-  decided first, with one comparison, before any span object exists.
+- spans are decided once per trace (see docs/sampling.md): ``enter`` reads the OTel
+  context once. Inside a recorded trace a call always gets its span (up to the trace's
+  budget, ``traces``); under a trace decided not recorded, never (the last such span is
+  remembered, so that check is one identity comparison); outside any trace the
+  per-function cap (``AIOTEL_SPAN_RATE_LIMIT`` after ``AIOTEL_SPAN_BURST``) is decided
+  first, with one comparison, before any span object exists, then the sampler.
 
-An unsampled call costs two clock reads and a bucket increment. Under the GIL the
+An unsampled call costs two clock reads, the context read and a bucket increment; one
+that was slow or failed goes on to ``spans`` for a late span. Under the GIL the
 increments are not interleaved between threads on CPython 3.10+ (no eval-breaker check
 inside ``x[i] += 1``); on 3.9 a rare lost increment is possible.
 
 ``enter`` and ``leave`` have a C twin, ``aiotel._speedups`` (built at install when a
 compiler is there; Linux only): used when it imports, unless ``AIOTEL_ACCELERATOR=false``.
-It does the unsampled path itself and calls ``_begin_span``/``_leave_sampled`` otherwise.
+It does the unsampled path itself and calls ``_begin_span``/``_begin_in_trace``/``_leave_sampled``
+otherwise.
 """
 
 from __future__ import annotations
 
+import contextvars
 import time
 from bisect import bisect_left
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -46,22 +52,49 @@ from .attributes import _later_attributes, _redactions, add_attributes, function
 from .shapes import (INPUT_BUCKETS, INPUT_CALLS, INPUT_SIZE_SUM, INPUT_SIZED, MAX_TYPES_PER_PARAMETER, OTHER_TYPE,
                      SIZE_BOUNDS, shapes)
 from .signals import empty, fallback
-from .spans import _begin_span, _end_span, _late_error_span, _leave_sampled, _mark_failed
-from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _SPLIT, _no_redaction, _open_gate, _probes,
-                    _settings, all_probes, replace_tracers, reset_counts)
+from . import traces
+from .spans import RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _last_trace, _begin_span, _end_span, _failed_call, _leave_sampled, _slow_call
+from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _NEVER, _SPLIT, _no_redaction, _open_gate,
+                    _probes, _settings, all_probes, refresh_slow, replace_tracers, reset_counts)
 
 __all__ = [
     "BOUNDS_NS", "BOUNDS_SECONDS", "Call", "FunctionProbe", "INPUT_BUCKETS", "INPUT_CALLS", "INPUT_SIZED",
     "INPUT_SIZE_SUM", "MAX_TYPES_PER_PARAMETER", "Marker", "OTHER_TYPE", "Provenance", "SIZE_BOUNDS", "accelerated",
     "accelerator_available", "add_attributes", "all_probes", "configure", "empty", "enter", "fail", "fallback",
-    "function", "leave", "python_enter", "python_leave", "replace_tracers", "reset_counts", "resume", "shapes",
-    "suspend", "use_accelerator",
+    "function", "leave", "python_enter", "python_leave", "refresh_slow", "replace_tracers", "reset_counts", "resume",
+    "shapes", "suspend", "traces", "use_accelerator",
 ]
 
 _now = time.perf_counter_ns
 _attach = otel_context.attach
 _detach = otel_context.detach
 _in_context = trace.set_span_in_context
+_INVALID_SPAN = trace.INVALID_SPAN
+
+
+def _context_reader() -> Tuple[Any, Any]:
+    """The context variable that holds the OTel context, and the key of its current span:
+    one read tells whether a call runs inside a trace. Another runtime context
+    (OTEL_PYTHON_CONTEXT) is read through the API instead."""
+    from opentelemetry.context import _RUNTIME_CONTEXT
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    variable = getattr(_RUNTIME_CONTEXT, "_current_context", None)
+    if variable.__class__ is not contextvars.ContextVar:
+        return None, _SPAN_KEY
+    return variable, _SPAN_KEY
+
+
+_CONTEXT_VARIABLE, _SPAN_KEY = _context_reader()
+if _CONTEXT_VARIABLE is not None:
+    _current_context = _CONTEXT_VARIABLE.get
+    try:  # what the variable holds wherever nothing was attached: no span, nothing to look up
+        _EMPTY_CONTEXT: Any = contextvars.Context().run(_CONTEXT_VARIABLE.get)
+    except LookupError:
+        _EMPTY_CONTEXT = None
+else:
+    _current_context = otel_context.get_current
+    _EMPTY_CONTEXT = None
 
 
 def configure(
@@ -73,28 +106,41 @@ def configure(
     starter: Any = None,
     redact: Optional[Callable[[str], str]] = None,
     accelerator: bool = True,
+    span_burst: int = 100,
+    trace_span_budget: int = 1000,
+    slow_threshold: Optional[Tuple[int, float]] = (100_000_000, 4.0),
+    late_span_rate: float = 1.0,
 ) -> None:
-    """Set the tracers and limits; probes created earlier follow the new rate cap.
+    """Set the tracers and limits; probes created earlier follow the new ones.
 
     ``starter``: called once, on the first call of any marked function, to build the rest
     of the SDK pipeline (the meter provider and its readers). ``accelerator``: use the
-    C ``enter``/``leave`` when they are installed."""
+    C ``enter``/``leave`` when they are installed. ``slow_threshold``: (floor in ns,
+    multiple of the function's p99; 0 = the floor alone), or None: slow calls get no span."""
     use_accelerator(accelerator)
     _settings.starter = starter
     _settings.tracer = tracer
     _settings.error_tracer = error_tracer if error_tracer is not None else tracer
     if span_rate_limit > 0:
         _settings.span_interval_ns = max(1, int(1e9 / span_rate_limit))
-        _settings.span_burst = max(1, int(span_rate_limit))
     else:
         _settings.span_interval_ns = 0
+    _settings.span_burst = max(1, int(span_burst))
+    _settings.trace_span_budget = max(0, int(trace_span_budget))
+    _settings.slow_floor_ns, _settings.slow_p99_multiple = (
+        (None, 0.0) if slow_threshold is None else (int(slow_threshold[0]), float(slow_threshold[1])))
+    _settings.late_interval_ns = max(1, int(1e9 / late_span_rate)) if late_span_rate > 0 else 0
     _settings.prompt_max_length = prompt_max_length
     _settings.capture_prompt = capture_prompt
     _settings.redact = redact if redact is not None else _no_redaction
     _redactions.clear()
+    UNSAMPLED[0] = RECORDED_PARENT[0] = None
+    _last_trace[0] = None  # formatted with the old redaction
+    traces.forget_all()
     for probe in _probes:
-        probe.tat = 0
+        probe.tat = probe.late_tat = 0
         _open_gate(probe)
+        refresh_slow(probe)
 
 
 # No default-argument tricks to make globals local: on 3.13 a call that fills in
@@ -102,9 +148,19 @@ def configure(
 # one frame earlier than the plain function (found by the fidelity matrix).
 def enter(probe: FunctionProbe) -> Any:
     start = _now()
-    if start < probe.gate:
+    context = _current_context()
+    if context is _EMPTY_CONTEXT:  # outside any trace: the rate cap decides
+        if start < probe.gate:
+            return start
+        return _begin_span(probe, start)
+    span = context.get(_SPAN_KEY)
+    if span is None or span is _INVALID_SPAN:
+        if start < probe.gate:
+            return start
+        return _begin_span(probe, start)
+    if span is UNSAMPLED[0]:  # inside a trace decided not recorded
         return start
-    return _begin_span(probe, start)
+    return _begin_in_trace(probe, start, span)
 
 
 # Recursion: ``leave`` and ``fail`` run at the depth where ``enter`` succeeded, and call
@@ -129,6 +185,11 @@ def leave(probe: FunctionProbe, call: Any) -> None:
                 index += 1
             probe.ok_buckets[index] += 1
         probe.ok_sum_ns += elapsed
+        if elapsed > probe.slow:
+            try:
+                _slow_call(probe, elapsed, end)
+            except Exception:
+                pass
         return
     try:
         _end_span(probe, call, end)
@@ -155,14 +216,7 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
             counts = probe.errors.setdefault(kind, [0] * (len(BOUNDS_NS) + 2))
         counts[bisect_left(BOUNDS_NS, elapsed)] += 1
         counts[-1] += elapsed
-        if call.__class__ is int:
-            _late_error_span(probe, exc, kind, elapsed, end)
-        else:
-            if call.token is not None:
-                _detach(call.token)
-                call.token = None
-            _mark_failed(call.span, exc, kind)
-            call.span.end()
+        _failed_call(probe, call, exc, kind, elapsed, end)
     except Exception:
         pass
     return None
@@ -197,7 +251,8 @@ def _load_accelerator() -> Any:
     try:
         import aiotel._speedups as _speedups  # the C module (a relative import reads as the package)
 
-        _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled)
+        _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled, _begin_in_trace, _CONTEXT_VARIABLE,
+                       _SPAN_KEY, _INVALID_SPAN, UNSAMPLED, _NEVER, _EMPTY_CONTEXT)
         # start times cross between the C and Python functions: one clock
         if abs(_speedups.now() - _now()) > 50_000_000:
             return None

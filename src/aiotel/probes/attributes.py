@@ -25,7 +25,7 @@ def add_attributes(path: str, line: int, attributes: Dict[str, Any]) -> None:
     _later_attributes[key] = dict(_later_attributes.get(key, {}), **attributes)
     for probe in list(_probes):
         if (probe.attributes.get(semconv.CODE_FILE_PATH), probe.attributes.get(semconv.CODE_LINE_NUMBER)) == key:
-            probe.attributes = dict(probe.attributes, **attributes)
+            probe.set_attributes(dict(probe.attributes, **attributes))
 
 
 _redactions: Dict[str, str] = {}

@@ -1,10 +1,13 @@
-"""Per-function call state: the duration buckets, each marked function's counts, and the
-settings and rate cap that decide whether a call may start a span."""
+"""Per-function call state: the duration buckets, each marked function's counts, the
+settings and rate caps that decide whether a call may start a span, and the slow-call
+threshold."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .. import semconv
 
 # Bucket upper bounds of aiotel.function.duration, in ns (exported in seconds). AI-written
 # helpers run from a microsecond to seconds, so the buckets span 1 µs to 10 s in 1-2.5-5
@@ -42,14 +45,20 @@ class _ProbeSettings:
     """What the probes need to know; set by ``configure`` before modules are rewritten."""
 
     __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt",
-                 "starter", "redact")
+                 "starter", "redact", "trace_span_budget", "slow_floor_ns", "slow_p99_multiple", "late_interval_ns",
+                 "late_burst")
 
     def __init__(self) -> None:
         self.starter: Any = None  # builds the SDK pipeline on the first call, then is cleared
         self.tracer: Any = None  # None: no spans, metrics only
-        self.error_tracer: Any = None  # always samples: spans for failed calls the sampler dropped
-        self.span_interval_ns = 100_000_000
-        self.span_burst = 10
+        self.error_tracer: Any = None  # always samples: late spans (failed or slow calls the sampler dropped)
+        self.span_interval_ns = 100_000_000  # the per-function cap on new traces: one per interval...
+        self.span_burst = 100  # ...after a burst of this many
+        self.trace_span_budget = 1000  # spans of one function in one trace
+        self.slow_floor_ns: Optional[int] = 100_000_000  # None: slow calls get no span
+        self.slow_p99_multiple = 4.0  # 0: the floor alone
+        self.late_interval_ns = 1_000_000_000  # late spans per function: one per interval...
+        self.late_burst = 10  # ...after a burst of this many
         self.prompt_max_length = 256
         self.capture_prompt = True
         self.redact: Callable[[str], str] = _no_redaction  # aiotel.probes.redact.Redactor once configured
@@ -63,20 +72,25 @@ _settings = _ProbeSettings()
 _probes: List["FunctionProbe"] = []
 
 
+# Reasons a span was recorded (aiotel.span.reason)
+ROOT, IN_TRACE, ERROR, SLOW = "root", "in_trace", "error", "slow"
+REASONS = (ROOT, IN_TRACE, ERROR, SLOW)
+
+
 class FunctionProbe:
     """One marked function: its span name and attributes (built once), its call statistics."""
 
     __slots__ = (
-        "name", "attributes", "metric_attributes",
+        "name", "attributes", "metric_attributes", "by_reason", "caller_attributes",
         "ok_buckets", "ok_sum_ns", "errors", "fallbacks", "empties", "parameters", "inputs",
-        "gate", "tat", "__weakref__",
+        "gate", "tat", "slow", "late_tat", "over_budget", "__weakref__",
     )
 
     def __init__(
         self, name: str, attributes: Dict[str, Any], metric_attributes: Dict[str, Any], parameters: Tuple[str, ...] = ()
     ) -> None:
         self.name = name
-        self.attributes = attributes
+        self.set_attributes(attributes)
         self.metric_attributes = metric_attributes
         self.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
         self.ok_sum_ns = 0
@@ -89,9 +103,25 @@ class FunctionProbe:
         # with AIOTEL_CAPTURE_ARGS=shape: per parameter, type name -> counts (INPUT_*)
         self.parameters = parameters
         self.inputs: List[Dict[str, List[int]]] = [{} for _ in parameters]
-        self.gate = _NEVER  # monotonic ns before which no span may start (rate cap)
+        self.gate = _NEVER  # monotonic ns before which no call may start a trace (rate cap)
         self.tat = 0  # GCRA "theoretical arrival time" of the next span
+        self.late_tat = 0  # the same for late spans (failed and slow calls without one)
+        self.over_budget = 0  # calls left without a span: their trace had the budget's worth
+        self.slow = _NEVER  # an unsampled call longer than this (ns) gets a late span
         _open_gate(self)
+        refresh_slow(self)
+
+    def set_attributes(self, attributes: Dict[str, Any]) -> None:
+        """The span attributes, and what a span of each reason and a foreign span started
+        inside a call carry: built here, once, never per call."""
+        self.attributes = attributes
+        self.by_reason = {reason: dict(attributes, **{semconv.SPAN_REASON: reason}) for reason in REASONS}
+        self.caller_attributes = {
+            semconv.FUNCTION_NAME: attributes.get(semconv.CODE_FUNCTION_NAME, self.name),
+            semconv.FUNCTION_FILE: attributes.get(semconv.CODE_FILE_PATH, ""),
+            semconv.FUNCTION_LINE: attributes.get(semconv.CODE_LINE_NUMBER, 0),
+            semconv.FUNCTION_TOOL: attributes.get(semconv.PROVENANCE_TOOL, "unknown"),
+        }
 
 
 def _open_gate(probe: FunctionProbe) -> None:
@@ -112,6 +142,50 @@ def _take_span_slot(probe: FunctionProbe, now: int) -> bool:
     return True
 
 
+def _take_late_slot(probe: FunctionProbe, now: int) -> bool:
+    """The late-span cap, the same algorithm: a threshold never bypasses the sampler without bound."""
+    interval = _settings.late_interval_ns
+    if interval <= 0 or now < probe.late_tat - interval * (_settings.late_burst - 1):
+        return False
+    probe.late_tat = max(probe.late_tat, now) + interval
+    return True
+
+
+# A percentile of a few calls says little: until then the floor alone decides
+MIN_CALLS_FOR_P99 = 50
+
+
+def p99_ns(buckets: List[int]) -> Optional[float]:
+    """The 99th percentile of a duration histogram, interpolated inside its bucket."""
+    total = sum(buckets)
+    if total < MIN_CALLS_FOR_P99:
+        return None
+    rank = 0.99 * total
+    seen = 0
+    for index, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            low = BOUNDS_NS[index - 1] if index > 0 else 0
+            high = BOUNDS_NS[index] if index < len(BOUNDS_NS) else BOUNDS_NS[-1]
+            return low + (high - low) * (rank - seen) / count
+        seen += count
+    return float(BOUNDS_NS[-1])
+
+
+def refresh_slow(probe: FunctionProbe) -> None:
+    """The slow-call threshold from the floor and the function's own p99 (recomputed when
+    a call crosses it and at each metric collection, never per call)."""
+    floor = _settings.slow_floor_ns
+    if floor is None or _settings.error_tracer is None:
+        probe.slow = _NEVER
+        return
+    threshold = floor
+    if _settings.slow_p99_multiple > 0:
+        p99 = p99_ns(probe.ok_buckets)
+        if p99 is not None:
+            threshold = max(threshold, int(p99 * _settings.slow_p99_multiple))
+    probe.slow = threshold
+
+
 def replace_tracers(tracer: Any, error_tracer: Any) -> None:
     """New tracers, same limits (a forked child with its own resource)."""
     if _settings.tracer is not None:
@@ -129,6 +203,7 @@ def reset_counts() -> None:
         probe.fallbacks = {}
         probe.empties = {}
         probe.inputs = [{} for _ in probe.parameters]
+        probe.over_budget = 0
 
 
 def all_probes() -> List[FunctionProbe]:
@@ -136,11 +211,14 @@ def all_probes() -> List[FunctionProbe]:
 
 
 class Call:
-    """A sampled call in flight. Unsampled calls are just their start time (an int)."""
+    """A call with a span in flight (recording, or carrying a trace's "not recorded"
+    decision). Calls without a span are just their start time (an int)."""
 
-    __slots__ = ("start", "span", "token")
+    __slots__ = ("start", "span", "token", "trace", "span_id")
 
-    def __init__(self, start: int, span: Any, token: Any) -> None:
+    def __init__(self, start: int, span: Any, token: Any, trace: Any = None, span_id: int = 0) -> None:
         self.start = start
         self.span = span
         self.token = token
+        self.trace = trace  # its trace's aiotel.probes.traces.TraceState when recording
+        self.span_id = span_id
