@@ -41,6 +41,13 @@ class Settings:
     include: Tuple[str, ...] = ()
     exclude: Tuple[str, ...] = ()
     span_rate_limit: float = 10.0
+    span_burst: int = 100
+    trace_span_budget: int = 1000
+    # (floor in ns, multiple of the function's p99; 0 = floor only), or None: off
+    slow_threshold: Optional[Tuple[int, float]] = (100_000_000, 4.0)
+    late_span_rate: float = 1.0
+    trace_rate_limit: float = 100.0  # new traces a second, when OTEL_TRACES_SAMPLER is not set
+    traces_sampler_set: bool = False
     prompt_max_length: int = 256
     capture_prompt: bool = True
     accelerator: bool = True
@@ -113,6 +120,40 @@ def parse_non_negative_float(value: str) -> float:
     if not number >= 0 or number == float("inf"):
         raise ValueError("expected a finite number, 0 or more")
     return number
+
+
+_DURATION_UNITS = (("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000))
+
+
+def parse_duration_ns(value: str) -> int:
+    """``250ms``, ``1.5s``, ``800us``: a duration with its unit, in ns."""
+    text = value.strip().lower()
+    for unit, scale in _DURATION_UNITS:
+        if text.endswith(unit) and not (unit == "s" and text[-2:-1] in ("n", "u", "µ", "m")):
+            number = float(text[: -len(unit)])
+            if not number >= 0 or number == float("inf"):
+                raise ValueError("expected a duration, 0 or more")
+            return int(number * scale)
+    raise ValueError(f"{value.strip()!r} has no unit (ns, us, ms or s)")
+
+
+def parse_slow_threshold(value: str) -> Optional[Tuple[int, float]]:
+    """AIOTEL_SLOW_THRESHOLD: ``off``, or a floor and/or a multiple of the function's p99,
+    comma-separated (``100ms,4xp99``); the threshold is the larger of the two."""
+    text = value.strip().lower()
+    if text in _FALSE:
+        return None
+    floor, multiple = 0, 0.0
+    for term in (t.strip() for t in text.split(",")):
+        if term.endswith("xp99"):
+            multiple = float(term[:-4])
+            if not multiple > 0 or multiple == float("inf"):
+                raise ValueError(f"{term!r}: the multiple of p99 must be above 0")
+        else:
+            floor = parse_duration_ns(term)
+    if floor <= 0 and multiple <= 0:
+        raise ValueError("expected off, a duration like 100ms, a multiple like 4xp99, or both")
+    return floor, multiple
 
 
 def parse_compression(value: str) -> str:
@@ -232,6 +273,12 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         include=read("AIOTEL_INCLUDE", parse_patterns, ()),
         exclude=read("AIOTEL_EXCLUDE", parse_patterns, ()),
         span_rate_limit=read("AIOTEL_SPAN_RATE_LIMIT", parse_non_negative_float, 10.0),
+        span_burst=read("AIOTEL_SPAN_BURST", parse_positive_int, 100),
+        trace_span_budget=read("AIOTEL_TRACE_SPAN_BUDGET", parse_non_negative_int, 1000),
+        slow_threshold=read("AIOTEL_SLOW_THRESHOLD", parse_slow_threshold, (100_000_000, 4.0)),
+        late_span_rate=read("AIOTEL_LATE_SPAN_RATE", parse_non_negative_float, 1.0),
+        trace_rate_limit=read("AIOTEL_TRACE_RATE_LIMIT", parse_non_negative_float, 100.0),
+        traces_sampler_set=bool(env.get("OTEL_TRACES_SAMPLER", "").strip()),
         prompt_max_length=read("AIOTEL_PROMPT_MAX_LENGTH", parse_non_negative_int, 256),
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         accelerator=read("AIOTEL_ACCELERATOR", parse_bool, True),

@@ -26,7 +26,12 @@ class Variable(NamedTuple):
 VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_INCLUDE", "--include", "", "extra modules or paths to instrument (comma-separated fnmatch patterns; a pattern with '/' or ending in .py is a path)"),
     Variable("AIOTEL_EXCLUDE", "--exclude", "", "modules or paths never to instrument (same patterns); wins over --include"),
-    Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "spans per second per function (burst of the same size); 0 = metrics only"),
+    Variable("AIOTEL_SPAN_RATE_LIMIT", "--span-rate-limit", "10", "new traces a marked function may start per second (after a burst of AIOTEL_SPAN_BURST); 0 = metrics only, no aiotel spans"),
+    Variable("AIOTEL_SPAN_BURST", "--span-burst", "100", "calls of one function that may start traces at once before AIOTEL_SPAN_RATE_LIMIT applies"),
+    Variable("AIOTEL_TRACE_SPAN_BUDGET", "--trace-span-budget", "1000", "spans of one function in one trace; calls past it are counted on the nearest aiotel span and in aiotel.function.spans_over_budget"),
+    Variable("AIOTEL_SLOW_THRESHOLD", "--slow-threshold", "100ms,4xp99", "a call without a span that took longer than this (the larger of a floor and a multiple of the function's p99) gets a late span; off: none"),
+    Variable("AIOTEL_LATE_SPAN_RATE", "--late-span-rate", "1", "late spans (failed or slow calls without a span) per second per function, after a burst of 10; 0 = none"),
+    Variable("AIOTEL_TRACE_RATE_LIMIT", "--trace-rate-limit", "100", "new traces recorded per second per process, whoever starts them, when OTEL_TRACES_SAMPLER is not set; 0 = no limit"),
     Variable("AIOTEL_PROMPT_MAX_LENGTH", "--prompt-max-length", "256", "characters of the marker's prompt put on spans"),
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
     Variable("AIOTEL_ACCELERATOR", "--accelerator", "true", "use the probes' C accelerator when it was built at install (false: the pure-Python probes)"),

@@ -132,3 +132,20 @@ def test_resource_detection_reads_only_variables_that_config_hands_it():
     source = open(aiotel.pipeline.resource.__file__).read()
     read = set(re.findall(r"environ(?:\.get\(|\[)[\"']([A-Z][A-Z0-9_]+)[\"']", source))
     assert read and read <= set(aiotel.config.RESOURCE_VARIABLES), read - set(aiotel.config.RESOURCE_VARIABLES)
+
+
+def test_trace_settings_defaults_and_the_slow_threshold_grammar():
+    defaults = load_settings({})
+    assert (defaults.span_burst, defaults.trace_span_budget, defaults.late_span_rate, defaults.trace_rate_limit) == (
+        100, 1000, 1.0, 100.0)
+    assert defaults.slow_threshold == (100_000_000, 4.0) and not defaults.traces_sampler_set
+    for raw, expected in (("off", None), ("250ms", (250_000_000, 0.0)), ("3xp99", (0, 3.0)),
+                          ("1.5s, 2xp99", (1_500_000_000, 2.0)), ("800us", (800_000, 0.0))):
+        settings = load_settings({"AIOTEL_SLOW_THRESHOLD": raw})
+        assert settings.slow_threshold == expected and not settings.problems, raw
+    for bad in ("100", "fast", "0xp99", "-5ms"):
+        settings = load_settings({"AIOTEL_SLOW_THRESHOLD": bad})
+        assert settings.slow_threshold == (100_000_000, 4.0), bad
+        assert len(settings.problems) == 1 and "AIOTEL_SLOW_THRESHOLD" in settings.problems[0], bad
+    assert load_settings({"OTEL_TRACES_SAMPLER": "always_on"}).traces_sampler_set
+    assert "AIOTEL_SPAN_BURST" in load_settings({"AIOTEL_SPAN_BURST": "0"}).problems[0]

@@ -24,6 +24,7 @@ import signal
 import sys
 from typing import Any, Optional
 
+from . import losses
 from .. import probes
 
 _pipeline: Optional[Any] = None
@@ -51,6 +52,8 @@ def _flush_at_multiprocessing_exit() -> None:
 def _after_fork_in_child() -> None:
     try:
         probes.reset_counts()
+        losses.reset()
+        probes.traces.forget_all()
         metrics = sys.modules.get("aiotel.pipeline.metrics")  # loaded with the first marked call
         if metrics is not None:
             metrics.reset_after_fork()

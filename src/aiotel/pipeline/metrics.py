@@ -33,6 +33,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from . import losses
 from .. import probes, semconv
 from .._version import __version__
 
@@ -54,6 +55,26 @@ def _duration_series() -> Iterator[_Series]:
             yield (id(probe), None), probe.metric_attributes, buckets + [probe.ok_sum_ns]
         for kind, counts in list(probe.errors.items()):
             yield (id(probe), kind), dict(probe.metric_attributes, **{semconv.ERROR_TYPE: kind}), list(counts)
+
+
+def _over_budget_series() -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        if probe.over_budget:
+            yield (id(probe),), probe.metric_attributes, [probe.over_budget]
+
+
+def _dropped_series() -> Iterator[_Series]:
+    dropped = losses.spans_dropped()
+    if dropped:
+        yield (), {}, [dropped]
+
+
+def _duration_series_refreshing() -> Iterator[_Series]:
+    """The duration series; each function's slow-call threshold follows its p99 here, at
+    every collection, never per call."""
+    for probe in probes.all_probes():
+        probes.refresh_slow(probe)
+    return _duration_series()
 
 
 def _fallback_series() -> Iterator[_Series]:
@@ -93,11 +114,16 @@ class _Instrument:
 
 INSTRUMENTS = (
     _Instrument(DURATION, "Duration of calls of AI-generated functions; count = calls, error.type = failed calls",
-                "s", _duration_series, probes.BOUNDS_SECONDS, 1e-9),
+                "s", _duration_series_refreshing, probes.BOUNDS_SECONDS, 1e-9),
     _Instrument(FALLBACKS, "Times an except handler inside an AI-generated function caught something",
                 "{fallback}", _fallback_series),
     _Instrument(EMPTY_RESULTS, "Times an AI-generated function that returns values elsewhere returned None",
                 "{call}", _empty_result_series),
+    _Instrument(semconv.FUNCTION_SPANS_OVER_BUDGET,
+                "Calls of AI-generated functions left without a span: their trace had AIOTEL_TRACE_SPAN_BUDGET spans of them",
+                "{call}", _over_budget_series),
+    _Instrument(semconv.SPANS_DROPPED, "Finished spans dropped because the export queue was full (OTEL_BSP_MAX_QUEUE_SIZE)",
+                "{span}", _dropped_series),
     _Instrument(INPUT_TYPES, "Calls of AI-generated functions by parameter and argument type (AIOTEL_CAPTURE_ARGS=shape)",
                 "{call}", lambda: _input_series(sizes=False)),
     _Instrument(INPUT_SIZE, "Length of sized arguments of AI-generated functions (AIOTEL_CAPTURE_ARGS=shape)",

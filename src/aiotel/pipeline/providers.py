@@ -10,8 +10,11 @@ compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
 from __future__ import annotations
 
 import atexit
+import collections
+import os
 import threading
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
 
 if TYPE_CHECKING:  # the metrics SDK loads with the first marked call, not at start-up
@@ -25,12 +28,15 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from . import lifecycle
+from . import lifecycle, losses
 from .. import log, probes, semconv
 from .._version import __version__
 from ..config import Settings
 from ..probes.redact import Redactor
+from .foreign_spans import ForeignSpanProcessor
+from .ids import PrivateIdGenerator, isolate_loaded_modules
 from .resource import detected_attributes
+from .sampling import default_sampler
 
 
 class _LazyBatchProcessor(SpanProcessor):
@@ -52,6 +58,7 @@ class _LazyBatchProcessor(SpanProcessor):
                 if self._processor is None and not self._failed:
                     try:
                         self._processor = _batch_processor(_span_exporter(self.name, self._settings), self._settings)
+                        _count_drops(self._processor)
                     except Exception as exc:
                         self._failed = True
                         log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
@@ -72,6 +79,41 @@ class _LazyBatchProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+
+
+class _CountingQueue(collections.deque):
+    """The batch processor's bounded queue, counting what it drops when full (the SDK only
+    logs it). The check and the push hold a lock that the worker's pop also takes, so a
+    concurrent export never makes a drop count that did not happen."""
+
+    def __init__(self, items: Any, maxlen: int) -> None:
+        super().__init__(items, maxlen)
+        self.lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            reset = weakref.WeakMethod(self._new_lock)
+            os.register_at_fork(after_in_child=lambda: (reset() or (lambda: None))())
+
+    def _new_lock(self) -> None:
+        self.lock = threading.Lock()  # one held by another thread at fork stays held
+
+    def appendleft(self, item: Any) -> None:
+        with self.lock:
+            if len(self) == self.maxlen:
+                losses.span_dropped()
+            super().appendleft(item)
+
+    def pop(self) -> Any:
+        with self.lock:
+            return super().pop()
+
+
+def _count_drops(processor: BatchSpanProcessor) -> None:
+    """Put a counting queue in the BatchSpanProcessor (private SDK state, pinned by the
+    dependency range); an SDK that keeps its queue elsewhere is left as it is."""
+    inner = getattr(processor, "_batch_processor", None)
+    queue = getattr(inner, "_queue", None)
+    if isinstance(queue, collections.deque) and queue.__class__ is collections.deque and queue.maxlen:
+        inner._queue = _CountingQueue(queue, queue.maxlen)
 
 
 class Pipeline:
@@ -98,15 +140,23 @@ class Pipeline:
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
         resource = self.resource = build_resource(settings.resource_environ, main_script)
-        # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it.
-        self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False)
+        # The sampler the user set (OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it), else
+        # aiotel's: parent-based, new traces rate-limited per process.
+        sampler = None if settings.traces_sampler_set else default_sampler(settings.trace_rate_limit)
+        options: Dict[str, Any] = {"sampler": sampler} if sampler is not None else {}
+        self.tracer_provider = _tracer_provider(resource=resource, shutdown_on_exit=False,
+                                                id_generator=PrivateIdGenerator(), **options)
+        if settings.traces_exporters:
+            self.tracer_provider.add_span_processor(ForeignSpanProcessor())
         for name in settings.traces_exporters:
             self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings))
-        # Same processors, but samples everything: spans for failed calls the sampler dropped.
+        # Same processors, but samples everything: late spans for failed or slow calls
+        # that had none (bounded by the late-span cap).
         self.error_provider = _tracer_provider(
             sampler=ALWAYS_ON,
             resource=resource,
             shutdown_on_exit=False,
+            id_generator=PrivateIdGenerator(),
             active_span_processor=self.tracer_provider._active_span_processor,
         )
         trace_api.set_tracer_provider(self.tracer_provider)
@@ -122,6 +172,10 @@ class Pipeline:
             tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,
             error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,
             span_rate_limit=settings.span_rate_limit,
+            span_burst=settings.span_burst,
+            trace_span_budget=settings.trace_span_budget,
+            slow_threshold=settings.slow_threshold,
+            late_span_rate=settings.late_span_rate,
             prompt_max_length=settings.prompt_max_length,
             capture_prompt=settings.capture_prompt,
             accelerator=settings.accelerator,
@@ -141,6 +195,7 @@ class Pipeline:
 
             readers = _metric_readers(self.settings) + self.extra_readers
             meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
+            isolate_loaded_modules()  # the exemplar reservoir is loaded now
             for reader in readers:
                 metrics.attach(reader, self.current_resource)
             metrics_api.set_meter_provider(meter_provider)
@@ -243,6 +298,7 @@ def _otlp_span_exporter(settings: Settings) -> Any:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    isolate_loaded_modules()
     return OTLPSpanExporter(**_otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
 
 
@@ -252,6 +308,7 @@ def _otlp_metric_exporter(settings: Settings) -> Any:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+    isolate_loaded_modules()
     return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
 
 
