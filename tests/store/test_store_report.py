@@ -186,3 +186,26 @@ def test_report_shows_fallbacks_none_results_input_shapes_and_commits(tmp_path):
     row = next(line.split() for line in lines if line.startswith("shop.pricing.discounted_total "))
     assert row[8] == "40" and "KeyError@11" in row[-2]
     assert "input shapes" in table and any(line.split()[:3] == ["app.checkout", "order", "str"] for line in table.splitlines())
+
+
+@pytest.mark.instrumentation
+def test_spans_the_export_queue_drops_are_counted_and_reported(tmp_path):
+    """A queue of two and forty spans at once: what is not in the store is counted,
+    and report and doctor say that the traces are incomplete."""
+    app = tmp_path / "traces"
+    shutil.copytree(os.path.join(SAMPLES, "traces"), app)
+    env = {"AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_SPAN_BURST": "1000", "OTEL_BSP_MAX_QUEUE_SIZE": "2",
+           "OTEL_BSP_SCHEDULE_DELAY": "10000"}
+    result = run(command("aiotel-run") + ["python", "app.py", "threads"], cwd=str(app), env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    stored = 0
+    for name in os.listdir(app / ".aiotel"):
+        if name.startswith("traces"):
+            for line in open(app / ".aiotel" / name):
+                stored += sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+    report = run(command("aiotel") + ["report", "--json"], cwd=str(app))
+    dropped = json.loads(report.stdout)["spans_dropped"]
+    assert dropped > 0 and stored + dropped == 40, (stored, dropped)
+    assert f"{dropped} finished spans were dropped" in report.stderr
+    doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "c")})
+    assert f"spans dropped: {dropped} finished spans" in doctor.stdout

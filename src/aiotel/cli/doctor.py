@@ -99,6 +99,33 @@ def probe_implementation(settings: Settings) -> str:
     return "C accelerator (aiotel._speedups)"
 
 
+def sampling(settings: Settings, environ: Mapping[str, str]) -> str:
+    """Which calls get spans, in one line."""
+    if not settings.traces_exporters or settings.span_rate_limit <= 0:
+        return "no aiotel spans (metrics only)"
+    if settings.traces_sampler_set:
+        sampler = f"the sampler set by OTEL_TRACES_SAMPLER ({environ.get('OTEL_TRACES_SAMPLER', '').strip()})"
+    elif settings.trace_rate_limit > 0:
+        sampler = f"parent-based, at most {settings.trace_rate_limit:g} new traces a second in each process"
+    else:
+        sampler = "parent-based, always on"
+    return (f"{sampler}; a function starts at most {settings.span_rate_limit:g} traces a second after a burst of "
+            f"{settings.span_burst}; inside a recorded trace every call gets a span, up to "
+            f"{settings.trace_span_budget} per function and trace")
+
+
+def spans_dropped_in_store(settings: Settings) -> int:
+    """Spans lost to full export queues, as the store's metrics tell (0 without a store)."""
+    if "store" not in settings.metrics_exporters:
+        return 0
+    from ..store import rollup
+
+    try:
+        return rollup.spans_dropped(rollup.read_points(rollup.store_files(settings.store_dir)))
+    except Exception:
+        return 0
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     environ = os.environ
     settings = load_settings(environ)
@@ -119,6 +146,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "endpoints": checks,
         "would_instrument": would_instrument(settings),
         "probes": probe_implementation(settings),
+        "sampling": sampling(settings, environ),
+        "spans_dropped": spans_dropped_in_store(settings),
     }
     healthy = not settings.problems and all(c["answers"] for c in checks)
     if args.json:
@@ -136,6 +165,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"metrics go to: {', '.join(settings.metrics_exporters) or 'nowhere'}\n")
     if report["store"]:
         out.write(f"store: {report['store']}\n")
+    if report["spans_dropped"]:
+        out.write(f"spans dropped: {report['spans_dropped']} finished spans in the store's data found the export queue "
+                  "full (raise OTEL_BSP_MAX_QUEUE_SIZE, or lower the span limits); their traces are incomplete\n")
+    out.write(f"sampling: {report['sampling']}\n")
     for check in checks:
         verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"
         out.write(f"{check['signal']} endpoint {check['endpoint']} ({check['protocol']}): {verdict}\n")

@@ -124,7 +124,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
-    stats = report.summarize(report.read_points(files), since, report.read_commits(report.store_files(store, "traces")))
+    points = list(report.read_points(files))
+    stats = report.summarize(points, since, report.read_commits(report.store_files(store, "traces")))
+    dropped = report.spans_dropped(points, since)
+    if dropped:  # said on every report: the traces of this window are not whole
+        print(f"aiotel report: {dropped} finished spans were dropped because the export queue was full "
+              "(OTEL_BSP_MAX_QUEUE_SIZE); their traces are incomplete", file=sys.stderr)
     out = sys.stdout
     if args.compare:
         old, new = args.compare
@@ -143,7 +148,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             _print_comparison(comparisons, old, new, out)
         return 1 if any(c.flagged for c in comparisons) else 0
     if args.json:
-        json.dump({"store": os.path.abspath(store), "functions": [s.to_json() for s in stats]}, out, indent=2)
+        json.dump({"store": os.path.abspath(store), "spans_dropped": dropped, "functions": [s.to_json() for s in stats]},
+                  out, indent=2)
         out.write("\n")
     elif stats:
         _print_stats(stats, out)

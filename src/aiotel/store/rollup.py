@@ -33,6 +33,8 @@ _LABELS = {
     EMPTY_RESULTS: (semconv.CODE_LINE_NUMBER,),
     INPUT_TYPES: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     INPUT_SIZE: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
+    semconv.FUNCTION_SPANS_OVER_BUDGET: (),
+    semconv.SPANS_DROPPED: (),
 }
 
 
@@ -97,6 +99,7 @@ class FunctionStats:
     empty_results: Counter = dataclasses.field(default_factory=Counter)  # return line
     inputs: Dict[Tuple[str, str], InputShape] = dataclasses.field(default_factory=dict)  # (parameter, type)
     commit: Optional[Tuple[str, str]] = None  # (sha, time) from the newest span that names one
+    spans_over_budget: int = 0  # calls a trace's span budget left without a span
 
     @property
     def error_rate(self) -> float:
@@ -139,6 +142,7 @@ class FunctionStats:
             "empty_rate": self.empty_rate,
             "inputs": [shape.to_json(parameter, kind) for (parameter, kind), shape in sorted(self.inputs.items())],
             "commit": {"sha": self.commit[0], "time": self.commit[1]} if self.commit else None,
+            "spans_over_budget": self.spans_over_budget,
         }
 
 
@@ -283,6 +287,8 @@ def summarize(
     fallbacks, empty results, input shapes and (from ``commits``) the function's commit."""
     stats: Dict[Tuple[str, str], FunctionStats] = {}
     for p in _series_totals(points, since):
+        if p.metric == semconv.SPANS_DROPPED:
+            continue  # the pipeline's, not a function's: see spans_dropped()
         entry = stats.get((p.function, p.version))
         if entry is None:
             entry = stats[(p.function, p.version)] = FunctionStats(p.function, p.version, p.tool, p.path)
@@ -301,6 +307,8 @@ def summarize(
             entry.fallbacks[p.labels] += p.count
         elif p.metric == EMPTY_RESULTS:
             entry.empty_results[p.labels[0]] += p.count
+        elif p.metric == semconv.FUNCTION_SPANS_OVER_BUDGET:
+            entry.spans_over_budget += p.count
         else:
             shape = entry.inputs.setdefault((str(p.labels[0]), str(p.labels[1])), InputShape())
             if p.metric == INPUT_TYPES:
@@ -313,6 +321,11 @@ def summarize(
     for entry in stats.values():
         entry.commit = (commits or {}).get(entry.function)
     return sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
+
+
+def spans_dropped(points: Iterable[Point], since: Optional[int] = None) -> int:
+    """Finished spans the processes' export queues had no room for, in the window."""
+    return sum(p.count for p in _series_totals(points, since) if p.metric == semconv.SPANS_DROPPED)
 
 
 @dataclasses.dataclass
