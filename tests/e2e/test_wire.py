@@ -22,6 +22,7 @@ SPAN_ATTRIBUTES = {
     "code.line.number",
     "aiotel.provenance.tool",
     "aiotel.provenance.source",
+    "aiotel.span.reason",
 }
 
 
@@ -73,6 +74,7 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
         "aiotel.provenance.prompt": "sum a cart with a discount",
         "aiotel.provenance.source": "comment",
         "aiotel.provenance.ticket": "SHOP-12",
+        "aiotel.span.reason": "in_trace",  # inside main.run's trace
     }
     assert set(spans["shop.cart.subtotal"].attributes) == SPAN_ATTRIBUTES | {"aiotel.provenance.date"}
     assert set(spans["shop.cart.batches"].attributes) == SPAN_ATTRIBUTES
@@ -139,15 +141,20 @@ def test_unsampled_failure_still_gets_a_span_with_its_true_start(app, http_recei
     assert counts["shop.cart.batches"] == 1  # metrics count every call, sampled or not
 
 
-def test_span_rate_limit_caps_spans_but_not_counts(app, http_receiver, tmp_path):
-    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT="2")
+def test_the_trace_budget_caps_spans_but_not_counts(app, http_receiver, tmp_path):
+    # every call runs inside main.run's recorded trace: the budget, not the rate cap, bounds it
+    env = telemetry_env(http_receiver, tmp_path, AIOTEL_SPAN_RATE_LIMIT="2", AIOTEL_TRACE_SPAN_BUDGET="2")
     result = aiotel_run(["python", "main.py", "many"], app, env)
     assert result.returncode == 0 and "sum 100.0" in result.stdout
     got = http_receiver.received
-    assert got.wait(lambda r: r.points and r.spans)
+    assert got.wait(lambda r: r.points and any(s.name == "main.run" for s in r.spans))
     time.sleep(0.3)
     totals = [s for s in got.spans if s.name == "shop.cart.Cart.total"]
-    assert 2 <= len(totals) <= 4  # a burst of 2, then 2 per second
+    assert len(totals) == 2
+    (run_span,) = [s for s in got.spans if s.name == "main.run"]
+    unrecorded = dict(zip(run_span.attributes["aiotel.span.unrecorded.functions"],
+                          run_span.attributes["aiotel.span.unrecorded.calls"]))
+    assert unrecorded["shop.cart.Cart.total"] == 99
     ok = [
         p
         for p in got.latest_points("aiotel.function.duration").values()

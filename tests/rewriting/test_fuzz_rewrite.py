@@ -16,7 +16,6 @@ import inspect
 import io
 import itertools
 import linecache
-import sys
 import traceback
 import types
 
