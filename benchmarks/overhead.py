@@ -7,11 +7,15 @@ Cases (a trivial one-argument function in each; the other agents' rows appear wh
 interpreter has them installed: run it with .venv-peers/bin/python, see startup.py):
 - bare:             no instrumentation
 - hand wrapper:     a hand-written perf_counter_ns timing wrapper
-- aiotel unsampled: the rewritten function when no span is made (the rate cap is spent
-                    or the sampler said no): duration histogram only; with the C
-                    accelerator (aiotel._speedups) when built, then with the
+- aiotel spans off: the rewritten function with AIOTEL_SPAN_RATE_LIMIT=0 (metrics only):
+                    duration histogram only, nothing else read
+- aiotel unsampled: the rewritten function outside any trace when no span is made (the
+                    rate cap is spent): the histogram plus one read of the OTel context;
+                    with the C accelerator (aiotel._speedups) when built, then with the
                     pure-Python probes
-- aiotel sampled:   the rewritten function making a span for every call
+- aiotel unsampled in an unrecorded trace: inside a trace the sampler dropped
+- aiotel sampled:   the rewritten function starting a trace on every call
+- aiotel in trace:  a recorded child: every call inside one recorded trace
 - OTel decorator:   the OTel SDK's own ``@tracer.start_as_current_span`` with the same
                     attributes (the baseline the sampled target is set against)
 - hud-sdk:          its native ``Monitor`` around the call (what its instrumentation does)
@@ -19,8 +23,9 @@ interpreter has them installed: run it with .venv-peers/bin/python, see startup.
 
 Then the error path and a ~10 µs function, unsampled, against the same code bare.
 
-Both span cases use the same TracerProvider, whose processor hands every span to an
-exporter that drops it, so the cost is the SDK's and aiotel's, not an exporter's.
+Both span cases hand every span to an exporter that drops it, so the cost is the SDK's
+and aiotel's, not an exporter's; aiotel's tracer provider also has the span processor
+aiotel adds to its pipeline.
 
 Then each optional signal, on against off, unsampled calls of the same function rewritten
 with and without it: fallback counting (handler not taken / taken), empty-result counting
@@ -41,10 +46,14 @@ import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
 from aiotel import probes
+from aiotel.pipeline.foreign_spans import ForeignSpanProcessor
 from aiotel.provenance import scan_source
 from aiotel.rewriting.rewrite import RewriteOptions, rewrite_module
 
@@ -140,27 +149,40 @@ def main(argv: List[str] = None) -> int:
     options = parser.parse_args(argv)
     calls, repeats, span_calls = (2_000, 3, 200) if options.quick else (200_000, 15, 20_000)
 
+    # aiotel's provider has the processor aiotel adds (foreign-span attribution, the end of
+    # each trace's state); the decorator's has only what it would have without aiotel
     provider = TracerProvider()
+    provider.add_span_processor(ForeignSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(DropExporter()))
-    tracer = provider.get_tracer("bench")
+    tracer = provider.get_tracer("aiotel")
+    plain_provider = TracerProvider()
+    plain_provider.add_span_processor(SimpleSpanProcessor(DropExporter()))
     f = instrumented()
     attributes = dict(probes.all_probes()[-1].attributes)
 
-    @tracer.start_as_current_span("hot.f", attributes=attributes)
+    @plain_provider.get_tracer("bench").start_as_current_span("hot.f", attributes=attributes)
     def otel_decorated(x):
         return x
 
     rows = []
     rows.append(("bare call", measure(bare, calls, repeats)))
     rows.append(("hand-written timing wrapper", measure(hand_wrapper(bare), calls, repeats)))
-    probes.configure(tracer=tracer, span_rate_limit=0)  # spans off: every call takes the unsampled path
-    rows.append(("aiotel unsampled call", measure(f, calls, repeats)))
-    if probes.accelerated():  # the row above used the C enter/leave: the fallback's cost too
-        probes.configure(tracer=tracer, span_rate_limit=0, accelerator=False)
-        rows.append(("aiotel unsampled, pure-Python probes", measure(f, calls, repeats)))
+    for accelerator, suffix in ((True, ""), (False, ", pure-Python probes")):
+        if not accelerator and not probes.accelerator_available():
+            break  # the rows above used the pure-Python probes already
+        probes.configure(tracer=tracer, span_rate_limit=0, accelerator=accelerator)  # metrics only
+        rows.append((f"aiotel spans off{suffix}", measure(f, calls, repeats)))
+        spend_the_cap(f, tracer, accelerator)
+        rows.append((f"aiotel unsampled call{suffix}", measure(f, calls, repeats)))
+        with trace.use_span(NonRecordingSpan(UNRECORDED)):
+            rows.append((f"aiotel unsampled, unrecorded trace{suffix}", measure(f, calls, repeats)))
+    probes.configure(tracer=tracer, span_rate_limit=0)
     rows += peer_rows(calls, span_calls, repeats)
-    probes.configure(tracer=tracer, span_rate_limit=1e12)  # every call gets a span
+    probes.configure(tracer=tracer, span_rate_limit=1e12, span_burst=10**9)  # every call starts a trace
     rows.append(("aiotel sampled span", measure(f, span_calls, repeats)))
+    probes.configure(tracer=tracer, span_rate_limit=1e-9, span_burst=1, trace_span_budget=10**9)
+    with tracer.start_as_current_span("request"):  # a recorded trace: every call is its child
+        rows.append(("aiotel recorded child in a trace", measure(f, span_calls, repeats)))
     rows.append(("OTel SDK @start_as_current_span", measure(otel_decorated, span_calls, repeats)))
 
     base = rows[0][1]
@@ -174,13 +196,69 @@ def main(argv: List[str] = None) -> int:
     unsampled, sampled = found["aiotel unsampled call"] / base, found["aiotel sampled span"] / otel
     print(f"targets: unsampled <= 12x bare: {unsampled:.1f}x {'met' if unsampled <= 12 else 'MISSED'}; "
           f"sampled <= 0.7x OTel decorator: {sampled:.2f}x {'met' if sampled <= 0.7 else 'MISSED'}")
+    child = found["aiotel recorded child in a trace"] / found["aiotel sampled span"]
+    print(f"a recorded child costs {child:.2f}x a call that starts its own trace; the context read costs "
+          f"{found['aiotel unsampled call'] / found['aiotel spans off']:.2f}x the metrics-only call (C probes)")
     hud = found.get("hud-sdk native Monitor (no key)")
     if hud is not None:
         met = found["aiotel unsampled call"] <= hud
         print(f"target: unsampled <= hud-sdk's monitor: {found['aiotel unsampled call'] / hud:.2f}x {'met' if met else 'MISSED'}")
     print()
+    context_read_price(f, tracer, calls // 2, repeats * 3)
+    print()
     paths(calls, repeats, tracer)
     return 0
+
+
+def enter_without_context_read(probe):
+    """The pure-Python ``enter`` as it was before spans were decided per trace: the gate
+    alone (the baseline of the context read's price)."""
+    start = probes._now()
+    if start < probe.gate:
+        return start
+    return probes._begin_span(probe, start)
+
+
+def context_read_price(f: Callable, tracer: object, calls: int, rounds: int) -> None:
+    """What deciding once per trace costs an unsampled call outside any trace: the same
+    calls with and without the context read, alternating round by round in this process
+    (the median of the per-round ratios; the machine's drift cancels)."""
+    def timed() -> int:
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            f(1)
+        return time.perf_counter_ns() - start
+
+    rows = []
+    if probes.accelerator_available():  # C: spans off skips the read, otherwise the same path
+        ratios = []
+        for _ in range(rounds):
+            probes.configure(tracer=tracer, span_rate_limit=0)
+            without = timed()
+            spend_the_cap(f, tracer, True)
+            ratios.append(timed() / without)
+        rows.append(("C probes", statistics.median(ratios), 1.10))
+    spend_the_cap(f, tracer, False)
+    ratios = []
+    for _ in range(rounds):
+        probes.enter = enter_without_context_read
+        without = timed()
+        probes.enter = probes.python_enter
+        ratios.append(timed() / without)
+    rows.append(("pure-Python probes", statistics.median(ratios), 1.25))
+    probes.configure(tracer=tracer, span_rate_limit=0)
+    print(f"{'the context read, unsampled call outside a trace':<50}{'with/without':>14}{'target':>8}")
+    for label, ratio, target in rows:
+        print(f"{label:<50}{ratio:>14.3f}{'<= ' + format(target, '.2f'):>8} {'met' if ratio <= target else 'MISSED'}")
+
+
+UNRECORDED = SpanContext(trace_id=1, span_id=1, is_remote=False, trace_flags=TraceFlags(0))
+
+
+def spend_the_cap(f: Callable, tracer: object, accelerator: bool) -> None:
+    """Spans on, the function's cap spent: its calls outside a trace get no span."""
+    probes.configure(tracer=tracer, span_rate_limit=1e-9, span_burst=1, accelerator=accelerator)
+    f(1)
 
 
 def peer_rows(calls: int, span_calls: int, repeats: int) -> List[Tuple[str, float]]:
