@@ -77,6 +77,6 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("OTEL_METRIC_EXPORT_INTERVAL", "--metric-export-interval", "60000", "milliseconds between metric exports"),
     Variable("OTEL_METRIC_EXPORT_TIMEOUT", "--metric-export-timeout", "30000", "milliseconds a metric export may take"),
     Variable("OTEL_LOG_LEVEL", "--log-level", "warn", "what aiotel and the OTel SDK say on stderr: debug, info, warn or error"),
-    Variable("OTEL_TRACES_SAMPLER", "--sampler", "parentbased_always_on", "the OpenTelemetry sampler"),
+    Variable("OTEL_TRACES_SAMPLER", "--sampler", "parent-based, AIOTEL_TRACE_RATE_LIMIT new traces/s", "the OpenTelemetry sampler; once set, used as it is"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
 )

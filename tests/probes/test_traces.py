@@ -220,3 +220,14 @@ def test_an_incoming_sampled_traceparent_makes_every_call_a_child(world):
     assert all(c.context.trace_id == 77 and c.parent.span_id == 88 and c.parent.is_remote for c in callers)
     assert [c.attributes["aiotel.span.reason"] for c in callers] == ["in_trace", "in_trace"]
     assert traces.in_flight() == 0  # each local root (its parent remote) ended its state
+
+
+def test_metrics_only_means_no_late_spans_either(world):
+    namespace, exporter, provider = world
+    probes.configure(tracer=provider.get_tracer("aiotel"), span_rate_limit=0, slow_threshold=(1_000_000, 0.0),
+                     accelerator=probes.accelerated())
+    namespace["sleeper"](0.005)  # slow
+    with pytest.raises(TypeError):
+        namespace["sleeper"]("x")  # failed
+    assert exporter.get_finished_spans() == ()
+    assert sum(namespace["__aiotel_f3__"].ok_buckets) == 1 and namespace["__aiotel_f3__"].errors

@@ -55,7 +55,10 @@ class PrivateIdGenerator(IdGenerator):
 _MODULE_USERS = (
     "opentelemetry.exporter.otlp.proto.grpc.exporter",  # retry jitter: random.uniform
     "opentelemetry.exporter.otlp.common.http",  # retry jitter: random.uniform
-    "opentelemetry.exporter.otlp.proto.http._common",  # older releases' retry jitter
+    # releases before the common module (1.41 and older): each HTTP exporter's own jitter
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
 )
 _FUNCTION_USERS = (
     ("opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir", "randrange"),

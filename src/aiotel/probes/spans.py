@@ -16,7 +16,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from .. import semconv
 from . import traces
 from .state import (BOUNDS_NS, ERROR, IN_TRACE, ROOT, SLOW, Call, FunctionProbe, _open_gate, _probes, _settings,
-                    _take_late_slot, _take_span_slot, refresh_slow)
+                    _take_late_slot, _take_span_slot, late_spans_on, refresh_slow)
 
 # The last span seen whose trace was decided not recorded (a one-entry cache, read by
 # ``enter`` in Python and in C): calls under it are decided by one identity check.
@@ -243,7 +243,7 @@ def _late_span(probe: FunctionProbe, reason: str, elapsed: int, end: int, exc: A
     """A span made at the end of a call that had none, with its true start, if the
     late-span cap allows: a child where the caller's trace is recorded, else a root
     that links to the caller."""
-    if _settings.error_tracer is None or not _take_late_slot(probe, end):
+    if not late_spans_on() or not _take_late_slot(probe, end):
         return
     now_wall = time.time_ns()
     parent = trace.get_current_span().get_span_context()

@@ -142,6 +142,11 @@ def _take_span_slot(probe: FunctionProbe, now: int) -> bool:
     return True
 
 
+def late_spans_on() -> bool:
+    """Late spans need spans: none with AIOTEL_SPAN_RATE_LIMIT=0 (metrics only) or no exporter."""
+    return _settings.error_tracer is not None and _settings.span_interval_ns > 0
+
+
 def _take_late_slot(probe: FunctionProbe, now: int) -> bool:
     """The late-span cap, the same algorithm: a threshold never bypasses the sampler without bound."""
     interval = _settings.late_interval_ns
@@ -175,7 +180,7 @@ def refresh_slow(probe: FunctionProbe) -> None:
     """The slow-call threshold from the floor and the function's own p99 (recomputed when
     a call crosses it and at each metric collection, never per call)."""
     floor = _settings.slow_floor_ns
-    if floor is None or _settings.error_tracer is None:
+    if floor is None or not late_spans_on():
         probe.slow = _NEVER
         return
     threshold = floor
