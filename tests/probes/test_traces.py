@@ -231,3 +231,11 @@ def test_metrics_only_means_no_late_spans_either(world):
         namespace["sleeper"]("x")  # failed
     assert exporter.get_finished_spans() == ()
     assert sum(namespace["__aiotel_f3__"].ok_buckets) == 1 and namespace["__aiotel_f3__"].errors
+
+
+def test_the_frame_finder_knows_the_names_the_rewrite_gives():
+    from aiotel.rewriting import rewrite
+
+    assert frames.CALL == rewrite.CALL
+    assert frames._is_handle(rewrite.handle_name(0)) and frames._is_handle(rewrite.handle_name(417))
+    assert not frames._is_handle("__aiotel_call__")

@@ -3,7 +3,9 @@
 Asked only when another instrumentation starts a span (``aiotel.pipeline.foreign_spans``),
 never per marked call. A rewritten function's code holds the call-state local
 (``aiotel.rewriting.rewrite.CALL``) and names its probe's module global
-(``__aiotel_f<N>__``), so each code object is looked at once and remembered.
+(``rewrite.handle_name``: ``__aiotel_f<N>__``), so each code object is looked at once and
+remembered. The names are copied here, not imported: the rewriting stage imports the
+probes, never the other way (tests/probes/test_traces.py checks that they agree).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import sys
 from types import CodeType, FrameType
 from typing import Dict, Optional
 
-from ..rewriting.rewrite import CALL
 from .state import FunctionProbe
+
+CALL = "__aiotel_call__"
+HANDLE_PREFIX, HANDLE_SUFFIX = "__aiotel_f", "__"
 
 # How many frames up a marked call is looked for: deeper stacks are rare, and the
 # look-up must stay cheap for a span started in a deep library call chain
@@ -24,7 +28,8 @@ _handles: Dict[CodeType, Optional[str]] = {}
 
 
 def _is_handle(name: str) -> bool:
-    return name.startswith("__aiotel_f") and name.endswith("__") and name[10:-2].isdigit()
+    return (name.startswith(HANDLE_PREFIX) and name.endswith(HANDLE_SUFFIX)
+            and name[len(HANDLE_PREFIX):-len(HANDLE_SUFFIX)].isdigit())
 
 
 def _handle_of(code: CodeType) -> Optional[str]:
