@@ -11,6 +11,15 @@ from typing import Dict, List, Optional
 
 import pytest
 
+# The gRPC test receiver's threads live in this process, which forks for every subprocess:
+# gRPC's fork handlers then run in the child before it execs and, now and then, abort it
+# (SIGABRT, "epoll_wait error: Bad file descriptor"; seen on Python 3.9). This process never
+# uses gRPC in a forked child, so its fork support is off; the programs the tests run
+# keep their own default (``run`` does not pass this on).
+_FORK_SUPPORT = "GRPC_ENABLE_FORK_SUPPORT"
+_CALLERS_FORK_SUPPORT = os.environ.get(_FORK_SUPPORT)
+os.environ[_FORK_SUPPORT] = "false"
+
 BIN = os.path.dirname(sys.executable)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)  # the repository
@@ -40,7 +49,9 @@ def command(name: str) -> List[str]:
 def run(args: List[str], cwd: str, env: Optional[Dict[str, Optional[str]]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``args`` with the caller's environment minus AIOTEL_/OTEL_ variables, plus ``env``
     (a None value unsets a variable)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_")) and k != _FORK_SUPPORT}
+    if _CALLERS_FORK_SUPPORT is not None:
+        full_env[_FORK_SUPPORT] = _CALLERS_FORK_SUPPORT
     for key, value in (env or {}).items():
         if value is None:
             full_env.pop(key, None)

@@ -176,7 +176,8 @@ def test_multiprocessing_children_report_every_call(workdir, http_receiver, tmp_
     (workdir / "pool.py").write_text(POOL)
     env = telemetry_env(http_receiver, tmp_path, OTEL_BSP_SCHEDULE_DELAY="30000")
     result = subprocess.run(command("aiotel-run") + ["python", "pool.py", method, ending], cwd=str(workdir), timeout=60,
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}, **env},
+                            env={**{k: v for k, v in os.environ.items()
+                                    if not k.startswith(("AIOTEL_", "OTEL_", "GRPC_"))}, **env},
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert (result.returncode, result.stdout, result.stderr) == (0, "1560\n", "")
     got = http_receiver.received
