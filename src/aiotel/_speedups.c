@@ -42,7 +42,7 @@ static Py_ssize_t bound_count = 0;
 static PyObject *begin_span = NULL;   /* probes._begin_span(probe, start) */
 static PyObject *leave_sampled = NULL; /* probes._leave_sampled(probe, call, end) */
 static PyObject *begin_in_trace = NULL; /* probes._begin_in_trace(probe, start, span) */
-static PyObject *context_var = NULL;   /* the ContextVar holding the OTel context, or NULL */
+static PyObject *context_var = NULL;   /* the ContextVar holding the OTel context */
 static PyObject *span_key = NULL;      /* the context's key of the current span */
 static PyObject *empty_context = NULL; /* the variable's default: no span, no lookup */
 static PyObject *invalid_span = NULL;  /* trace.INVALID_SPAN: no trace */
@@ -119,8 +119,8 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (gate < 0 || buckets < 0 || sum < 0 || slow < 0) {
         return NULL;
     }
-    if (args[5] != Py_None && !PyContextVar_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "context_var must be a ContextVar or None");
+    if (!PyContextVar_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "context_var must be a ContextVar");
         return NULL;
     }
     long long never_value = PyLong_AsLongLong(args[9]);
@@ -149,23 +149,15 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     sum_offset = sum;
     slow_offset = slow;
     never = never_value;
-    Py_INCREF(type);
-    Py_XSETREF(probe_type, type);
-    Py_INCREF(args[2]);
-    Py_XSETREF(begin_span, args[2]);
-    Py_INCREF(args[3]);
-    Py_XSETREF(leave_sampled, args[3]);
-    Py_INCREF(args[4]);
-    Py_XSETREF(begin_in_trace, args[4]);
-    Py_XSETREF(context_var, args[5] == Py_None ? NULL : (Py_INCREF(args[5]), args[5]));
-    Py_INCREF(args[6]);
-    Py_XSETREF(span_key, args[6]);
-    Py_INCREF(args[7]);
-    Py_XSETREF(invalid_span, args[7]);
-    Py_INCREF(args[8]);
-    Py_XSETREF(unsampled, args[8]);
-    Py_INCREF(args[10]);
-    Py_XSETREF(empty_context, args[10]);
+    /* the objects kept, in the order of bind's arguments (never is a number, copied above) */
+    PyObject **kept[] = {(PyObject **)&probe_type, NULL, &begin_span, &leave_sampled, &begin_in_trace, &context_var,
+                         &span_key, &invalid_span, &unsampled, NULL, &empty_context};
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (kept[i] != NULL) {
+            Py_INCREF(args[i]);
+            Py_XSETREF(*kept[i], args[i]);
+        }
+    }
     Py_RETURN_NONE;
 }
 
@@ -200,9 +192,6 @@ enter(PyObject *module, PyObject *probe)
     }
     if (begin_span == NULL) {
         return PyLong_FromLongLong(start);
-    }
-    if (context_var == NULL) { /* another runtime context: Python reads it */
-        return call_with_start(begin_in_trace, probe, start, invalid_span);
     }
     /* A context that cannot be read counts as no trace: enter never raises into the
      * user's function. */

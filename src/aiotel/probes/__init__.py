@@ -53,7 +53,8 @@ from .shapes import (INPUT_BUCKETS, INPUT_CALLS, INPUT_SIZE_SUM, INPUT_SIZED, MA
                      SIZE_BOUNDS, shapes)
 from .signals import empty, fallback
 from . import traces
-from .spans import RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _last_trace, _begin_span, _end_span, _failed_call, _leave_sampled, _slow_call
+from .spans import (RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _begin_span, _end_span, _failed_call, _last_trace,
+                    _leave_sampled, _slow_call)
 from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _NEVER, _SPLIT, _no_redaction, _open_gate,
                     _probes, _settings, all_probes, refresh_slow, replace_tracers, reset_counts)
 
@@ -149,12 +150,9 @@ def configure(
 def enter(probe: FunctionProbe) -> Any:
     start = _now()
     context = _current_context()
-    if context is _EMPTY_CONTEXT:  # outside any trace: the rate cap decides
-        if start < probe.gate:
-            return start
-        return _begin_span(probe, start)
-    span = context.get(_SPAN_KEY)
-    if span is None or span is _INVALID_SPAN:
+    # the variable's default holds nothing: no dict lookup outside any trace
+    span = None if context is _EMPTY_CONTEXT else context.get(_SPAN_KEY)
+    if span is None or span is _INVALID_SPAN:  # outside any trace: the rate cap decides
         if start < probe.gate:
             return start
         return _begin_span(probe, start)
@@ -249,6 +247,8 @@ python_enter, python_leave = enter, leave
 
 def _load_accelerator() -> Any:
     try:
+        if _CONTEXT_VARIABLE is None:  # another runtime context: only the Python probes read it
+            return None
         import aiotel._speedups as _speedups  # the C module (a relative import reads as the package)
 
         _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled, _begin_in_trace, _CONTEXT_VARIABLE,
