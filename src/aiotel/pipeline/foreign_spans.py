@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from .. import semconv
 from ..probes import frames, traces
+from ..probes.state import caller_identity
 
 AIOTEL_SCOPE = "aiotel"
 _IDENTITY = (semconv.FUNCTION_NAME, semconv.FUNCTION_FILE, semconv.FUNCTION_LINE, semconv.FUNCTION_TOOL)
@@ -34,12 +35,7 @@ def _inherited(parent_context: Any) -> Optional[dict]:
         return {key: attributes[key] for key in _IDENTITY if key in attributes}
     scope = getattr(parent, "instrumentation_scope", None)
     if scope is not None and scope.name == AIOTEL_SCOPE and semconv.CODE_FUNCTION_NAME in attributes:
-        return {
-            semconv.FUNCTION_NAME: attributes[semconv.CODE_FUNCTION_NAME],
-            semconv.FUNCTION_FILE: attributes.get(semconv.CODE_FILE_PATH, ""),
-            semconv.FUNCTION_LINE: attributes.get(semconv.CODE_LINE_NUMBER, 0),
-            semconv.FUNCTION_TOOL: attributes.get(semconv.PROVENANCE_TOOL, "unknown"),
-        }
+        return caller_identity(attributes)
     return None
 
 

@@ -136,28 +136,31 @@ def _leave_sampled(probe: FunctionProbe, call: Any, end: int) -> None:
     one that were slow (or should a probe's slots hold something it does not expect)."""
     try:
         if call.__class__ is int:
-            elapsed = end - call
-            probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
-            probe.ok_sum_ns += elapsed
-            if elapsed > probe.slow:
-                _slow_call(probe, elapsed, end)
+            _count(probe, end - call, end)
         else:
             _end_span(probe, call, end)
     except Exception:
         pass
 
 
-def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
-    elapsed = end - call.start
+def _count(probe: FunctionProbe, elapsed: int, end: int) -> None:
+    """A call that ended without a recording span: counted, and a late span if it was slow."""
     probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
     probe.ok_sum_ns += elapsed
+    if elapsed > probe.slow:
+        _slow_call(probe, elapsed, end)
+
+
+def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
     if call.token is not None:
         token, call.token = call.token, None
         _detach(token)
+    elapsed = end - call.start
     if call.trace is None:  # no recording span: the call counts as unsampled
-        if elapsed > probe.slow:
-            _slow_call(probe, elapsed, end)
+        _count(probe, elapsed, end)
         return
+    probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
+    probe.ok_sum_ns += elapsed
     _close(call)
     call.span.end()
 

@@ -116,12 +116,18 @@ class FunctionProbe:
         inside a call carry: built here, once, never per call."""
         self.attributes = attributes
         self.by_reason = {reason: dict(attributes, **{semconv.SPAN_REASON: reason}) for reason in REASONS}
-        self.caller_attributes = {
-            semconv.FUNCTION_NAME: attributes.get(semconv.CODE_FUNCTION_NAME, self.name),
-            semconv.FUNCTION_FILE: attributes.get(semconv.CODE_FILE_PATH, ""),
-            semconv.FUNCTION_LINE: attributes.get(semconv.CODE_LINE_NUMBER, 0),
-            semconv.FUNCTION_TOOL: attributes.get(semconv.PROVENANCE_TOOL, "unknown"),
-        }
+        self.caller_attributes = caller_identity(attributes, self.name)
+
+
+def caller_identity(attributes: Any, name: str = "") -> Dict[str, Any]:
+    """What another instrumentation's span started inside a marked call carries, from the
+    function's own span attributes."""
+    return {
+        semconv.FUNCTION_NAME: attributes.get(semconv.CODE_FUNCTION_NAME, name),
+        semconv.FUNCTION_FILE: attributes.get(semconv.CODE_FILE_PATH, ""),
+        semconv.FUNCTION_LINE: attributes.get(semconv.CODE_LINE_NUMBER, 0),
+        semconv.FUNCTION_TOOL: attributes.get(semconv.PROVENANCE_TOOL, "unknown"),
+    }
 
 
 def _open_gate(probe: FunctionProbe) -> None:
