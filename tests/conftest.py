@@ -78,6 +78,12 @@ def grpc_receiver():
     receiver.stop()
 
 
+@pytest.fixture(params=["http", "grpc"])
+def receiver(request):
+    """Each OTLP protocol's receiver in turn."""
+    return request.getfixturevalue(f"{request.param}_receiver")
+
+
 def telemetry_env(receiver, tmp_path, **extra: str) -> Dict[str, str]:
     """Variables for a run that exports to ``receiver``; everything arrives by the exit flush."""
     env = dict(receiver.env())

@@ -25,11 +25,6 @@ def app(tmp_path):
     return target
 
 
-@pytest.fixture(params=["http", "grpc"])
-def receiver(request):
-    return request.getfixturevalue(f"{request.param}_receiver")
-
-
 def traced(app, mode, receiver, tmp_path, **env):
     result = run(command("aiotel-run") + ["python", "app.py", mode], cwd=str(app),
                  env=telemetry_env(receiver, tmp_path, **env))

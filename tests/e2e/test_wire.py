@@ -33,11 +33,6 @@ def app(tmp_path):
     return target
 
 
-@pytest.fixture(params=["http", "grpc"])
-def receiver(request):
-    return request.getfixturevalue(f"{request.param}_receiver")
-
-
 def aiotel_run(args, cwd, env):
     return run(command("aiotel-run") + args, cwd=str(cwd), env=env)
 

@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from aiotel import probes
@@ -239,3 +240,43 @@ def test_the_frame_finder_knows_the_names_the_rewrite_gives():
     assert frames.CALL == rewrite.CALL
     assert frames._is_handle(rewrite.handle_name(0)) and frames._is_handle(rewrite.handle_name(417))
     assert not frames._is_handle("__aiotel_call__")
+
+
+class _NoToTheFunction(Sampler):
+    """Says no to new traces of declined.caller, yes to every other new trace."""
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        decision = Decision.DROP if name == "declined.caller" else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes if decision.is_sampled() else None, trace_state)
+
+    def get_description(self):
+        return "NoToTheFunction"
+
+
+def test_a_trace_the_sampler_declined_passes_its_decision_below():
+    """Without the non-recording span kept current, the library's span would be a root of
+    its own, recorded by the same sampler."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(root=_NoToTheFunction()))
+    provider.add_span_processor(ForeignSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    library = provider.get_tracer("library")
+    source = '''
+# AI-generated: Claude, 2026-11-01
+def caller(library):
+    with library.start_as_current_span("library.call"):
+        return 1
+'''
+    tree = ast.parse(source)
+    rewrite_module(tree, scan_source(source.encode(), "/virtual/declined.py", "declined").functions,
+                   "/virtual/declined.py")
+    namespace = {"__name__": "sample"}
+    exec(compile(tree, "/virtual/declined.py", "exec"), namespace)
+    probes.configure(tracer=provider.get_tracer("aiotel"), span_burst=10)
+    try:
+        assert namespace["caller"](library) == 1
+        with library.start_as_current_span("library.alone"):  # the sampler does record other traces
+            pass
+    finally:
+        probes.configure()
+    assert [s.name for s in exporter.get_finished_spans()] == ["library.alone"]
