@@ -6,7 +6,9 @@
   and re-sends the signal, so the exit status is the one the program has without aiotel
   (killed by SIGTERM). A handler the program installs replaces ours, as it replaces the
   default; ``SIG_IGN`` is left alone. SIGINT needs nothing: Python's default handler
-  raises ``KeyboardInterrupt``, the program unwinds and ``atexit`` flushes.
+  raises ``KeyboardInterrupt``, the program unwinds and ``atexit`` flushes. Python then
+  ends by SIGINT only if no code run from an exit handler went through ``PyRun_*`` (an
+  import of protobuf's C extension does): exporters load their encoders when built.
 - Exporter threads start with the first call of a marked function (see
   ``setup.Pipeline``), so a program that forks before that stays single-threaded.
 - ``os.fork``: the child starts its counts from zero (the parent reports its own), and the

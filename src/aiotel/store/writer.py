@@ -44,6 +44,14 @@ def _hex_ids(value: Any) -> Any:
     return value
 
 
+def _load_encoding() -> None:
+    """Import protobuf's C extension and the OTLP encoders now, when an exporter is built,
+    never in an exit handler: importing upb there resets CPython's "unhandled
+    KeyboardInterrupt" flag, and the program would exit 1 instead of by SIGINT."""
+    from google.protobuf import json_format  # noqa: F401
+    from opentelemetry.exporter.otlp.proto.common import metrics_encoder, trace_encoder  # noqa: F401
+
+
 def otlp_json(message: Any) -> str:
     """One protobuf export request as one OTLP/JSON line (no newline)."""
     from google.protobuf.json_format import MessageToDict
@@ -96,6 +104,7 @@ def _file_name(signal: str) -> str:
 
 class StoreSpanExporter(SpanExporter):
     def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        _load_encoding()
         self.directory = directory
         self.max_bytes = max_bytes
         self._file: Optional[JsonLinesFile] = None
@@ -129,6 +138,7 @@ class StoreMetricExporter(MetricExporter):
 
     def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         super().__init__(preferred_temporality=_all_cumulative())
+        _load_encoding()
         self.directory = directory
         self.max_bytes = max_bytes
         self._file: Optional[JsonLinesFile] = None
