@@ -76,6 +76,7 @@ class Settings:
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
     store_dir: str = DEFAULT_STORE
+    private_store_dir: str = ""  # where the store goes when store_dir is refused (see store.writer)
     store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
@@ -234,6 +235,12 @@ def store_dir(environ: Mapping[str, str]) -> str:
     return environ.get("AIOTEL_STORE", "").strip() or DEFAULT_STORE
 
 
+def private_store_dir(environ: Mapping[str, str]) -> str:
+    """``$XDG_STATE_HOME/aiotel/store``, else ``~/.local/state/aiotel/store``."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "aiotel", "store")
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read the variables aiotel interprets from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -314,6 +321,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
         store_dir=os.path.abspath(store_dir(env)),
+        private_store_dir=private_store_dir(env),
         prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or "localhost",
         prometheus_port=read("OTEL_EXPORTER_PROMETHEUS_PORT", parse_port, 9464),
         store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),

@@ -58,7 +58,9 @@ FUNCTION_EMPTY_RESULTS = "aiotel.function.empty_results"  # counter: None return
 FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per parameter and argument type (opt-in)
 FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
 FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: calls a trace's span budget left without a span
-SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans the export queue had no room for (OTEL_BSP_MAX_QUEUE_SIZE)
+SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans that never reached their exporter's destination, by reason
+SPANS_DROPPED_REASON = "aiotel.spans.dropped.reason"  # queue_full (OTEL_BSP_MAX_QUEUE_SIZE), export_failed or store_rotated
+METRIC_EXPORTS_FAILED = "aiotel.metrics.exports_failed"  # counter: metric exports that failed (the next one carries the totals)
 INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
 INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
 

@@ -64,9 +64,14 @@ def _over_budget_series() -> Iterator[_Series]:
 
 
 def _dropped_series() -> Iterator[_Series]:
-    dropped = losses.spans_dropped()
-    if dropped:
-        yield (), {}, [dropped]
+    for reason, dropped in sorted(losses.spans_dropped().items()):
+        yield (reason,), {semconv.SPANS_DROPPED_REASON: reason}, [dropped]
+
+
+def _failed_metric_exports_series() -> Iterator[_Series]:
+    failed = losses.metric_exports_failed()
+    if failed:
+        yield (), {}, [failed]
 
 
 def _duration_series_refreshing() -> Iterator[_Series]:
@@ -122,8 +127,10 @@ INSTRUMENTS = (
     _Instrument(semconv.FUNCTION_SPANS_OVER_BUDGET,
                 "Calls of AI-generated functions left without a span: their trace had AIOTEL_TRACE_SPAN_BUDGET spans of them",
                 "{call}", _over_budget_series),
-    _Instrument(semconv.SPANS_DROPPED, "Finished spans dropped because the export queue was full (OTEL_BSP_MAX_QUEUE_SIZE)",
-                "{span}", _dropped_series),
+    _Instrument(semconv.SPANS_DROPPED, "Finished spans that never reached their destination: export queue full "
+                "(OTEL_BSP_MAX_QUEUE_SIZE), export failed, or rotated out of the store", "{span}", _dropped_series),
+    _Instrument(semconv.METRIC_EXPORTS_FAILED, "Metric exports that failed; the next one that succeeds carries the totals",
+                "{export}", _failed_metric_exports_series),
     _Instrument(INPUT_TYPES, "Calls of AI-generated functions by parameter and argument type (AIOTEL_CAPTURE_ARGS=shape)",
                 "{call}", lambda: _input_series(sizes=False)),
     _Instrument(INPUT_SIZE, "Length of sized arguments of AI-generated functions (AIOTEL_CAPTURE_ARGS=shape)",

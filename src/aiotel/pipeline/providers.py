@@ -13,6 +13,7 @@ import atexit
 import collections
 import os
 import threading
+import time
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
@@ -255,8 +256,13 @@ class Pipeline:
 
         def stop() -> None:
             try:
+                # Spans first, within half the time: what their export lost is counted,
+                # and the metrics' last export below carries that count.
+                started = time.monotonic()
+                self.tracer_provider.force_flush(timeout_millis=int(self.timeout * 500))
                 if self.meter_provider is not None:
-                    self.meter_provider.shutdown(timeout_millis=self.timeout * 1000)
+                    left = max(self.timeout - (time.monotonic() - started), 0.05)
+                    self.meter_provider.shutdown(timeout_millis=left * 1000)
                 self.tracer_provider.shutdown()
             except Exception as exc:
                 log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
@@ -312,7 +318,40 @@ def _otlp_metric_exporter(settings: Settings) -> Any:
     return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
 
 
+def _counting_failures(exporter: Any, success: Any, lost: Callable[[Any], None]) -> Any:
+    """``exporter`` with each failed export (a result other than ``success``, or an
+    exception, which still propagates to the SDK) passed to ``lost``."""
+    export = exporter.export
+
+    def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = export(batch, *args, **kwargs)
+        except Exception:
+            lost(batch)
+            raise
+        if result != success:
+            lost(batch)
+        return result
+
+    exporter.export = counted
+    return exporter
+
+
 def _span_exporter(name: str, settings: Settings) -> Any:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    return _counting_failures(_bare_span_exporter(name, settings), SpanExportResult.SUCCESS,
+                              lambda spans: losses.spans_lost(losses.EXPORT_FAILED, len(spans)))
+
+
+def _metric_exporter(name: str, settings: Settings) -> Any:
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+
+    return _counting_failures(_bare_metric_exporter(name, settings), MetricExportResult.SUCCESS,
+                              lambda _: losses.metric_export_failed())
+
+
+def _bare_span_exporter(name: str, settings: Settings) -> Any:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -320,11 +359,12 @@ def _span_exporter(name: str, settings: Settings) -> Any:
     if name == "store":
         from ..store.writer import StoreSpanExporter
 
-        return StoreSpanExporter(settings.store_dir, settings.store_max_bytes)
+        return StoreSpanExporter(settings.store_dir, settings.store_max_bytes, settings.private_store_dir,
+                                 on_rotated_out=lambda spans: losses.spans_lost(losses.STORE_ROTATED, spans))
     return _otlp_span_exporter(settings)
 
 
-def _metric_exporter(name: str, settings: Settings) -> Any:
+def _bare_metric_exporter(name: str, settings: Settings) -> Any:
     if name == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
@@ -332,7 +372,7 @@ def _metric_exporter(name: str, settings: Settings) -> Any:
     if name == "store":
         from ..store.writer import StoreMetricExporter
 
-        return StoreMetricExporter(settings.store_dir, settings.store_max_bytes)
+        return StoreMetricExporter(settings.store_dir, settings.store_max_bytes, settings.private_store_dir)
     return _otlp_metric_exporter(settings)
 
 

@@ -6,21 +6,24 @@ The format is the one the OpenTelemetry Collector's file exporter writes and its
 field names, enums as integers, trace and span ids as hex). So a store can be replayed
 into any backend later.
 
-One file per process and signal (``traces-<start>-<pid>.jsonl``), created 0600 in a
-0700 directory. When a file passes ``max_bytes`` it is renamed to ``.1`` (replacing the
-previous one) and a new one starts: a process never holds more than twice the cap.
-Writes happen in the SDK's exporter threads (batch span processor, periodic metric
+One file per process and signal (see ``file_name``), created 0600 in a 0700 directory.
+When a file passes ``max_bytes`` it is rotated (``.1`` to ``.4``; what falls off the end
+is counted): a process never holds more than five times the cap per signal. Writes happen in the SDK's exporter threads (batch span processor, periodic metric
 reader), never in the application's.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import os
+import re
+import socket
+import stat
 import threading
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Optional, Sequence
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -31,7 +34,12 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .. import log
+
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+ROTATED_FILES = 4  # per process and signal, besides the current file
+LAYOUT = 2  # in file names (see file_name); 1: <signal>-<start>-<pid>.jsonl
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 
 
@@ -61,34 +69,67 @@ def otlp_json(message: Any) -> str:
 
 
 class JsonLinesFile:
-    """An append-only, size-capped, 0600 file of lines; thread-safe."""
+    """An append-only, size-capped, 0600 file of lines; thread-safe.
 
-    def __init__(self, directory: str, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    Past ``max_bytes`` the file becomes ``.1``, ``.1`` becomes ``.2`` and so on; the
+    oldest beyond ``ROTATED_FILES`` is removed and the items its lines held (spans, for a
+    traces file) are passed to ``on_rotated_out``. A file that cannot be created or
+    written is said once, naming the path and why; its lines are lost (the caller counts
+    them as failed exports)."""
+
+    def __init__(self, directory: str, name: str, max_bytes: int = DEFAULT_MAX_BYTES,
+                 on_rotated_out: Optional[Callable[[int], None]] = None) -> None:
         self.path = os.path.join(directory, name)
         self.directory = directory
         self.max_bytes = max_bytes
+        self.on_rotated_out = on_rotated_out
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
         self._size = 0
+        self._items = 0  # in the current file
+        self._rotated: Deque[int] = collections.deque()  # items in .1, .2, ...
 
     def _open(self) -> int:
         if self._fd is None:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._size = os.fstat(self._fd).st_size
+            # a new name every time: never appended through a link someone put there
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            self._size = 0
         return self._fd
 
-    def write_line(self, line: str) -> None:
+    def _rotate(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if len(self._rotated) == ROTATED_FILES:
+            lost = self._rotated.pop()
+            try:
+                os.unlink(f"{self.path}.{ROTATED_FILES}")
+            except OSError:
+                pass
+            if lost and self.on_rotated_out is not None:
+                self.on_rotated_out(lost)
+        for index in range(len(self._rotated), 0, -1):
+            os.replace(f"{self.path}.{index}", f"{self.path}.{index + 1}")
+        os.replace(self.path, self.path + ".1")
+        self._rotated.appendleft(self._items)
+        self._items = 0
+
+    def write_line(self, line: str, items: int = 1) -> None:
+        """Append one line holding ``items`` items. Raises OSError when it cannot, after
+        saying so (once per path and reason)."""
         data = line.encode("utf-8") + b"\n"
         with self._lock:
-            fd = self._open()
-            if self._size and self._size + len(data) > self.max_bytes:
-                os.close(fd)
-                self._fd = None
-                os.replace(self.path, self.path + ".1")
-                fd = self._open()
-            os.write(fd, data)
+            try:
+                if self._fd is not None and self._size and self._size + len(data) > self.max_bytes:
+                    self._rotate()
+                os.write(self._open(), data)
+            except OSError as exc:
+                log.warn(f"cannot write the store file {self.path}: {exc.strerror or exc}; "
+                         "telemetry that does not fit there is lost (AIOTEL_STORE)")
+                raise
             self._size += len(data)
+            self._items += items
 
     def close(self) -> None:
         with self._lock:
@@ -97,58 +138,103 @@ class JsonLinesFile:
                 self._fd = None
 
 
-def _file_name(signal: str) -> str:
-    # start time first: a directory listing is in time order; pid: one file per process
-    return f"{signal}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
+def file_name(signal: str) -> str:
+    """``<signal>-v2-<start>-<pid>-<host>-<random>.jsonl``: the start time first, so a
+    listing is in time order; host and a random part, so that processes on other hosts or
+    in other pid namespaces (each one's pid 1, started in the same second) never share a
+    file. ``v2`` is the layout, read by ``rollup``; the lines themselves stay plain OTLP/JSON."""
+    host = re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:32] or "host"
+    return f"{signal}-v{LAYOUT}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{host}-{os.urandom(4).hex()}.jsonl"
 
 
-class StoreSpanExporter(SpanExporter):
-    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+def usable_directory(path: str, private: str) -> str:
+    """``path``, unless it is a symbolic link or a world-writable directory without the
+    sticky bit (anyone could swap the files in it): then, after saying so once, the
+    private directory ``private`` (``$XDG_STATE_HOME/aiotel/store``, from config). A shared
+    volume (other owners, group-writable as with Kubernetes' fsGroup) is fine: files are
+    created 0600, under names nobody can guess."""
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return path  # created 0700 on first write
+    if stat.S_ISLNK(st.st_mode):
+        why = "it is a symbolic link"
+    elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+        why = f"anyone can replace its files (mode {stat.S_IMODE(st.st_mode):04o}, no sticky bit)"
+    else:
+        return path
+    log.warn(f"not writing the store to {path}: {why}; writing to {private} instead (AIOTEL_STORE)")
+    return private
+
+
+class _StoreExporter:
+    """The file a process writes one signal to: its own, created on first export (a
+    forked child gets a new one), in the checked directory."""
+
+    signal = ""
+
+    def __init__(self, directory: str, max_bytes: int, private_directory: Optional[str] = None) -> None:
         _load_encoding()
         self.directory = directory
-        self.max_bytes = max_bytes
-        self._file: Optional[JsonLinesFile] = None
-        self._pid = -1
-
-    def _target(self) -> JsonLinesFile:
-        if self._file is None or self._pid != os.getpid():  # a forked child writes its own file
-            self._file = JsonLinesFile(self.directory, _file_name("traces"), self.max_bytes)
-            self._pid = os.getpid()
-        return self._file
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        try:
-            self._target().write_line(otlp_json(encode_spans(spans)))
-            return SpanExportResult.SUCCESS
-        except Exception:
-            return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-class StoreMetricExporter(MetricExporter):
-    """Cumulative points (``aiotel report`` takes the last point of each series per file)."""
-
-    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__(preferred_temporality=_all_cumulative())
-        _load_encoding()
-        self.directory = directory
+        self.private_directory = private_directory or directory
         self.max_bytes = max_bytes
         self._file: Optional[JsonLinesFile] = None
         self._pid = -1
 
     def _target(self) -> JsonLinesFile:
         if self._file is None or self._pid != os.getpid():
-            self._file = JsonLinesFile(self.directory, _file_name("metrics"), self.max_bytes)
+            directory = usable_directory(self.directory, self.private_directory)
+            self._file = JsonLinesFile(directory, file_name(self.signal), self.max_bytes, self._rotated_out)
             self._pid = os.getpid()
         return self._file
+
+    def _rotated_out(self, items: int) -> None:
+        pass
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class StoreSpanExporter(_StoreExporter, SpanExporter):
+    """Spans; ``on_rotated_out`` hears how many a rotated-out file held."""
+
+    signal = "traces"
+
+    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES, private_directory: Optional[str] = None,
+                 on_rotated_out: Optional[Callable[[int], None]] = None) -> None:
+        super().__init__(directory, max_bytes, private_directory)
+        self.on_rotated_out = on_rotated_out
+
+    def _rotated_out(self, items: int) -> None:
+        if self.on_rotated_out is not None:
+            self.on_rotated_out(items)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        try:
+            self._target().write_line(otlp_json(encode_spans(spans)), len(spans))
+            return SpanExportResult.SUCCESS
+        except Exception:
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self._close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class StoreMetricExporter(_StoreExporter, MetricExporter):
+    """Cumulative points (``aiotel report`` takes the last point of each series per
+    process): a metrics file rotated out loses only the older points, never a total."""
+
+    signal = "metrics"
+
+    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES, private_directory: Optional[str] = None) -> None:
+        MetricExporter.__init__(self, preferred_temporality=_all_cumulative())
+        _StoreExporter.__init__(self, directory, max_bytes, private_directory)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
@@ -163,8 +249,7 @@ class StoreMetricExporter(MetricExporter):
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if self._file is not None:
-            self._file.close()
+        self._close()
 
 
 def _all_cumulative() -> Dict[type, AggregationTemporality]:
