@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from aiotel.cli.report import parse_since
 from aiotel.store.rollup import FunctionStats, Point, compare, histogram_quantile, summarize
-from aiotel.store.writer import JsonLinesFile
+from aiotel.store.writer import ROTATED_FILES, JsonLinesFile
 from conftest import ROOT, SAMPLES, command, run
 
 SAMPLE = os.path.join(SAMPLES, "shopapp")
@@ -74,15 +74,20 @@ def test_since_accepts_durations_and_iso_times():
         parse_since("yesterday")
 
 
-def test_store_file_rotates_at_its_cap_and_is_private(tmp_path):
+def test_store_file_rotates_at_its_cap_keeps_the_newest_files_and_counts_what_it_removes(tmp_path):
     store = tmp_path / "store"
-    target = JsonLinesFile(str(store), "metrics-x.jsonl", max_bytes=100)
+    removed = []
+    target = JsonLinesFile(str(store), "traces-x.jsonl", max_bytes=100, on_rotated_out=removed.append)
     for i in range(20):
-        target.write_line(json.dumps({"n": i, "pad": "x" * 20}))
+        target.write_line(json.dumps({"n": i, "pad": "x" * 20}), items=2)  # 33 bytes: three lines a file
     target.close()
     names = sorted(os.listdir(store))
-    assert names == ["metrics-x.jsonl", "metrics-x.jsonl.1"]
+    assert names == ["traces-x.jsonl"] + [f"traces-x.jsonl.{i}" for i in range(1, ROTATED_FILES + 1)]
     assert all(os.path.getsize(store / n) <= 100 for n in names)
+    kept = [json.loads(line)["n"] for name in list(reversed(names[1:])) + [names[0]]
+            for line in (store / name).read_text().splitlines()]
+    assert kept == list(range(20 - len(kept), 20))  # the newest lines, in order
+    assert sum(removed) == 2 * (20 - len(kept))  # every line removed counted, with its items
     assert stat.S_IMODE(os.stat(store / names[0]).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o700
 
@@ -204,8 +209,10 @@ def test_spans_the_export_queue_drops_are_counted_and_reported(tmp_path):
             for line in open(app / ".aiotel" / name):
                 stored += sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
     report = run(command("aiotel") + ["report", "--json"], cwd=str(app))
-    dropped = json.loads(report.stdout)["spans_dropped"]
+    data = json.loads(report.stdout)
+    dropped = data["spans_dropped"]
     assert dropped > 0 and stored + dropped == 40, (stored, dropped)
-    assert f"{dropped} finished spans were dropped" in report.stderr
+    assert data["spans_dropped_by_reason"] == {"queue_full": dropped}
+    assert f"{dropped} finished spans were lost because the export queue was full" in report.stderr
     doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "c")})
-    assert f"spans dropped: {dropped} finished spans" in doctor.stdout
+    assert f"lost, as the store's data says: {dropped} finished spans were lost because the export queue" in doctor.stdout

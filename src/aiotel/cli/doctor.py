@@ -16,6 +16,7 @@ from .. import cachedir
 from ..config import VARIABLES, Settings, load_settings
 from ..rewriting.selection import Scope, select
 from ..provenance import CachedScanner
+from .report import loss_sentences
 from .walk import module_name, python_files
 
 
@@ -114,16 +115,39 @@ def sampling(settings: Settings, environ: Mapping[str, str]) -> str:
             f"{settings.trace_span_budget} per function and trace")
 
 
-def spans_dropped_in_store(settings: Settings) -> int:
-    """Spans lost to full export queues, as the store's metrics tell (0 without a store)."""
+def store_losses(settings: Settings) -> Dict[str, Any]:
+    """What the store's processes said they lost, and the lines it cannot read (nothing
+    without a store)."""
+    found: Dict[str, Any] = {"spans_dropped": {}, "metric_exports_failed": 0, "lines_skipped": []}
     if "store" not in settings.metrics_exporters:
-        return 0
+        return found
     from ..store import rollup
 
-    try:
-        return rollup.spans_dropped(rollup.read_points(rollup.store_files(settings.store_dir)))
-    except Exception:
-        return 0
+    skipped = rollup.Skipped()
+    points = list(rollup.read_points(rollup.store_files(settings.store_dir), skipped))
+    found.update(spans_dropped=rollup.spans_dropped(points), metric_exports_failed=rollup.metric_exports_failed(points),
+                 lines_skipped=skipped.lines())
+    return found
+
+
+def store_problem(settings: Settings) -> Optional[str]:
+    """Why the store cannot be written, as aiotel-run would find out, or None."""
+    if "store" not in settings.traces_exporters + settings.metrics_exporters:
+        return None
+    from ..store.writer import usable_directory
+
+    path = usable_directory(settings.store_dir, settings.private_store_dir)  # says so when it falls back
+    existing = path
+    while not os.path.isdir(existing):  # the nearest directory that exists: it must take the new one
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            return f"the store {path} cannot be created: {existing} is not a directory"
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"the store {path} cannot be written: {existing} is not writable here"
+    return None
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -147,9 +171,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "would_instrument": would_instrument(settings),
         "probes": probe_implementation(settings),
         "sampling": sampling(settings, environ),
-        "spans_dropped": spans_dropped_in_store(settings),
+        **store_losses(settings),
     }
-    healthy = not settings.problems and all(c["answers"] for c in checks)
+    problem = store_problem(settings)
+    if problem:
+        report["problems"].append(problem)
+    healthy = not report["problems"] and all(c["answers"] for c in checks)
     if args.json:
         json.dump({**report, "healthy": healthy}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -159,15 +186,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     width = max(len(r["variable"]) for r in report["configuration"])
     for row in report["configuration"]:
         out.write(f"  {row['variable']:<{width}}  {row['value'] or '-'}  ({row['source']})\n")
-    for problem in settings.problems:
+    for problem in report["problems"]:
         out.write(f"problem: {problem}\n")
     out.write(f"traces go to: {', '.join(settings.traces_exporters) or 'nowhere'}; "
               f"metrics go to: {', '.join(settings.metrics_exporters) or 'nowhere'}\n")
     if report["store"]:
         out.write(f"store: {report['store']}\n")
-    if report["spans_dropped"]:
-        out.write(f"spans dropped: {report['spans_dropped']} finished spans in the store's data found the export queue "
-                  "full (raise OTEL_BSP_MAX_QUEUE_SIZE, or lower the span limits); their traces are incomplete\n")
+    for line in loss_sentences(report["spans_dropped"], report["metric_exports_failed"]):
+        out.write(f"lost, as the store's data says: {line}\n")
+    for line in report["lines_skipped"]:
+        out.write(f"store: {line}\n")
     out.write(f"sampling: {report['sampling']}\n")
     for check in checks:
         verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import time
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from .. import config
 from ..store import rollup as report
@@ -38,6 +38,8 @@ def add_parser(subparsers: Any) -> None:
                         help="flag functions at least RATIO times slower (mean latency) in NEW (default: 1.5)")
     parser.add_argument("--min-delta", type=float, default=0.0001, metavar="SECONDS",
                         help="and at least SECONDS slower on average (default: 0.0001; micro-second functions jitter)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 3 instead of reporting when the store holds lines that cannot be read")
     parser.set_defaults(run=run, subparser=parser)
 
 
@@ -112,6 +114,22 @@ def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, 
     _table(rows, out)
 
 
+_LOSSES = {
+    "queue_full": "the export queue was full (raise OTEL_BSP_MAX_QUEUE_SIZE, or lower the span limits)",
+    "export_failed": "their export failed (collector unreachable, or the store could not be written)",
+    "store_rotated": "the store rotated out the oldest file that held them (raise AIOTEL_STORE_MAX_BYTES)",
+}
+
+
+def loss_sentences(dropped: Dict[str, int], failed_metric_exports: int) -> List[str]:
+    """What the recorded processes said they lost, one sentence per cause."""
+    said = [f"{count} finished spans were lost because {_LOSSES.get(reason, reason)}; their traces are incomplete"
+            for reason, count in sorted(dropped.items())]
+    if failed_metric_exports:
+        said.append(f"{failed_metric_exports} metric exports failed; totals are complete when a later export succeeded")
+    return said
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     store = args.store or config.store_dir(os.environ)
     since = None
@@ -124,12 +142,19 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
-    points = list(report.read_points(files))
-    stats = report.summarize(points, since, report.read_commits(report.store_files(store, "traces")))
+    skipped = report.Skipped()
+    points = list(report.read_points(files, skipped))
+    commits = report.read_commits(report.store_files(store, "traces"), skipped)
+    for line in skipped.lines():
+        print(f"aiotel report: {line}", file=sys.stderr)
+    if skipped and args.strict:
+        print("aiotel report: --strict: not reporting from a store with lines it cannot read", file=sys.stderr)
+        return 3
+    stats = report.summarize(points, since, commits)
     dropped = report.spans_dropped(points, since)
-    if dropped:  # said on every report: the traces of this window are not whole
-        print(f"aiotel report: {dropped} finished spans were dropped because the export queue was full "
-              "(OTEL_BSP_MAX_QUEUE_SIZE); their traces are incomplete", file=sys.stderr)
+    failed_exports = report.metric_exports_failed(points, since)
+    for line in loss_sentences(dropped, failed_exports):  # said on every report: this window is not whole
+        print(f"aiotel report: {line}", file=sys.stderr)
     out = sys.stdout
     if args.compare:
         old, new = args.compare
@@ -148,8 +173,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             _print_comparison(comparisons, old, new, out)
         return 1 if any(c.flagged for c in comparisons) else 0
     if args.json:
-        json.dump({"store": os.path.abspath(store), "spans_dropped": dropped, "functions": [s.to_json() for s in stats]},
-                  out, indent=2)
+        json.dump({"store": os.path.abspath(store), "spans_dropped": sum(dropped.values()),
+                   "spans_dropped_by_reason": dropped, "metric_exports_failed": failed_exports,
+                   "lines_skipped": {path: dict(reasons) for path, reasons in skipped.by_file.items()},
+                   "functions": [s.to_json() for s in stats]}, out, indent=2)
         out.write("\n")
     elif stats:
         _print_stats(stats, out)

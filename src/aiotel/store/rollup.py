@@ -14,6 +14,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 from collections import Counter
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -25,6 +26,7 @@ EMPTY_RESULTS = semconv.FUNCTION_EMPTY_RESULTS
 INPUT_TYPES = semconv.FUNCTION_INPUT_TYPES
 INPUT_SIZE = semconv.FUNCTION_INPUT_SIZE
 UNKNOWN_VERSION = "unknown"
+LAYOUT = 2  # the newest store layout this reader knows (see store.writer.file_name)
 
 # The attributes that tell one series of a metric from another, besides the function.
 _LABELS = {
@@ -34,7 +36,8 @@ _LABELS = {
     INPUT_TYPES: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     INPUT_SIZE: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     semconv.FUNCTION_SPANS_OVER_BUDGET: (),
-    semconv.SPANS_DROPPED: (),
+    semconv.SPANS_DROPPED: (semconv.SPANS_DROPPED_REASON,),
+    semconv.METRIC_EXPORTS_FAILED: (),
 }
 
 
@@ -173,31 +176,89 @@ def _attributes(items: Iterable[dict]) -> Dict[str, object]:
     return found
 
 
+# what reading a JSON value of another shape than OTLP's raises
+_WRONG_SHAPE = (AttributeError, TypeError, ValueError, KeyError, IndexError, StopIteration, OverflowError, RecursionError)
+_FILE = re.compile(r"^(?P<signal>[a-z]+)-(?:v(?P<layout>\d+)-)?.*\.jsonl(?:\.\d+)?$")
+
+
+@dataclasses.dataclass
+class Skipped:
+    """What the reader could not use, per file and reason; the rest is still read."""
+
+    by_file: Dict[str, Counter] = dataclasses.field(default_factory=dict)
+
+    def add(self, path: str, reason: str, lines: int = 1) -> None:
+        self.by_file.setdefault(path, Counter())[reason] += lines
+
+    def __bool__(self) -> bool:
+        return bool(self.by_file)
+
+    def lines(self) -> List[str]:
+        """One sentence per file."""
+        said = []
+        for path, reasons in sorted(self.by_file.items()):
+            parts = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+            said.append(f"skipped in {path}: {parts}")
+        return said
+
+
 def store_files(store: str, signal: str = "metrics") -> List[str]:
-    return sorted(glob.glob(os.path.join(store, f"{signal}-*.jsonl")) + glob.glob(os.path.join(store, f"{signal}-*.jsonl.1")))
+    """The files of ``signal`` in ``store``, current and rotated, in time order per layout."""
+    found = glob.glob(os.path.join(store, f"{signal}-*.jsonl")) + glob.glob(os.path.join(store, f"{signal}-*.jsonl.*"))
+    return sorted(path for path in found if _FILE.match(os.path.basename(path)))
 
 
-def read_points(files: Sequence[str]) -> Iterator[Point]:
-    """Every point of aiotel's metrics in ``files``; a line that is not valid OTLP/JSON is skipped."""
-    for process, request in _requests(files):
-        yield from _points_of(request, process)
-
-
-def _requests(files: Sequence[str], containing: str = "") -> Iterator[Tuple[str, dict]]:
-    """(process, export request) for each valid OTLP/JSON line of ``files`` that holds
-    ``containing``; unreadable files and lines are skipped."""
-    for path in files:
-        process = os.path.basename(path).split(".jsonl")[0]
+def read_points(files: Sequence[str], skipped: Optional[Skipped] = None) -> Iterator[Point]:
+    """Every point of aiotel's metrics in ``files``. A line that is not an OTLP/JSON
+    metrics request, and a file of a layout this version does not know, is skipped and
+    counted in ``skipped``."""
+    for path, process, request in _requests(files, skipped):
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                lines = [line for line in fh if containing in line]
-        except OSError:
+            points = list(_points_of(request, process))
+        except _WRONG_SHAPE:
+            if skipped is not None:
+                skipped.add(path, "lines of the wrong shape")
             continue
-        for line in lines:
-            try:
-                yield process, json.loads(line)
-            except ValueError:
+        yield from points
+
+
+def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str = "") -> Iterator[Tuple[str, str, dict]]:
+    """(file, process, export request) for each JSON object line of ``files`` that holds
+    ``containing``; the process is the file's name without rotation suffix (layout 2
+    names are unique per process; ``_points_of`` prefers ``service.instance.id``)."""
+    tally = skipped if skipped is not None else Skipped()
+    for path in files:
+        name = os.path.basename(path)
+        match = _FILE.match(name)
+        layout = int(match.group("layout") or 1) if match else 1
+        if layout > LAYOUT:
+            tally.add(path, f"file of store layout v{layout} (written by a newer aiotel: upgrade to read it)")
+            continue
+        process = name.split(".jsonl")[0]
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            tally.add(path, f"unreadable file ({exc.strerror or exc})")
+            continue
+        lines = data.split(b"\n")
+        last = len(lines) - 1
+        for index, raw in enumerate(lines):
+            if not raw.strip() or containing.encode() not in raw:
                 continue
+            try:
+                request = json.loads(raw.decode("utf-8"))
+            except RecursionError:
+                tally.add(path, "lines of the wrong shape")
+                continue
+            except ValueError:  # includes UnicodeDecodeError
+                # a last line without its newline was cut short (a process killed mid-write)
+                tally.add(path, "truncated last line" if index == last else "lines that are not JSON")
+                continue
+            if not isinstance(request, dict):
+                tally.add(path, "lines of the wrong shape")
+                continue
+            yield path, process, request
 
 
 def _points_of(request: dict, process: str) -> Iterator[Point]:
@@ -205,6 +266,10 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
         resource = _attributes(rm.get("resource", {}).get("attributes", []))
         service = str(resource.get(semconv.SERVICE_NAME) or "unknown_service")
         version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
+        # Each process's cumulative series are its own, even when two processes once
+        # shared a file (layout 1 names could collide: pid 1 in two containers).
+        instance = resource.get(semconv.SERVICE_INSTANCE_ID)
+        owner = f"{process}/{instance}" if instance else process
         for sm in rm.get("scopeMetrics", []) or []:
             for metric in sm.get("metrics", []) or []:
                 name = metric.get("name")
@@ -218,35 +283,48 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
                     else:
                         count, total = int(float(dp.get("asInt", dp.get("asDouble", 0)))), 0.0
                     yield Point(
-                        process=process,
+                        process=owner,
                         service=service,
                         version=version,
                         function=str(attrs.get(semconv.CODE_FUNCTION_NAME, "?")),
                         tool=str(attrs.get(semconv.PROVENANCE_TOOL, "")),
                         path=str(attrs.get(semconv.CODE_FILE_PATH, "")),
-                        error_type=attrs.get(semconv.ERROR_TYPE) if name == DURATION else None,  # type: ignore[arg-type]
+                        error_type=_text(attrs.get(semconv.ERROR_TYPE)) if name == DURATION else None,
                         time=int(dp.get("timeUnixNano", 0)),
                         count=count,
                         total=total,
                         buckets=[int(b) for b in dp.get("bucketCounts", [])] if histogram else [],
                         bounds=[float(b) for b in dp.get("explicitBounds", [])] if histogram else [],
                         metric=name,
-                        labels=tuple(attrs.get(label) for label in _LABELS[name]),
+                        labels=tuple(_hashable(attrs.get(label)) for label in _LABELS[name]),
                     )
 
 
-def read_commits(files: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+def _text(value: object) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _hashable(value: object) -> object:
+    """An attribute as a series label: arrays (JSON lists or dicts) as their text."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True)
+
+
+def read_commits(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dict[str, Tuple[str, str]]:
     """Per function, the commit named by its newest span (commit attribution)."""
     newest: Dict[str, Tuple[int, str, str]] = {}
-    for _, request in _requests(files, containing="aiotel.provenance.commit"):
-        for rs in request.get("resourceSpans", []) or []:
-            for ss in rs.get("scopeSpans", []) or []:
-                for span in ss.get("spans", []) or []:
-                    attrs = _attributes(span.get("attributes", []))
-                    sha, function = attrs.get(semconv.PROVENANCE_COMMIT), attrs.get(semconv.CODE_FUNCTION_NAME)
-                    end = int(span.get("endTimeUnixNano", 0))
-                    if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
-                        newest[str(function)] = (end, str(sha), str(attrs.get(semconv.PROVENANCE_COMMIT_TIME, "")))
+    for path, _, request in _requests(files, skipped, containing="aiotel.provenance.commit"):
+        try:
+            for rs in request.get("resourceSpans", []) or []:
+                for ss in rs.get("scopeSpans", []) or []:
+                    for span in ss.get("spans", []) or []:
+                        attrs = _attributes(span.get("attributes", []))
+                        sha, function = attrs.get(semconv.PROVENANCE_COMMIT), attrs.get(semconv.CODE_FUNCTION_NAME)
+                        end = int(span.get("endTimeUnixNano", 0))
+                        if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
+                            newest[str(function)] = (end, str(sha), str(attrs.get(semconv.PROVENANCE_COMMIT_TIME, "")))
+        except _WRONG_SHAPE:
+            if skipped is not None:
+                skipped.add(path, "lines of the wrong shape")
     return {function: (sha, when) for function, (_, sha, when) in newest.items()}
 
 
@@ -287,7 +365,7 @@ def summarize(
     fallbacks, empty results, input shapes and (from ``commits``) the function's commit."""
     stats: Dict[Tuple[str, str], FunctionStats] = {}
     for p in _series_totals(points, since):
-        if p.metric == semconv.SPANS_DROPPED:
+        if p.metric in (semconv.SPANS_DROPPED, semconv.METRIC_EXPORTS_FAILED):
             continue  # the pipeline's, not a function's: see spans_dropped()
         entry = stats.get((p.function, p.version))
         if entry is None:
@@ -323,9 +401,19 @@ def summarize(
     return sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
 
 
-def spans_dropped(points: Iterable[Point], since: Optional[int] = None) -> int:
-    """Finished spans the processes' export queues had no room for, in the window."""
-    return sum(p.count for p in _series_totals(points, since) if p.metric == semconv.SPANS_DROPPED)
+def spans_dropped(points: Iterable[Point], since: Optional[int] = None) -> Dict[str, int]:
+    """Finished spans that never reached their destination in the window, by reason
+    (``queue_full`` for points written before reasons were recorded)."""
+    found: Counter = Counter()
+    for p in _series_totals(points, since):
+        if p.metric == semconv.SPANS_DROPPED and p.count:
+            found[str(p.labels[0] or "queue_full")] += p.count
+    return dict(found)
+
+
+def metric_exports_failed(points: Iterable[Point], since: Optional[int] = None) -> int:
+    """Metric exports that failed in the window (their totals arrived with a later one)."""
+    return sum(p.count for p in _series_totals(points, since) if p.metric == semconv.METRIC_EXPORTS_FAILED)
 
 
 @dataclasses.dataclass
