@@ -74,6 +74,33 @@ def test_prompts_with_secrets_continuations_and_a_megabyte_are_redacted_and_cut(
         assert secret not in everything
 
 
+def test_exception_messages_with_cloud_keys_auth_headers_and_spoken_passwords_are_redacted_on_the_wire(tmp_path, http_receiver):
+    aws_secret = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+    (tmp_path / "client_mod.py").write_text(textwrap.dedent(f'''\
+        # AI-generated: Claude, 2026-11-20, prompt: "call the API"
+        def call(headers):
+            try:
+                raise PermissionError(f"denied with {{headers!r}}, keys {AWS_KEY} {aws_secret}")
+            except PermissionError:
+                raise ConnectionError("login failed: password hunter2x, Password must be at least 8 characters")
+        '''))
+    (tmp_path / "app.py").write_text(
+        "import client_mod\ntry:\n    client_mod.call({'Authorization': 'Basic dXNlcjpwYXNz', 'Accept': 'json'})\n"
+        "except ConnectionError as e:\n    print('caught', type(e).__name__)\n"
+    )
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=telemetry_env(http_receiver, tmp_path))
+    assert result.returncode == 0 and result.stdout == "caught ConnectionError\n", result.stderr
+    assert http_receiver.received.wait(lambda r: "client_mod.call" in {s.name for s in r.spans})
+    span = next(s for s in http_receiver.received.spans if s.name == "client_mod.call")
+    event = next(e for e in span.events if e["name"] == "exception")
+    assert event["exception.message"] == "login failed: password [REDACTED], Password must be at least 8 characters"
+    trace = event["exception.stacktrace"]
+    assert "'Authorization': 'Basic [REDACTED]', 'Accept': 'json'" in trace and "PermissionError" in trace
+    everything = repr([(s.attributes, s.events, s.status_message) for s in http_receiver.received.spans])
+    for secret in ("hunter2x", "dXNlcjpwYXNz", aws_secret, AWS_KEY):
+        assert secret not in everything
+
+
 def test_prompts_with_invalid_utf8_behave_as_python_does(tmp_path, http_receiver):
     # Python does not decode comments: undecodable bytes in a marker are no error to it
     (tmp_path / "odd_mod.py").write_bytes(b'# AI-generated: Claude, prompt: "caf\xe9 \xff\xfe"\ndef f():\n    return 1\n')

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from .. import semconv
+from .attributes import _redacted
 from .state import Call, FunctionProbe
 
 
@@ -24,7 +25,7 @@ def fallback(probe: FunctionProbe, call: Any, line: int) -> None:
         key = (line, kind)
         probe.fallbacks[key] = probe.fallbacks.get(key, 0) + 1
         if call.__class__ is Call:
-            call.span.add_event(semconv.EVENT_FALLBACK, {semconv.CODE_LINE_NUMBER: line, semconv.EXCEPTION_TYPE: kind})
+            call.span.add_event(semconv.EVENT_FALLBACK, {semconv.CODE_LINE_NUMBER: line, semconv.EXCEPTION_TYPE: _redacted(kind)})
     except Exception:
         pass
 
