@@ -60,6 +60,15 @@ def run(args: List[str], cwd: str, env: Optional[Dict[str, Optional[str]]] = Non
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch):
+    """Each test's own $XDG_STATE_HOME (the spill, a refused store's fallback), passed on by
+    ``run``: no test writes to the home directory of the user who runs the suite."""
+    state = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
+
+
 @pytest.fixture
 def http_receiver():
     from otlp_receiver import HttpReceiver

@@ -169,12 +169,18 @@ class HttpReceiver:
 
     def __init__(self) -> None:
         self.received = Received()
+        self.accept_only: Optional[int] = None  # set: later requests get 503, as from an overloaded collector
         received = self.received
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", "0"))
                 body = _decompress(self.rfile.read(length), self.headers.get("Content-Encoding"))
+                if receiver.accept_only is not None and len(received.requests) >= receiver.accept_only:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 if self.path == "/v1/traces":
                     request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
                     received.add_traces(request)

@@ -77,6 +77,8 @@ class Settings:
     metrics_exporters: Tuple[str, ...] = ("store",)
     store_dir: str = DEFAULT_STORE
     private_store_dir: str = ""  # where the store goes when store_dir is refused (see store.writer)
+    spill_dir: Optional[str] = None  # what OTLP exporters could not send (see store.spill); None: off
+    spill_max_bytes: int = 100 * 1024 * 1024
     store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
@@ -265,6 +267,10 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     raw_cache = env.get("AIOTEL_CACHE_DIR")
     if raw_cache is not None and raw_cache.strip():
         cache_dir = None if raw_cache.strip().lower() in _FALSE | {"none"} else raw_cache
+    spill_dir: Optional[str] = os.path.join(os.path.dirname(private_store_dir(env)), "spill")
+    raw_spill = env.get("AIOTEL_SPILL")
+    if raw_spill is not None and raw_spill.strip():
+        spill_dir = None if raw_spill.strip().lower() in _FALSE | {"none"} else os.path.abspath(raw_spill.strip())
     protocol = read("OTEL_EXPORTER_OTLP_PROTOCOL", parse_protocol, "http/protobuf")
 
     def default_exporter(signal: str) -> Tuple[str, ...]:
@@ -322,6 +328,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
         store_dir=os.path.abspath(store_dir(env)),
         private_store_dir=private_store_dir(env),
+        spill_dir=spill_dir,
+        spill_max_bytes=read("AIOTEL_SPILL_MAX_BYTES", parse_positive_int, 100 * 1024 * 1024),
         prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or "localhost",
         prometheus_port=read("OTEL_EXPORTER_PROMETHEUS_PORT", parse_port, 9464),
         store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),

@@ -49,6 +49,8 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_MAX_SOURCE_BYTES", "--max-source-bytes", str(MAX_SOURCE_BYTES), "larger files are not scanned"),
     Variable("AIOTEL_STORE", "--store", "./.aiotel", "the embedded store: where telemetry goes when no exporter and no endpoint is set"),
     Variable("AIOTEL_STORE_MAX_BYTES", "--store-max-bytes", "20971520", "size at which a store file is rotated (five files per process and signal at most; spans in the oldest are counted as dropped)"),
+    Variable("AIOTEL_SPILL", "--spill", "$XDG_STATE_HOME/aiotel/spill", "where OTLP exports that could not be sent go (collector down, queue full, exit deadline), for `aiotel push`; 'off' disables it"),
+    Variable("AIOTEL_SPILL_MAX_BYTES", "--spill-max-bytes", "104857600", "the spill's size cap; what does not fit is counted as lost"),
     Variable("OTEL_SERVICE_NAME", "--service-name", "", "service.name of the resource"),
     Variable("OTEL_TRACES_EXPORTER", "--traces-exporter", "store, or otlp once an endpoint is set", "otlp, console, store or none (comma-separated)"),
     Variable("OTEL_METRICS_EXPORTER", "--metrics-exporter", "store, or otlp once an endpoint is set", "otlp, prometheus, console, store or none (comma-separated)"),

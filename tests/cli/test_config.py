@@ -99,6 +99,7 @@ _ENVIRONMENT_READERS = {
     "start.py": "hands os.environ to config",
     "cli/doctor.py": "hands os.environ to config",
     "cli/report.py": "hands os.environ to config",
+    "cli/push.py": "hands os.environ to config; resolves endpoints and headers as the OTLP exporters do",
     "provenance/git/repository.py": "the environment of its git subprocesses",
 }
 

@@ -246,7 +246,7 @@ def test_a_world_writable_store_without_sticky_bit_or_a_link_is_refused_for_a_pr
 def test_spans_whose_export_failed_are_counted_in_report_and_doctor(app, tmp_path):
     store = tmp_path / "store"
     dead = f"http://127.0.0.1:{free_port()}"
-    result = shop_run(app, tmp_path, store, "ok", OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="store",
+    result = shop_run(app, tmp_path, store, "ok", OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="store", AIOTEL_SPILL="off",
                       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=dead + "/v1/traces", OTEL_EXPORTER_OTLP_TIMEOUT="500",
                       AIOTEL_SHUTDOWN_TIMEOUT="5")
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import sys
 from typing import List, Optional
 
 from .._version import __version__
-from . import doctor, report, scan
+from . import doctor, push, report, scan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_parser(subparsers)
     report.add_parser(subparsers)
     doctor.add_parser(subparsers)
+    push.add_parser(subparsers)
     return parser
 
 

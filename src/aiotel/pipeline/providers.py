@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from . import lifecycle, losses
+from .delivery import METRICS, SPANS, Delivery
 from .. import log, probes, semconv
 from .._version import __version__
 from ..config import Settings
@@ -46,9 +47,10 @@ class _LazyBatchProcessor(SpanProcessor):
     paid at start-up (see ``Pipeline``). An exporter that cannot be built is said once,
     and that exporter's spans are dropped."""
 
-    def __init__(self, name: str, settings: Settings) -> None:
+    def __init__(self, name: str, settings: Settings, delivery: Delivery) -> None:
         self.name = name
         self._settings = settings
+        self._delivery = delivery
         self._processor: Optional[BatchSpanProcessor] = None
         self._failed = False
         self._lock = threading.Lock()
@@ -58,8 +60,9 @@ class _LazyBatchProcessor(SpanProcessor):
             with self._lock:
                 if self._processor is None and not self._failed:
                     try:
-                        self._processor = _batch_processor(_span_exporter(self.name, self._settings), self._settings)
-                        _count_drops(self._processor)
+                        exporter = _span_exporter(self.name, self._settings, self._delivery)
+                        self._processor = _batch_processor(exporter, self._settings)
+                        _count_drops(self._processor, self._delivery)
                     except Exception as exc:
                         self._failed = True
                         log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
@@ -83,12 +86,14 @@ class _LazyBatchProcessor(SpanProcessor):
 
 
 class _CountingQueue(collections.deque):
-    """The batch processor's bounded queue, counting what it drops when full (the SDK only
-    logs it). The check and the push hold a lock that the worker's pop also takes, so a
-    concurrent export never makes a drop count that did not happen."""
+    """The batch processor's bounded queue, handing what it drops when full (the SDK only
+    logs it) to ``on_overflow``: the spill, or the loss count. The check and the push hold
+    a lock that the worker's pop also takes, so a concurrent export never makes a drop
+    that did not happen."""
 
-    def __init__(self, items: Any, maxlen: int) -> None:
+    def __init__(self, items: Any, maxlen: int, on_overflow: Callable[[Any], None]) -> None:
         super().__init__(items, maxlen)
+        self.on_overflow = on_overflow
         self.lock = threading.Lock()
         if hasattr(os, "register_at_fork"):
             reset = weakref.WeakMethod(self._new_lock)
@@ -100,21 +105,29 @@ class _CountingQueue(collections.deque):
     def appendleft(self, item: Any) -> None:
         with self.lock:
             if len(self) == self.maxlen:
-                losses.span_dropped()
+                self.on_overflow(self[-1])  # the oldest, which the push below discards
             super().appendleft(item)
 
     def pop(self) -> Any:
         with self.lock:
             return super().pop()
 
+    def take_all(self) -> List[Any]:
+        """Everything still queued, oldest first, leaving the queue empty."""
+        with self.lock:
+            items = list(self)
+            self.clear()
+        items.reverse()
+        return items
 
-def _count_drops(processor: BatchSpanProcessor) -> None:
+
+def _count_drops(processor: BatchSpanProcessor, delivery: Delivery) -> None:
     """Put a counting queue in the BatchSpanProcessor (private SDK state, pinned by the
     dependency range); an SDK that keeps its queue elsewhere is left as it is."""
     inner = getattr(processor, "_batch_processor", None)
     queue = getattr(inner, "_queue", None)
     if isinstance(queue, collections.deque) and queue.__class__ is collections.deque and queue.maxlen:
-        inner._queue = _CountingQueue(queue, queue.maxlen)
+        inner._queue = _CountingQueue(queue, queue.maxlen, delivery.overflowed)
 
 
 class Pipeline:
@@ -140,6 +153,8 @@ class Pipeline:
         self._done = False
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
+        # spans the queue had no room for wait here for the spill: as many again, at least 2048
+        self.delivery = Delivery(_spill_factory(settings), overflow_size=max(settings.bsp_max_queue_size, 2048))
         resource = self.resource = build_resource(settings.resource_environ, main_script)
         # The sampler the user set (OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it), else
         # aiotel's: parent-based, new traces rate-limited per process.
@@ -150,7 +165,7 @@ class Pipeline:
         if settings.traces_exporters:
             self.tracer_provider.add_span_processor(ForeignSpanProcessor())
         for name in settings.traces_exporters:
-            self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings))
+            self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings, self.delivery))
         # Same processors, but samples everything: late spans for failed or slow calls
         # that had none (bounded by the late-span cap).
         self.error_provider = _tracer_provider(
@@ -194,7 +209,7 @@ class Pipeline:
 
             from . import metrics
 
-            readers = _metric_readers(self.settings) + self.extra_readers
+            readers = _metric_readers(self.settings, self.delivery) + self.extra_readers
             meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
             isolate_loaded_modules()  # the exemplar reservoir is loaded now
             for reader in readers:
@@ -223,6 +238,7 @@ class Pipeline:
         """In a forked child: its own service.instance.id (the SDK's new one when it renews it)."""
         self._done, self._worker = False, None
         self._lock = threading.Lock()
+        self.delivery.forked()
         old = self.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
         renewed = self.tracer_provider.resource
         if renewed.attributes.get(semconv.SERVICE_INSTANCE_ID) not in (None, old):
@@ -258,8 +274,12 @@ class Pipeline:
             try:
                 # Spans first, within half the time: what their export lost is counted,
                 # and the metrics' last export below carries that count.
+                # (The SDK's force_flush exports in the caller's thread, whatever its
+                # timeout says: a thread of its own keeps the metrics' turn.)
                 started = time.monotonic()
-                self.tracer_provider.force_flush(timeout_millis=int(self.timeout * 500))
+                flush = threading.Thread(target=self.tracer_provider.force_flush, name="aiotel-flush", daemon=True)
+                flush.start()
+                flush.join(self.timeout / 2)
                 if self.meter_provider is not None:
                     left = max(self.timeout - (time.monotonic() - started), 0.05)
                     self.meter_provider.shutdown(timeout_millis=left * 1000)
@@ -274,9 +294,25 @@ class Pipeline:
             stop()
             return
         self._worker = worker
-        worker.join(self.timeout)
-        if worker.is_alive():
-            log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); exiting without it")
+        spilling = self.delivery.spilling
+        worker.join(self.timeout * 0.8 if spilling else self.timeout)  # the rest: writing the spill
+        late = worker.is_alive()
+        if late and spilling:
+            self.delivery.rescue(self._queued_spans())
+        said = self.delivery.said()
+        if late:
+            log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); "
+                     + (said or ("nothing was left to keep" if spilling else "exiting without it")))
+        elif said:
+            log.warn(said)
+
+    def _queued_spans(self) -> List[Any]:
+        found: List[Any] = []
+        for lazy in self._lazy_processors():
+            queue = getattr(getattr(lazy._processor, "_batch_processor", None), "_queue", None)
+            if isinstance(queue, _CountingQueue):
+                found += queue.take_all()
+        return found
 
 
     def _lazy_processors(self) -> List[_LazyBatchProcessor]:
@@ -318,37 +354,27 @@ def _otlp_metric_exporter(settings: Settings) -> Any:
     return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
 
 
-def _counting_failures(exporter: Any, success: Any, lost: Callable[[Any], None]) -> Any:
-    """``exporter`` with each failed export (a result other than ``success``, or an
-    exception, which still propagates to the SDK) passed to ``lost``."""
-    export = exporter.export
+def _spill_factory(settings: Settings) -> Optional[Callable[[], Any]]:
+    """The spill, for OTLP exporters: built when first needed (None: AIOTEL_SPILL=off, or
+    nothing exported over OTLP)."""
+    if settings.spill_dir is None or "otlp" not in settings.traces_exporters + settings.metrics_exporters:
+        return None
+    directory, cap, private = settings.spill_dir, settings.spill_max_bytes, settings.private_store_dir
 
-    def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = export(batch, *args, **kwargs)
-        except Exception:
-            lost(batch)
-            raise
-        if result != success:
-            lost(batch)
-        return result
+    def make() -> Any:
+        from ..store.spill import Spill
 
-    exporter.export = counted
-    return exporter
+        return Spill(directory, cap, os.path.join(os.path.dirname(private), "spill"))
+
+    return make
 
 
-def _span_exporter(name: str, settings: Settings) -> Any:
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
-    return _counting_failures(_bare_span_exporter(name, settings), SpanExportResult.SUCCESS,
-                              lambda spans: losses.spans_lost(losses.EXPORT_FAILED, len(spans)))
+def _span_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
+    return delivery.guard(_bare_span_exporter(name, settings), SPANS, spillable=name == "otlp")
 
 
-def _metric_exporter(name: str, settings: Settings) -> Any:
-    from opentelemetry.sdk.metrics.export import MetricExportResult
-
-    return _counting_failures(_bare_metric_exporter(name, settings), MetricExportResult.SUCCESS,
-                              lambda _: losses.metric_export_failed())
+def _metric_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
+    return delivery.guard(_bare_metric_exporter(name, settings), METRICS, spillable=name == "otlp")
 
 
 def _bare_span_exporter(name: str, settings: Settings) -> Any:
@@ -386,7 +412,7 @@ def _prometheus_reader(settings: Settings) -> MetricReader:
     return reader
 
 
-def _metric_readers(settings: Settings) -> List[MetricReader]:
+def _metric_readers(settings: Settings, delivery: Delivery) -> List[MetricReader]:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     readers: List[MetricReader] = []
@@ -397,7 +423,7 @@ def _metric_readers(settings: Settings) -> List[MetricReader]:
                 continue
             readers.append(
                 PeriodicExportingMetricReader(
-                    _metric_exporter(name, settings),
+                    _metric_exporter(name, settings, delivery),
                     export_interval_millis=settings.metric_export_interval_ms,
                     export_timeout_millis=settings.metric_export_timeout_ms,
                 )

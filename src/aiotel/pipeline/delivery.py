@@ -1,0 +1,138 @@
+"""What the exporters could not deliver: kept in the spill, or counted as lost.
+
+Every exporter's ``export`` is guarded here. A batch that fails (a result other than
+success, or an exception, which still reaches the SDK) goes to the spill when the
+exporter is an OTLP one and a spill is configured; otherwise, or when the spill refuses
+it, it is counted (``losses``). Spans the export queue had no room for wait in a bounded
+overflow for the next export to spill them, so the application's thread only appends.
+At the exit deadline, ``rescue`` spills what is still in flight or queued: a collector
+that does not answer costs at most ``AIOTEL_SHUTDOWN_TIMEOUT`` and loses nothing that
+fits in the spill. A batch being sent at that moment may arrive and be spilled too
+(at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+
+from . import losses
+
+SPANS = "spans"
+METRICS = "metrics"
+
+
+class Delivery:
+    """``spill``: builds the spill on first need (its modules load the metrics SDK, which
+    start-up does not pay for); None: no spill."""
+
+    def __init__(self, spill: Optional[Callable[[], Any]] = None, overflow_size: int = 2048) -> None:
+        self._make_spill = spill
+        self._spill: Optional[Any] = None
+        self._in_flight: Dict[int, Tuple[str, bool, Any]] = {}
+        self._lock = threading.Lock()
+        self._overflow: Deque[Any] = collections.deque()
+        self._overflow_size = overflow_size
+
+    def guard(self, exporter: Any, signal: str, spillable: bool) -> Any:
+        """``exporter``, its ``export`` guarded (the instance is kept: the SDK reads its
+        preferences from it)."""
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        success = SpanExportResult.SUCCESS if signal == SPANS else MetricExportResult.SUCCESS
+        export = exporter.export
+        spill = spillable and self.spilling
+
+        def guarded(batch: Any, *args: Any, **kwargs: Any) -> Any:
+            if spill and self._overflow:
+                self._spill_overflow()  # in the exporter's thread, never the application's
+            token = id(batch)
+            with self._lock:
+                self._in_flight[token] = (signal, spill, batch)
+            try:
+                result = export(batch, *args, **kwargs)
+            except Exception:
+                self._failed(token)
+                raise
+            if result != success:
+                self._failed(token)
+            else:
+                with self._lock:
+                    self._in_flight.pop(token, None)
+            return result
+
+        exporter.export = guarded
+        return exporter
+
+    @property
+    def spilling(self) -> bool:
+        return self._make_spill is not None
+
+    @property
+    def spill(self) -> Any:
+        if self._spill is None and self._make_spill is not None:
+            self._spill = self._make_spill()
+        return self._spill
+
+    def said(self) -> Optional[str]:
+        """What this process kept in the spill, as one sentence, or None."""
+        return self._spill.said() if self._spill is not None else None
+
+    def _failed(self, token: int) -> None:
+        with self._lock:
+            entry = self._in_flight.pop(token, None)
+        if entry is not None:  # not taken by rescue() meanwhile
+            self._undelivered(*entry)
+
+    def _undelivered(self, signal: str, spill: bool, batch: Any) -> None:
+        if signal == METRICS:
+            losses.metric_export_failed()  # an attempt: the next success carries the totals
+            if spill:
+                self.spill.keep_metrics(batch)
+            return
+        if not (spill and self.spill.keep_spans(batch)):
+            losses.spans_lost(losses.EXPORT_FAILED, len(batch))
+
+    def overflowed(self, span: Any) -> None:
+        """A finished span the export queue had no room for (called under the queue's lock,
+        in the application's thread): kept for the spill when one is configured."""
+        if not self.spilling:
+            losses.span_dropped()
+            return
+        if len(self._overflow) >= self._overflow_size:
+            losses.span_dropped()
+            return
+        self._overflow.append(span)
+
+    def _spill_overflow(self) -> None:
+        batch: List[Any] = []
+        while self._overflow:
+            try:
+                batch.append(self._overflow.popleft())
+            except IndexError:
+                break
+        if batch and not self.spill.keep_spans(batch):
+            for _ in batch:
+                losses.span_dropped()
+
+    def rescue(self, queued: Iterable[Any] = ()) -> None:
+        """At the exit deadline: spill what is in flight, overflowed or still queued."""
+        with self._lock:
+            entries = list(self._in_flight.values())
+            self._in_flight.clear()
+        for entry in entries:
+            self._undelivered(*entry)
+        if not self.spilling:
+            return
+        self._spill_overflow()
+        spans = list(queued)
+        if spans and not self.spill.keep_spans(spans):
+            losses.spans_lost(losses.EXPORT_FAILED, len(spans))
+
+    def forked(self) -> None:
+        """A forked child: the parent's batches in flight are the parent's."""
+        self._lock = threading.Lock()
+        self._in_flight.clear()
+        self._overflow.clear()

@@ -1,0 +1,182 @@
+"""Nothing lost at exit: what an OTLP collector did not take goes to the spill, within
+AIOTEL_SHUTDOWN_TIMEOUT, and ``aiotel push`` delivers it later, once."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from conftest import command, free_port, run
+
+pytestmark = pytest.mark.instrumentation
+
+CALLS = 50
+APP = textwrap.dedent(
+    f'''\
+    import sys, time
+
+
+    # AI-generated: Claude, 2026-11-20, prompt: "double it"
+    def double(n):
+        return 2 * n
+
+
+    total = sum(double(n) for n in range({CALLS}))
+    print(total, flush=True)
+    print("done at", time.time(), flush=True)
+    '''
+)
+
+
+@pytest.fixture
+def silent_collector():
+    """Accepts connections and never answers: the worst collector for an exit flush."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.fixture
+def app(tmp_path):
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "main.py").write_text(APP)
+    return folder
+
+
+def otlp_env(tmp_path, endpoint, **extra):
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+            "AIOTEL_SPAN_BURST": "1000", "AIOTEL_SPILL": str(tmp_path / "spill"), **extra}
+
+
+def spilled_spans(spill):
+    count = 0
+    for name in os.listdir(spill):
+        if name.startswith("traces-"):
+            for line in open(os.path.join(spill, name)):
+                count += sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+    return count
+
+
+def push(spill, endpoint, cwd):
+    return run(command("aiotel") + ["push", "--store", str(spill), "--endpoint", endpoint], cwd=str(cwd))
+
+
+def test_a_silent_collector_at_exit_costs_at_most_the_timeout_and_the_spill_keeps_everything(
+        app, tmp_path, silent_collector, http_receiver):
+    plain = run([sys.executable, "main.py"], cwd=str(app))
+    env = otlp_env(tmp_path, silent_collector, AIOTEL_SHUTDOWN_TIMEOUT="1", OTEL_BSP_SCHEDULE_DELAY="60000",
+                   OTEL_METRIC_EXPORT_INTERVAL="600000")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
+    full_env.update(env)
+    process = subprocess.Popen(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    out, err = process.communicate(timeout=60)
+    ended = time.time()
+    assert process.returncode == 0 and out.splitlines()[0] == plain.stdout.splitlines()[0], err
+    finished = float(out.splitlines()[1].split()[-1])
+    # the exit flush gives up at AIOTEL_SHUTDOWN_TIMEOUT; the rest is the interpreter's own teardown
+    assert ended - finished < 1.0 + 1.5, err
+    spill = tmp_path / "spill"
+    said = [line for line in err.splitlines() if line.startswith("aiotel:")]
+    assert any("not flushed within 1 s" in line and f"kept in {spill}" in line for line in said), said
+    assert spilled_spans(spill) == CALLS
+
+    # the spill reads as a store
+    report = run(command("aiotel") + ["report", "--json", "--store", str(spill)], cwd=str(tmp_path))
+    assert {f["function"]: f["calls"] for f in json.loads(report.stdout)["functions"]} == {"main.double": CALLS}
+
+    # and is delivered once
+    first = push(spill, http_receiver.endpoint, tmp_path)
+    assert first.returncode == 0, first.stderr
+    received = http_receiver.received
+    assert received.wait(lambda r: len(r.spans) == CALLS)
+    points = received.latest_points("aiotel.function.duration")
+    assert sum(p.count for p in points.values()) == CALLS
+    requests = len(received.requests)
+    again = push(spill, http_receiver.endpoint, tmp_path)
+    assert again.returncode == 0 and "pushed 0 export requests" in again.stdout, again.stdout + again.stderr
+    time.sleep(0.5)
+    assert len(received.requests) == requests and len(received.spans) == CALLS
+
+
+def test_a_push_that_fails_halfway_resumes_and_sends_nothing_twice(app, tmp_path, http_receiver):
+    closed = f"http://127.0.0.1:{free_port()}"
+    # small batches that each fail: many spill lines
+    env = otlp_env(tmp_path, closed, OTEL_BSP_MAX_EXPORT_BATCH_SIZE="5", OTEL_BSP_SCHEDULE_DELAY="10",
+                   OTEL_EXPORTER_OTLP_TIMEOUT="300", AIOTEL_SHUTDOWN_TIMEOUT="3")
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0, result.stderr
+    spill = tmp_path / "spill"
+    kept = spilled_spans(spill)
+    assert kept == CALLS, result.stderr
+    lines = sum(1 for name in os.listdir(spill) if name.endswith(".jsonl") for _ in open(spill / name))
+    assert lines >= 3
+
+    http_receiver.accept_only = 2  # then 503, as from an overloaded collector
+    halfway = push(spill, http_receiver.endpoint, tmp_path)
+    assert halfway.returncode == 1 and "Run the same command again" in halfway.stderr, halfway.stderr
+    http_receiver.accept_only = None
+    resumed = push(spill, http_receiver.endpoint, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    received = http_receiver.received
+    assert received.wait(lambda r: len(r.spans) >= CALLS)
+    time.sleep(0.3)
+    ids = [s.span_id for s in received.spans]
+    assert len(ids) == len(set(ids)) == CALLS  # every span once
+    assert len(received.requests) == lines
+
+
+def test_spans_the_export_queue_has_no_room_for_go_to_the_spill(app, tmp_path, http_receiver):
+    env = otlp_env(tmp_path, http_receiver.endpoint, OTEL_BSP_MAX_QUEUE_SIZE="2", OTEL_BSP_SCHEDULE_DELAY="10000",
+                   AIOTEL_SHUTDOWN_TIMEOUT="10")
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0, result.stderr
+    received = http_receiver.received
+    assert received.wait(lambda r: r.latest_points("aiotel.function.duration"))
+    spill = tmp_path / "spill"
+    kept = spilled_spans(spill)
+    assert kept > 0 and len(received.spans) + kept == CALLS, (len(received.spans), kept)
+    dropped = received.latest_points("aiotel.spans.dropped")
+    assert not dropped, dropped  # kept, not lost
+    assert push(spill, http_receiver.endpoint, tmp_path).returncode == 0
+    assert received.wait(lambda r: len({s.span_id for s in r.spans}) == CALLS)
+
+
+def test_with_the_spill_off_what_the_collector_did_not_take_is_counted(app, tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"
+    store = tmp_path / "store"
+    env = otlp_env(tmp_path, closed, AIOTEL_SPILL="off", OTEL_METRICS_EXPORTER="store", AIOTEL_STORE=str(store),
+                   OTEL_EXPORTER_OTLP_TIMEOUT="300", AIOTEL_SHUTDOWN_TIMEOUT="5")
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "spill").exists()
+    data = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert data["spans_dropped_by_reason"] == {"export_failed": CALLS}
