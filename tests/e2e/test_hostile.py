@@ -101,6 +101,39 @@ def test_exception_messages_with_cloud_keys_auth_headers_and_spoken_passwords_ar
         assert secret not in everything
 
 
+def test_other_instrumentations_exception_events_and_statuses_are_redacted_too(tmp_path, http_receiver):
+    (tmp_path / "app.py").write_text(textwrap.dedent('''\
+        from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
+
+        client = trace.get_tracer("http.client.lib")  # as an HTTP or LLM client instrumentation would
+
+
+        # AI-generated: Claude, 2026-11-20, prompt: "fetch"
+        def fetch():
+            with client.start_as_current_span("GET /orders", record_exception=False) as span:
+                error = PermissionError("401 for {'Authorization': 'Bearer abcdef0123456789xyz'}")
+                span.record_exception(error, attributes={"note": "password hunter2x"})
+                span.set_status(Status(StatusCode.ERROR, "token=t0psecret rejected"))
+                span.add_event("retry", {"attempt": 2, "url": "https://bob:pa55word@api.example/orders"})
+            return "ok"
+
+
+        print(fetch())
+        '''))
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=telemetry_env(http_receiver, tmp_path))
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+    assert http_receiver.received.wait(lambda r: "GET /orders" in {s.name for s in r.spans})
+    span = next(s for s in http_receiver.received.spans if s.name == "GET /orders")
+    event = next(e for e in span.events if e["name"] == "exception")
+    assert event["exception.message"] == "401 for {'Authorization': 'Bearer [REDACTED]'}"
+    assert event["note"] == "password [REDACTED]" and event["exception.type"] == "PermissionError"
+    assert span.status_message == "token=[REDACTED] rejected"
+    retry = next(e for e in span.events if e["name"] == "retry")
+    assert retry == {"name": "retry", "attempt": 2, "url": "https://bob:[REDACTED]@api.example/orders"}
+    assert span.attributes["aiotel.function.name"] == "app.fetch"  # still tied to its AI function
+
+
 def test_prompts_with_invalid_utf8_behave_as_python_does(tmp_path, http_receiver):
     # Python does not decode comments: undecodable bytes in a marker are no error to it
     (tmp_path / "odd_mod.py").write_bytes(b'# AI-generated: Claude, prompt: "caf\xe9 \xff\xfe"\ndef f():\n    return 1\n')

@@ -35,7 +35,7 @@ from .. import log, probes, semconv
 from .._version import __version__
 from ..config import Settings
 from ..probes.redact import Redactor
-from .foreign_spans import ForeignSpanProcessor
+from .foreign_spans import ForeignSpanProcessor, redacting
 from .ids import PrivateIdGenerator, isolate_loaded_modules
 from .resource import detected_attributes
 from .sampling import default_sampler
@@ -370,7 +370,8 @@ def _spill_factory(settings: Settings) -> Optional[Callable[[], Any]]:
 
 
 def _span_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
-    return delivery.guard(_bare_span_exporter(name, settings), SPANS, spillable=name == "otlp")
+    exporter = redacting(_bare_span_exporter(name, settings), Redactor(settings.redact))
+    return delivery.guard(exporter, SPANS, spillable=name == "otlp")
 
 
 def _metric_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
