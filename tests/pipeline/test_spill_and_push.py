@@ -109,6 +109,10 @@ def test_a_silent_collector_at_exit_costs_at_most_the_timeout_and_the_spill_keep
     assert any("not flushed within 1 s" in line and f"kept in {spill}" in line for line in said), said
     assert spilled_spans(spill) == CALLS
 
+    # doctor says it is waiting, with the command that sends it
+    doctor = run(command("aiotel") + ["doctor"], cwd=str(tmp_path), env={"AIOTEL_SPILL": str(spill)})
+    assert f"spill: {spill} holds 2 file(s)" in doctor.stdout and "aiotel push" in doctor.stdout, doctor.stdout
+
     # the spill reads as a store
     report = run(command("aiotel") + ["report", "--json", "--store", str(spill)], cwd=str(tmp_path))
     assert {f["function"]: f["calls"] for f in json.loads(report.stdout)["functions"]} == {"main.double": CALLS}
@@ -180,3 +184,20 @@ def test_with_the_spill_off_what_the_collector_did_not_take_is_counted(app, tmp_
     assert not (tmp_path / "spill").exists()
     data = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
     assert data["spans_dropped_by_reason"] == {"export_failed": CALLS}
+
+
+def test_the_spill_keeps_to_its_cap_and_counts_what_did_not_fit(app, tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"
+    store = tmp_path / "store"
+    env = otlp_env(tmp_path, closed, AIOTEL_SPILL_MAX_BYTES="6000", OTEL_METRICS_EXPORTER="store",
+                   AIOTEL_STORE=str(store), OTEL_BSP_MAX_EXPORT_BATCH_SIZE="5", OTEL_BSP_SCHEDULE_DELAY="10",
+                   OTEL_EXPORTER_OTLP_TIMEOUT="300", AIOTEL_SHUTDOWN_TIMEOUT="5")
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0, result.stderr
+    spill = tmp_path / "spill"
+    kept = spilled_spans(spill)
+    assert 0 < kept < CALLS
+    assert sum(os.path.getsize(spill / name) for name in os.listdir(spill) if name.endswith(".jsonl")) <= 6000
+    assert sum("the spill" in line and "is full" in line for line in result.stderr.splitlines()) == 1, result.stderr
+    data = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert data["spans_dropped_by_reason"] == {"export_failed": CALLS - kept}

@@ -130,6 +130,19 @@ def store_losses(settings: Settings) -> Dict[str, Any]:
     return found
 
 
+def spill_waiting(settings: Settings) -> Optional[Dict[str, Any]]:
+    """What the spill holds (files, bytes), or None when it holds nothing."""
+    if not settings.spill_dir or not os.path.isdir(settings.spill_dir):
+        return None
+    from ..store import rollup
+
+    files = rollup.store_files(settings.spill_dir, "traces") + rollup.store_files(settings.spill_dir, "metrics")
+    if not files:
+        return None
+    size = sum(os.path.getsize(path) for path in files if os.path.isfile(path))
+    return {"directory": settings.spill_dir, "files": len(files), "bytes": size}
+
+
 def store_problem(settings: Settings) -> Optional[str]:
     """Why the store cannot be written, as aiotel-run would find out, or None."""
     if "store" not in settings.traces_exporters + settings.metrics_exporters:
@@ -172,6 +185,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "probes": probe_implementation(settings),
         "sampling": sampling(settings, environ),
         **store_losses(settings),
+        "spill": spill_waiting(settings),
     }
     problem = store_problem(settings)
     if problem:
@@ -196,6 +210,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out.write(f"lost, as the store's data says: {line}\n")
     for line in report["lines_skipped"]:
         out.write(f"store: {line}\n")
+    if report["spill"]:
+        spill = report["spill"]
+        out.write(f"spill: {spill['directory']} holds {spill['files']} file(s), {spill['bytes'] // 1024} KiB, of telemetry "
+                  f"a collector did not take; send it with: aiotel push (already pushed lines are not sent again)\n")
     out.write(f"sampling: {report['sampling']}\n")
     for check in checks:
         verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"
