@@ -53,9 +53,11 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             if hook.attribution is not None:
                 pipeline.when_started(hook.attribution.allow_background)
             _started = True
-            if settings.instrument_libraries:
-                from .pipeline.libraries import instrument_libraries
+            from .pipeline.libraries import instrument_libraries, when_imported
+            from .rewriting import runpath
 
+            when_imported("runpy", runpath.install)  # spawn children run the main script through it
+            if settings.instrument_libraries:
                 instrument_libraries(settings.disabled_instrumentations, settings.cache_dir)
         except Exception as exc:
             log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")

@@ -235,3 +235,55 @@ def test_sigterm_to_a_pool_program_keeps_its_status_and_the_workers_report(workd
                    for i in {p.resource["service.instance.id"] for p in r.points})
 
     assert got.wait(lambda r: worker_calls(r) > 20, timeout=20), worker_calls(got)
+
+
+MAIN_SCRIPT_POOL = textwrap.dedent(
+    '''\
+    import multiprocessing, sys
+
+
+    # AI-generated: Claude, 2026-11-20, prompt: "square it"
+    def square(n):
+        return n * n
+
+
+    def in_child(n):
+        return sum(square(i) for i in range(n))
+
+
+    if __name__ == "__main__":
+        context = multiprocessing.get_context(sys.argv[1])
+        process = context.Process(target=in_child, args=(5,))
+        process.start()
+        process.join()
+        pool = context.Pool(2)
+        total = sum(pool.map(in_child, [10] * 4))
+        pool.close()
+        pool.join()
+        print(total, square(3), process.exitcode)
+    '''
+)
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_main_script_functions_are_instrumented_in_children_of_every_start_method(tmp_path, http_receiver, method):
+    (tmp_path / "main.py").write_text(MAIN_SCRIPT_POOL)
+    env = telemetry_env(http_receiver, tmp_path, OTEL_BSP_SCHEDULE_DELAY="30000")
+    plain = subprocess.run([sys.executable, "main.py", method], cwd=str(tmp_path), timeout=60, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command("aiotel-run") + ["python", "main.py", method], cwd=str(tmp_path), timeout=90,
+                            env={**{k: v for k, v in os.environ.items()
+                                    if not k.startswith(("AIOTEL_", "OTEL_", "GRPC_"))}, **env},
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, "")
+
+    def counted(r):
+        latest = {}
+        for p in r.points:
+            if p.attributes.get("code.function.name") == "main.square":
+                key = p.resource["service.instance.id"]
+                latest[key] = max(latest.get(key, 0), p.count)
+        return sum(latest.values())
+
+    # 5 calls in the Process, 4 x 10 in the pool's workers, 1 in the parent
+    assert http_receiver.received.wait(lambda r: counted(r) == 46, timeout=20), counted(http_receiver.received)

@@ -306,3 +306,31 @@ def test_rewritten_pyc_follows_a_checked_hash_pyc_of_the_source(tmp_path, check)
     plain = run([sys.executable, "--check-hash-based-pycs", check, "prog.py"], cwd=str(tmp_path))
     assert (second.returncode, second.stdout) == (0, plain.stdout)
     assert second.stdout == ("two\n" if check == "default" else "one\n")
+
+
+@pytest.mark.instrumentation
+def test_a_script_run_with_runpy_run_path_is_instrumented_with_its_lines_intact(tmp_path, http_receiver):
+    (tmp_path / "job.py").write_text(textwrap.dedent(
+        '''\
+        # AI-generated: Claude, 2026-11-20, prompt: "fail on odd"
+        def check(n):
+            if n % 2:
+                raise ValueError(n)
+            return n
+        '''))
+    (tmp_path / "app.py").write_text(textwrap.dedent(
+        '''\
+        import runpy, traceback
+        scope = runpy.run_path("job.py", run_name="job_script")
+        print([scope["check"](n) for n in (0, 2)])
+        try:
+            scope["check"](3)
+        except ValueError:
+            print(traceback.format_exc().splitlines()[-2].strip())
+        '''))
+    plain = run([sys.executable, "app.py"], cwd=str(tmp_path))
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=telemetry_env(http_receiver, tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert http_receiver.received.wait(
+        lambda r: sum(p.count for p in r.latest_points("aiotel.function.duration").values()
+                      if p.attributes.get("code.function.name") == "job.check") == 3)

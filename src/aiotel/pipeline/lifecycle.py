@@ -15,7 +15,8 @@
   SDK restarts its exporter threads and renews ``service.instance.id``. ``multiprocessing``
   children (fork, forkserver) end with ``os._exit``, which skips ``atexit``: they flush
   through a ``multiprocessing`` finalizer instead. Spawned children are fresh interpreters
-  that start aiotel from ``PYTHONPATH`` and exit normally.
+  that start aiotel from ``PYTHONPATH`` and exit normally; the main script they run again
+  as ``__mp_main__`` is instrumented by ``rewriting.runpath``.
 - ``os._exit`` anywhere else skips every exit handler: what was not exported yet is lost.
 """
 
