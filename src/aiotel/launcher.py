@@ -138,6 +138,30 @@ def python_command(program: str, args: List[str], env: Dict[str, str]) -> List[s
     return [args[0]] + python_args[:at] + [pyc] + python_args[at + 1 :]
 
 
+def service_name(program: str, args: List[str]) -> Optional[str]:
+    """The program's name, as resource detection would name it in the process itself: the
+    script's (``app`` for ``python app.py``), the module's (``python -m pkg``), or the
+    command's (``pytest``, ``gunicorn``); None for ``python -c`` and the REPL. Passed to
+    every Python child as ``AIOTEL_SERVICE_NAME``, so workers that a server or a pool
+    starts (spawn children, uvicorn and xdist workers) report under their program's name."""
+    if not _PYTHON_NAME.match(os.path.basename(program)):
+        return os.path.basename(program) or None
+    python_args = args[1:]
+    at = script_index(python_args)
+    if at is not None:
+        return os.path.splitext(os.path.basename(python_args[at]))[0] or None
+    for i, arg in enumerate(python_args):
+        if not arg.startswith("-") or arg == "--":
+            return None
+        if arg == "-m":
+            return python_args[i + 1] if i + 1 < len(python_args) else None
+        if arg.startswith("-m"):
+            return arg[2:]
+        if "c" in arg[1:] and not arg.startswith("--"):
+            return None
+    return None
+
+
 def _plain_source(path: str) -> bool:
     """Source Python would read as compile() does: not a zip app, no NUL byte (3.9 stops
     reading a script file at one, compile() rejects it)."""
@@ -199,6 +223,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if program != shutil.which(command[0], path=env.get("PATH")):
         # Python finds its prefix (and so its virtualenv) from argv[0]: name the one we run
         command[0] = program
+    name = service_name(program, command)
+    if name:
+        env["AIOTEL_SERVICE_NAME"] = name  # this launch names its program; children inherit it
     try:
         final = python_command(program, command, env)
     except OSError as exc:  # no temporary directory: the script runs, uninstrumented

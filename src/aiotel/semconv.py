@@ -19,6 +19,7 @@ EXCEPTION_ESCAPED = "exception.escaped"  # on the exception event, as the SDK's 
 SERVICE_NAME = "service.name"  # the program; inherited by every child and worker
 SERVICE_VERSION = "service.version"  # the deployed version: what `aiotel report --compare` sets side by side
 SERVICE_INSTANCE_ID = "service.instance.id"  # one per process (a forked child gets its own)
+PROCESS_PID = "process.pid"  # the process that reports, as `ps` shows it (a forked child's own)
 TELEMETRY_DISTRO_NAME = "telemetry.distro.name"  # always "aiotel"
 TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"  # aiotel's version
 VCS_REF_HEAD_REVISION = "vcs.ref.head.revision"  # the commit the program runs, from git or CI variables

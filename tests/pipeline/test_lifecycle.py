@@ -287,3 +287,56 @@ def test_main_script_functions_are_instrumented_in_children_of_every_start_metho
 
     # 5 calls in the Process, 4 x 10 in the pool's workers, 1 in the parent
     assert http_receiver.received.wait(lambda r: counted(r) == 46, timeout=20), counted(http_receiver.received)
+
+
+IDENTITY = textwrap.dedent(
+    '''\
+    import multiprocessing, os, subprocess, sys
+
+
+    # AI-generated: Claude, 2026-11-20, prompt: "square it"
+    def square(n):
+        return n * n
+
+
+    if __name__ == "__main__":
+        open("pids", "w").write(str(os.getpid()))
+        square(1)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pool.apply(square, (2,))
+            pool.close()
+            pool.join()
+        child = multiprocessing.get_context("fork").Process(target=square, args=(3,))
+        child.start()
+        child.join()
+        # a Python child started by the program itself, from another working directory
+        subprocess.run([sys.executable, "-c", "import work; work.tick(4)"], cwd=os.environ["WORK"], check=True)
+    '''
+)
+
+
+def test_every_child_reports_the_launchers_service_name_and_its_own_pid(workdir, http_receiver, tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text(IDENTITY)
+    env = telemetry_env(http_receiver, tmp_path, OTEL_BSP_SCHEDULE_DELAY="30000", WORK=str(workdir))
+    result = subprocess.run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), timeout=90,
+                            env={**{k: v for k, v in os.environ.items()
+                                    if not k.startswith(("AIOTEL_", "OTEL_", "GRPC_"))}, **env},
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    got = http_receiver.received
+
+    def reporters(r):
+        found = {}
+        for p in r.points:
+            if p.metric == "aiotel.function.duration":
+                found[p.resource["service.instance.id"]] = (p.resource.get("service.name"), p.resource.get("process.pid"))
+        return found
+
+    assert got.wait(lambda r: len(reporters(r)) == 4, timeout=20), reporters(got)
+    found = reporters(got)
+    assert {name for name, _ in found.values()} == {"main"}  # spawn, fork and a plain subprocess alike
+    pids = [pid for _, pid in found.values()]
+    assert len(set(pids)) == 4 and int((app / "pids").read_text()) in pids
+    assert all(s.resource.get("process.pid") in pids for s in got.spans)

@@ -235,26 +235,28 @@ class Pipeline:
         return self.resource
 
     def forked(self) -> None:
-        """In a forked child: its own service.instance.id (the SDK's new one when it renews it)."""
+        """In a forked child: its own service.instance.id (the SDK's new one when it renews
+        it) and process.pid, on metrics and spans alike."""
         self._done, self._worker = False, None
         self._lock = threading.Lock()
         self.delivery.forked()
         old = self.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
-        renewed = self.tracer_provider.resource
-        if renewed.attributes.get(semconv.SERVICE_INSTANCE_ID) not in (None, old):
-            self.resource = renewed
-        else:  # older SDKs keep the parent's id: give the child its own, spans included
-            self.resource = self.resource.merge(Resource({semconv.SERVICE_INSTANCE_ID: str(uuid.uuid4())}))
-            for provider in (self.tracer_provider, self.error_provider):
-                if provider is not None and hasattr(provider, "_resource"):
-                    provider._resource = self.resource
-            tracers = []
-            for provider in (self.tracer_provider, self.error_provider):
-                tracer = provider.get_tracer("aiotel", __version__) if provider is not None else None
-                if tracer is not None and hasattr(tracer, "resource"):
-                    tracer.resource = self.resource  # get_tracer may hand back its cached tracer
-                tracers.append(tracer)
-            probes.replace_tracers(*tracers)
+        renewed = self.tracer_provider.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
+        instance = renewed if renewed not in (None, old) else str(uuid.uuid4())
+        own: Dict[str, Any] = {semconv.SERVICE_INSTANCE_ID: instance}
+        if semconv.PROCESS_PID in self.resource.attributes:
+            own[semconv.PROCESS_PID] = os.getpid()
+        self.resource = self.resource.merge(Resource(own))
+        for provider in (self.tracer_provider, self.error_provider):
+            if provider is not None and hasattr(provider, "_resource"):
+                provider._resource = self.resource
+        tracers = []
+        for provider in (self.tracer_provider, self.error_provider):
+            tracer = provider.get_tracer("aiotel", __version__) if provider is not None else None
+            if tracer is not None and hasattr(tracer, "resource"):
+                tracer.resource = self.resource  # get_tracer may hand back its cached tracer
+            tracers.append(tracer)
+        probes.replace_tracers(*tracers)
 
     def shutdown(self) -> None:
         """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.

@@ -3,8 +3,11 @@
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` always win; aiotel only fills
 what they leave out:
 
-- ``service.name``: the script's or module's name (``app`` for ``python app.py``,
+- ``service.name``: the one ``aiotel-run`` resolved for its program
+  (``AIOTEL_SERVICE_NAME``, inherited by every Python child: spawn children, server and
+  test workers), else the script's or module's name (``app`` for ``python app.py``,
   ``pkg`` for ``python -m pkg``, ``pytest`` for a console script);
+- ``process.pid``: the reporting process, as ``ps`` shows it (renewed in a forked child);
 - ``service.version``: the installed distribution of the ``-m`` package or console script
   (not for generic runners such as gunicorn or pytest, whose version says nothing about
   the app), else ``git describe --tags --always --dirty``;
@@ -136,17 +139,21 @@ def distribution_version(kind: str, name: str) -> Optional[str]:
     return None
 
 
-def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None) -> Dict[str, str]:
+def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None) -> Dict[str, object]:
     """What aiotel adds: only keys ``configured`` (the SDK's resource from the environment) lacks.
 
     ``environ``: the variables of ``config.RESOURCE_VARIABLES`` that are set."""
-    found: Dict[str, str] = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
+    found: Dict[str, object] = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
     if semconv.SERVICE_INSTANCE_ID not in configured:  # newer SDKs add it themselves
         found[semconv.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
+    if semconv.PROCESS_PID not in configured:
+        found[semconv.PROCESS_PID] = os.getpid()
     kind, name, directory = program(main=main)
     service = str(configured.get(semconv.SERVICE_NAME, ""))
-    if (not service or service.startswith("unknown_service")) and not environ.get("OTEL_SERVICE_NAME") and name:
-        found[semconv.SERVICE_NAME] = name
+    inherited = environ.get("AIOTEL_SERVICE_NAME", "").strip()  # what aiotel-run named the program
+    if (not service or service.startswith("unknown_service")) and not environ.get("OTEL_SERVICE_NAME"):
+        if inherited or name:
+            found[semconv.SERVICE_NAME] = inherited or name
     git_dir = find_git_dir(directory)
     if semconv.SERVICE_VERSION not in configured:
         version = distribution_version(kind, name) or (git_describe(os.path.dirname(git_dir)) if git_dir else None)
