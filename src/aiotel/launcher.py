@@ -184,6 +184,61 @@ def resolve(name: str, path: Optional[str]) -> Optional[str]:
     return shutil.which(name, path=path)
 
 
+def script_interpreter(program: str) -> Optional[str]:
+    """The Python a console script runs with, from its ``#!`` line (or the ``/bin/sh``
+    trampoline pip writes when that line would be too long); None for anything else."""
+    try:
+        with open(program, "rb") as fh:
+            head = fh.read(512).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    if not head or not head[0].startswith("#!"):
+        return None
+    words = head[0][2:].split()
+    if words and words[0] == "/bin/sh" and len(head) > 1 and head[1].startswith("'" * 3 + "exec' "):
+        quoted = re.match(r"'''exec' \"([^\"]+)\"", head[1])
+        words = [quoted.group(1)] if quoted else []
+    if words and os.path.basename(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-")][:1]
+        words = [shutil.which(words[0]) or words[0]] if words else []
+    if not words or not _PYTHON_NAME.match(os.path.basename(words[0])):
+        return None
+    return words[0]
+
+
+def foreign_interpreter(program: str, environ: Dict[str, str]) -> Optional[str]:
+    """The interpreter of the console script ``program`` when aiotel cannot be imported
+    there (another virtualenv, the system Python), or None. Checked by running it only
+    when it is not aiotel-run's own."""
+    interpreter = script_interpreter(program)
+    if interpreter is None:
+        return None
+    ours = os.path.realpath(os.path.dirname(sys.executable))
+    if os.path.realpath(os.path.dirname(interpreter)) == ours or not os.path.isfile(interpreter):
+        return None
+    import subprocess
+
+    check = "import importlib.util, sys; sys.exit(importlib.util.find_spec('aiotel') is None)"
+    try:
+        done = subprocess.run([interpreter, "-c", check], env=environ, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return interpreter if done.returncode == 1 else None
+
+
+def unreachable(name: str, program: str, interpreter: str) -> str:
+    """One line: which program runs, in which environment, and what would work."""
+    sibling = os.path.join(os.path.dirname(sys.executable), os.path.basename(program))
+    if os.path.isfile(sibling) and os.access(sibling, os.X_OK):
+        fix = f"aiotel-run {sibling} (the {name} of aiotel's environment)"
+    else:
+        fix = f"aiotel-run {sys.executable} -m {name}, if {name} is installed as a module there"
+    return (f"aiotel-run: {name} is {program}, run by {interpreter}, where aiotel is not installed "
+            f"(aiotel-run belongs to {sys.executable}): it runs uninstrumented. Instead: {fix}; "
+            f"or install aiotel for {interpreter}")
+
+
 def command_environment(environ: Dict[str, str], values: Dict[str, str]) -> Dict[str, str]:
     env = dict(environ)
     env.update(values)
@@ -223,6 +278,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if program != shutil.which(command[0], path=env.get("PATH")):
         # Python finds its prefix (and so its virtualenv) from argv[0]: name the one we run
         command[0] = program
+    if not _PYTHON_NAME.match(os.path.basename(program)):
+        interpreter = foreign_interpreter(program, dict(os.environ))
+        if interpreter is not None:
+            print(unreachable(command[0], program, interpreter), file=sys.stderr)
+            env["AIOTEL_UNREACHABLE"] = "1"  # said here: its processes need not say it again
     name = service_name(program, command)
     if name:
         env["AIOTEL_SERVICE_NAME"] = name  # this launch names its program; children inherit it

@@ -201,3 +201,43 @@ def test_start_up_loads_no_exporter_metrics_sdk_scanner_or_argparse(tmp_path):
     result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path),
                  env=dict(env, AIOTEL_SHUTDOWN_TIMEOUT="0.5"))
     assert "'grpc'" in result.stdout and "'opentelemetry.sdk.metrics'" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_console_script_of_an_environment_without_aiotel_is_named_with_what_would_work(tmp_path):
+    # a "pytest" first on PATH whose interpreter cannot import aiotel (here: the base Python)
+    base = os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    if sys.prefix == sys.base_prefix or not os.path.exists(base):
+        pytest.skip("needs a virtualenv whose base interpreter has no aiotel")
+    other = tmp_path / "other-env" / "bin"
+    other.mkdir(parents=True)
+    tool = other / "pytest"
+    tool.write_text(f"#!{base}\nprint('tests ran')\n")
+    tool.chmod(0o755)
+    path = f"{other}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = run(command("aiotel-run") + ["pytest"], cwd=str(tmp_path), env={"PATH": path})
+    assert result.returncode == 0 and result.stdout == "tests ran\n"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines  # one line, from the launcher; the process does not repeat it
+    assert f"pytest is {tool}, run by {base}, where aiotel is not installed" in lines[0]
+    assert f"aiotel-run {os.path.join(os.path.dirname(sys.executable), 'pytest')}" in lines[0]  # this env's pytest
+
+    # a script of aiotel's own interpreter is not checked, and says nothing
+    mine = other / "mine"
+    mine.write_text(f"#!{sys.executable}\nprint('ok')\n")
+    mine.chmod(0o755)
+    quiet = run(command("aiotel-run") + ["mine"], cwd=str(tmp_path), env={"PATH": path})
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "ok\n", "")
+
+
+@pytest.mark.parametrize("head, expected", [
+    ("#!/opt/env/bin/python3.11\n", "/opt/env/bin/python3.11"),
+    ("#!/bin/sh\n'''exec' \"/a/very/long/path/bin/python3\" \"$0\" \"$@\"\n' '''\n", "/a/very/long/path/bin/python3"),
+    ("#!/bin/bash\necho hi\n", None),
+    ("no shebang\n", None),
+])
+def test_the_interpreter_of_a_console_script_is_read_from_its_first_lines(tmp_path, head, expected):
+    from aiotel.launcher import script_interpreter
+
+    script = tmp_path / "tool"
+    script.write_text(head)
+    assert script_interpreter(str(script)) == expected

@@ -8,9 +8,12 @@ def _start_aiotel(main_script):
     try:
         from aiotel.start import instrument
     except Exception as exc:  # e.g. an interpreter aiotel is not installed in
+        import os
         import sys
 
-        sys.stderr.write(f"aiotel: not instrumenting this process: cannot import aiotel ({type(exc).__name__}: {exc})\n")
+        if not os.environ.get("AIOTEL_UNREACHABLE"):  # aiotel-run said it already, with the fix
+            sys.stderr.write(f"aiotel: not instrumenting this process ({sys.executable}): cannot import aiotel "
+                             f"({type(exc).__name__}: {exc}); install aiotel for this interpreter\n")
         return
     instrument(main_script=main_script)
 
