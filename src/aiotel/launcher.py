@@ -286,6 +286,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     name = service_name(program, command)
     if name:
         env["AIOTEL_SERVICE_NAME"] = name  # this launch names its program; children inherit it
+    else:
+        env.pop("AIOTEL_SERVICE_NAME", None)  # python -c: not an outer launch's program
     try:
         final = python_command(program, command, env)
     except OSError as exc:  # no temporary directory: the script runs, uninstrumented
