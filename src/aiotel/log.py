@@ -15,6 +15,7 @@ from typing import Optional, Set
 logger = logging.getLogger("aiotel")
 
 _said: Set[str] = set()
+_threshold = [logging.WARNING]  # the level setup() was given (OTEL_LOG_LEVEL)
 _lock = threading.Lock()
 
 
@@ -25,8 +26,9 @@ class _Once(logging.Filter):
         text = str(record.msg).lower()
         exporting = record.name.startswith("opentelemetry.exporter") or "failed to export" in text or "exporting" in text
         if record.name.startswith("opentelemetry") and exporting and "invalid" not in text:
-            # exporters log every retry of every batch: one line says it all
-            if not first_time("opentelemetry export"):
+            # exporters log every retry of every batch: one line says it all, a warning
+            # whatever level the SDK gave it (a collector that is down is not aiotel's error)
+            if _threshold[0] > logging.WARNING or not first_time("opentelemetry export"):
                 return False
             record.msg = f"could not export telemetry: {record.getMessage()} (further export errors are not shown)"
             record.args = ()
@@ -81,6 +83,7 @@ def setup(otel_loggers: bool = True, level: int = logging.WARNING) -> None:
     ``level`` (from ``OTEL_LOG_LEVEL``) applies to both; aiotel says nothing below warnings
     unless asked, since the program owns its output."""
     global _handler, _otel_hooked
+    _threshold[0] = level
     if _handler is None:
         _handler = _Stderr()
         _handler.addFilter(_Once())

@@ -280,8 +280,11 @@ class Pipeline:
                 # timeout says: a thread of its own keeps the metrics' turn.)
                 started = time.monotonic()
                 flush = threading.Thread(target=self.tracer_provider.force_flush, name="aiotel-flush", daemon=True)
-                flush.start()
-                flush.join(self.timeout / 2)
+                try:
+                    flush.start()
+                    flush.join(self.timeout / 2)
+                except RuntimeError:  # no new threads this late (3.12 at exit): the SDK's
+                    pass  # force_flush would block on a dead collector; shutdown below flushes
                 if self.meter_provider is not None:
                     left = max(self.timeout - (time.monotonic() - started), 0.05)
                     self.meter_provider.shutdown(timeout_millis=left * 1000)
@@ -289,16 +292,17 @@ class Pipeline:
             except Exception as exc:
                 log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
 
+        spilling = self.delivery.spilling
+        budget = self.timeout * 0.8 if spilling else self.timeout  # the rest: writing the spill
         worker = threading.Thread(target=stop, name="aiotel-shutdown", daemon=True)
         try:
             worker.start()
-        except RuntimeError:  # no new threads this late in finalization: flush in place
-            stop()
-            return
-        self._worker = worker
-        spilling = self.delivery.spilling
-        worker.join(self.timeout * 0.8 if spilling else self.timeout)  # the rest: writing the spill
-        late = worker.is_alive()
+        except RuntimeError:  # no new threads at exit (Python 3.12): bounded, in place
+            late = self._stop_in_place(budget)
+        else:
+            self._worker = worker
+            worker.join(budget)
+            late = worker.is_alive()
         if late and spilling:
             self.delivery.rescue(self._queued_spans())
         said = self.delivery.said()
@@ -307,6 +311,27 @@ class Pipeline:
                      + (said or ("nothing was left to keep" if spilling else "exiting without it")))
         elif said:
             log.warn(said)
+
+    def _stop_in_place(self, budget: float) -> bool:
+        """``stop`` without a thread of its own: each part flushes in the SDK's existing
+        threads, joined for its share of ``budget`` (the SDK's own shutdown would wait 30 s
+        for a collector that does not answer). True when something was still being sent."""
+        deadline = time.monotonic() + budget
+        late = False
+        try:
+            for lazy in self._lazy_processors():
+                inner = getattr(lazy._processor, "_batch_processor", None)
+                thread = getattr(inner, "_worker_thread", None)
+                if inner is None or thread is None:
+                    continue  # an SDK laid out otherwise: its own shutdown, below
+                inner.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 500)  # half of what is left
+                late = late or thread.is_alive()
+            if self.meter_provider is not None:
+                self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
+            self.tracer_provider.shutdown()  # the processors stopped above return at once
+        except Exception as exc:
+            log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
+        return late or time.monotonic() > deadline
 
     def _queued_spans(self) -> List[Any]:
         found: List[Any] = []
