@@ -171,25 +171,31 @@ def test_report_shows_fallbacks_none_results_input_shapes_and_commits(tmp_path):
         subprocess.run(["git", *args], cwd=str(work), env=git_env, check=True, capture_output=True, timeout=30)
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(work), capture_output=True, text=True).stdout.strip()
     env = {"AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_CAPTURE_ARGS": "shape", "AIOTEL_SPAN_RATE_LIMIT": "1000"}
-    for _ in range(2):  # the second run finds the blame in the cache: its spans name the commit at once
+    # The first run blames in the background and caches it; a later run finds it in the
+    # cache and its spans name the commit at once. On a loaded machine the first run may
+    # exit before its blame is done: a third run then finds it (counts are per run).
+    runs = 0
+    for runs in range(1, 4):
         assert aiotel_run(["python", "examples/app.py"], work, env).returncode == 0
+        data = json.loads(run(command("aiotel") + ["report", "--json"], cwd=str(work)).stdout)
+        rows = {f["function"]: f for f in data["functions"]}
+        if runs >= 2 and rows["app.checkout"]["commit"]:
+            break
 
-    data = json.loads(run(command("aiotel") + ["report", "--json"], cwd=str(work)).stdout)
-    rows = {f["function"]: f for f in data["functions"]}
     discount = rows["shop.pricing.discounted_total"]
-    assert discount["fallbacks"] == [{"line": 11, "exception.type": "KeyError", "count": 40}]  # bronze, twice 20
+    assert discount["fallbacks"] == [{"line": 11, "exception.type": "KeyError", "count": 20 * runs}]  # bronze, 20 a run
     assert discount["fallback_rate"] == pytest.approx(40 / 120)
     coupon = rows["shop.pricing.coupon_rate"]
-    assert coupon["empty_results"] == [{"line": 17, "count": 80}] and coupon["empty_rate"] == pytest.approx(80 / 120)
+    assert coupon["empty_results"] == [{"line": 17, "count": 40 * runs}] and coupon["empty_rate"] == pytest.approx(80 / 120)
     shapes = {(i["parameter"], i["type"]): i for i in rows["app.checkout"]["inputs"]}
-    assert shapes[("tier", "str")]["calls"] == 122 and shapes[("order", "str")]["mean_length"] > 5
+    assert shapes[("tier", "str")]["calls"] == 61 * runs and shapes[("order", "str")]["mean_length"] > 5
     assert rows["app.checkout"]["commit"]["sha"] == sha
 
     table = run(command("aiotel") + ["report"], cwd=str(work)).stdout
     header, *lines = table.split("\n\n")[0].splitlines()
     assert header.split()[9:12] == ["FALLBACKS", "NONE", "%"]
     row = next(line.split() for line in lines if line.startswith("shop.pricing.discounted_total "))
-    assert row[8] == "40" and "KeyError@11" in row[-2]
+    assert row[8] == str(20 * runs) and "KeyError@11" in row[-2]
     assert "input shapes" in table and any(line.split()[:3] == ["app.checkout", "order", "str"] for line in table.splitlines())
 
 
