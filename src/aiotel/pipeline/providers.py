@@ -272,37 +272,18 @@ class Pipeline:
         if not self.started and not any(p._processor for p in self._lazy_processors()):
             return  # nothing was recorded: nothing to flush, no thread to start
 
-        def stop() -> None:
-            try:
-                # Spans first, within half the time: what their export lost is counted,
-                # and the metrics' last export below carries that count.
-                # (The SDK's force_flush exports in the caller's thread, whatever its
-                # timeout says: a thread of its own keeps the metrics' turn.)
-                started = time.monotonic()
-                flush = threading.Thread(target=self.tracer_provider.force_flush, name="aiotel-flush", daemon=True)
-                try:
-                    flush.start()
-                    flush.join(self.timeout / 2)
-                except RuntimeError:  # no new threads this late (3.12 at exit): the SDK's
-                    pass  # force_flush would block on a dead collector; shutdown below flushes
-                if self.meter_provider is not None:
-                    left = max(self.timeout - (time.monotonic() - started), 0.05)
-                    self.meter_provider.shutdown(timeout_millis=left * 1000)
-                self.tracer_provider.shutdown()
-            except Exception as exc:
-                log.warn(f"could not flush telemetry at exit ({type(exc).__name__}: {exc})")
-
         spilling = self.delivery.spilling
         budget = self.timeout * 0.8 if spilling else self.timeout  # the rest: writing the spill
-        worker = threading.Thread(target=stop, name="aiotel-shutdown", daemon=True)
+        done: List[bool] = []  # what _flush said: True when something was still being sent
+        worker = threading.Thread(target=lambda: done.append(self._flush(budget)), name="aiotel-shutdown", daemon=True)
         try:
             worker.start()
-        except RuntimeError:  # no new threads at exit (Python 3.12): bounded, in place
-            late = self._stop_in_place(budget)
+        except RuntimeError:  # no new threads at exit (Python 3.12): in place, bounded all the same
+            done.append(self._flush(budget))
         else:
             self._worker = worker
             worker.join(budget)
-            late = worker.is_alive()
+        late = not done or done[0]
         if late and spilling:
             self.delivery.rescue(self._queued_spans())
         said = self.delivery.said()
@@ -312,11 +293,15 @@ class Pipeline:
         elif said:
             log.warn(said)
 
-    def _stop_in_place(self, budget: float) -> bool:
-        """``stop`` without a thread of its own: each part flushes in the SDK's existing
-        threads, joined for its share of ``budget`` (the SDK's own shutdown would wait 30 s
-        for a collector that does not answer). True when something was still being sent."""
+    def _flush(self, budget: float) -> bool:
+        """Flush and stop within ``budget`` seconds, in the SDK's own exporter threads, each
+        joined for its share (the SDK's shutdown would wait 30 s for a collector that does
+        not answer, and its force_flush exports in the caller's thread whatever its
+        timeout says). Spans first, within half: what their export lost is counted, and
+        the metrics' last export carries that count. True when something was still being
+        sent at the end."""
         deadline = time.monotonic() + budget
+        spans_deadline = time.monotonic() + budget / 2
         late = False
         try:
             for lazy in self._lazy_processors():
@@ -324,7 +309,7 @@ class Pipeline:
                 thread = getattr(inner, "_worker_thread", None)
                 if inner is None or thread is None:
                     continue  # an SDK laid out otherwise: its own shutdown, below
-                inner.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 500)  # half of what is left
+                inner.shutdown(timeout_millis=max(spans_deadline - time.monotonic(), 0.0) * 1000)
                 late = late or thread.is_alive()
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
