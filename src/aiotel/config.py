@@ -79,6 +79,7 @@ class Settings:
     metrics_exporters: Tuple[str, ...] = ("store",)
     store_dir: str = DEFAULT_STORE
     private_store_dir: str = ""  # where the store goes when store_dir is refused (see store.writer)
+    private_spill_dir: str = ""  # the spill's default, and where it goes when AIOTEL_SPILL is refused
     spill_dir: Optional[str] = None  # what OTLP exporters could not send (see store.spill); None: off
     spill_max_bytes: int = 100 * 1024 * 1024
     store_max_bytes: int = 20 * 1024 * 1024
@@ -239,10 +240,11 @@ def store_dir(environ: Mapping[str, str]) -> str:
     return environ.get("AIOTEL_STORE", "").strip() or DEFAULT_STORE
 
 
-def private_store_dir(environ: Mapping[str, str]) -> str:
-    """``$XDG_STATE_HOME/aiotel/store``, else ``~/.local/state/aiotel/store``."""
+def private_dir(environ: Mapping[str, str], name: str) -> str:
+    """``$XDG_STATE_HOME/aiotel/<name>``, else ``~/.local/state/aiotel/<name>``: aiotel's
+    own state (a refused store's stand-in ``store``, the ``spill``), never the working directory."""
     home = environ.get("HOME") or os.path.expanduser("~")
-    return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "aiotel", "store")
+    return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "aiotel", name)
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -269,7 +271,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     raw_cache = env.get("AIOTEL_CACHE_DIR")
     if raw_cache is not None and raw_cache.strip():
         cache_dir = None if raw_cache.strip().lower() in _FALSE | {"none"} else raw_cache
-    spill_dir: Optional[str] = os.path.join(os.path.dirname(private_store_dir(env)), "spill")
+    spill_dir: Optional[str] = private_dir(env, "spill")
     raw_spill = env.get("AIOTEL_SPILL")
     if raw_spill is not None and raw_spill.strip():
         spill_dir = None if raw_spill.strip().lower() in _FALSE | {"none"} else os.path.abspath(raw_spill.strip())
@@ -329,7 +331,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
         store_dir=os.path.abspath(store_dir(env)),
-        private_store_dir=private_store_dir(env),
+        private_store_dir=private_dir(env, "store"),
+        private_spill_dir=private_dir(env, "spill"),
         spill_dir=spill_dir,
         spill_max_bytes=read("AIOTEL_SPILL_MAX_BYTES", parse_positive_int, 100 * 1024 * 1024),
         prometheus_host=env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or "localhost",

@@ -371,12 +371,12 @@ def _spill_factory(settings: Settings) -> Optional[Callable[[], Any]]:
     nothing exported over OTLP)."""
     if settings.spill_dir is None or "otlp" not in settings.traces_exporters + settings.metrics_exporters:
         return None
-    directory, cap, private = settings.spill_dir, settings.spill_max_bytes, settings.private_store_dir
+    directory, cap, private = settings.spill_dir, settings.spill_max_bytes, settings.private_spill_dir
 
     def make() -> Any:
         from ..store.spill import Spill
 
-        return Spill(directory, cap, os.path.join(os.path.dirname(private), "spill"))
+        return Spill(directory, cap, private)
 
     return make
 
