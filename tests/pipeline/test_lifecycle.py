@@ -52,6 +52,16 @@ def finish(process, timeout=30):
     return process.returncode, out, err
 
 
+def calls_of(function, received):
+    """Calls of ``function`` counted by every process: each one's latest cumulative count."""
+    latest = {}
+    for p in received.points:
+        if p.attributes.get("code.function.name") == function:
+            key = p.resource["service.instance.id"]
+            latest[key] = max(latest.get(key, 0), p.count)
+    return sum(latest.values())
+
+
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "work.py").write_text(WORK)
@@ -182,15 +192,7 @@ def test_multiprocessing_children_report_every_call(workdir, http_receiver, tmp_
     assert (result.returncode, result.stdout, result.stderr) == (0, "1560\n", "")
     got = http_receiver.received
 
-    def counted(r):
-        latest = {}
-        for p in r.points:
-            if p.attributes.get("code.function.name") == "work.tick":
-                key = p.resource["service.instance.id"]
-                latest[key] = max(latest.get(key, 0), p.count)
-        return sum(latest.values())
-
-    assert got.wait(lambda r: counted(r) == 40, timeout=15), counted(got)
+    assert got.wait(lambda r: calls_of("work.tick", r) == 40, timeout=15), calls_of("work.tick", got)
 
 
 POOL_FOREVER = textwrap.dedent(
@@ -277,16 +279,9 @@ def test_main_script_functions_are_instrumented_in_children_of_every_start_metho
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert (result.returncode, result.stdout, result.stderr) == (plain.returncode, plain.stdout, "")
 
-    def counted(r):
-        latest = {}
-        for p in r.points:
-            if p.attributes.get("code.function.name") == "main.square":
-                key = p.resource["service.instance.id"]
-                latest[key] = max(latest.get(key, 0), p.count)
-        return sum(latest.values())
-
     # 5 calls in the Process, 4 x 10 in the pool's workers, 1 in the parent
-    assert http_receiver.received.wait(lambda r: counted(r) == 46, timeout=20), counted(http_receiver.received)
+    got = http_receiver.received
+    assert got.wait(lambda r: calls_of("main.square", r) == 46, timeout=20), calls_of("main.square", got)
 
 
 IDENTITY = textwrap.dedent(
