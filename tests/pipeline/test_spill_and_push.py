@@ -208,3 +208,20 @@ def test_the_spill_keeps_to_its_cap_and_counts_what_did_not_fit(app, tmp_path):
     assert sum("the spill" in line and "is full" in line for line in result.stderr.splitlines()) == 1, result.stderr
     data = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
     assert data["spans_dropped_by_reason"] == {"export_failed": CALLS - kept}
+
+
+def test_push_over_grpc_delivers_the_spill_once(app, tmp_path, grpc_receiver):
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = otlp_env(tmp_path, closed, OTEL_EXPORTER_OTLP_TIMEOUT="300", AIOTEL_SHUTDOWN_TIMEOUT="3")
+    assert run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env).returncode == 0
+    spill = tmp_path / "spill"
+    assert spilled_spans(spill) == CALLS
+    for _ in range(2):  # the second push finds everything pushed to that endpoint already
+        pushed = run(command("aiotel") + ["push", "--store", str(spill), "--endpoint", grpc_receiver.endpoint,
+                                          "--protocol", "grpc"], cwd=str(tmp_path))
+        assert pushed.returncode == 0, pushed.stderr
+    received = grpc_receiver.received
+    assert received.wait(lambda r: len(r.spans) == CALLS)
+    assert sum(p.count for p in received.latest_points("aiotel.function.duration").values()) == CALLS
+    time.sleep(0.3)
+    assert len({s.span_id for s in received.spans}) == len(received.spans) == CALLS

@@ -258,3 +258,30 @@ def test_spans_whose_export_failed_are_counted_in_report_and_doctor(app, tmp_pat
     doctor = run(command("aiotel") + ["doctor"], cwd=str(tmp_path),
                  env={"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
     assert f"{lost} finished spans were lost because their export failed" in doctor.stdout
+
+
+def _stored_spans(store):
+    count = 0
+    for path in store.iterdir():
+        if path.name.startswith("traces-"):
+            for line in path.read_text().splitlines():
+                count += sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+    return count
+
+
+def test_spans_in_rotated_out_files_are_counted_and_reported(tmp_path):
+    app = tmp_path / "traces"
+    shutil.copytree(os.path.join(SAMPLES, "traces"), app)
+    env = {"AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "AIOTEL_SPAN_BURST": "1000",
+           "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1", "OTEL_BSP_SCHEDULE_DELAY": "1"}
+    whole, small = tmp_path / "whole", tmp_path / "small"
+    for store, cap in ((whole, {}), (small, {"AIOTEL_STORE_MAX_BYTES": "500"})):  # 500: a file a line
+        result = run(command("aiotel-run") + ["python", "app.py", "threads"], cwd=str(app),
+                     env={**env, "AIOTEL_STORE": str(store), **cap})
+        assert result.returncode == 0, result.stderr
+    total, kept = _stored_spans(whole), _stored_spans(small)
+    assert len([p for p in small.iterdir() if p.name.startswith("traces-")]) == 5  # the file and four rotated
+    data = json.loads(report(small).stdout)
+    assert kept < total and data["spans_dropped_by_reason"] == {"store_rotated": total - kept}, (total, kept, data)
+    table = run(command("aiotel") + ["report", "--store", str(small)], cwd=str(tmp_path))
+    assert f"{total - kept} finished spans were lost because the store rotated out" in table.stderr
