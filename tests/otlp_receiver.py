@@ -65,6 +65,8 @@ class Point:
     explicit_bounds: List[float]
     scope: str
     resource: Dict[str, Any]
+    start: int = 0  # start_time_unix_nano: where a cumulative series begins
+    time: int = 0
 
 
 class Received:
@@ -127,6 +129,8 @@ class Received:
                                 explicit_bounds=list(p.explicit_bounds) if is_histogram else [],
                                 scope=sm.scope.name,
                                 resource=resource,
+                                start=p.start_time_unix_nano,
+                                time=p.time_unix_nano,
                             )
                         )
         with self._lock:

@@ -196,8 +196,10 @@ def test_start_up_loads_no_exporter_metrics_sdk_scanner_or_argparse(tmp_path):
     result = run(command("aiotel-run") + ["python", "-c", code], cwd=str(tmp_path), env=env)
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout == "[]\n"
-    # and they do load once a marked function runs (its span goes to the gRPC exporter)
-    (tmp_path / "app.py").write_text("# AI-generated: Claude\ndef f():\n    return 1\n\nf()\n" + code + "\n")
+    # and they do load once a marked function runs (its span goes to the gRPC exporter),
+    # in the thread that its first call starts
+    wait = "from aiotel.pipeline import background\nbackground.settle(10)\n"
+    (tmp_path / "app.py").write_text("# AI-generated: Claude\ndef f():\n    return 1\n\nf()\n" + wait + code + "\n")
     result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path),
                  env=dict(env, AIOTEL_SHUTDOWN_TIMEOUT="0.5"))
     assert "'grpc'" in result.stdout and "'opentelemetry.sdk.metrics'" in result.stdout, result.stdout + result.stderr

@@ -80,4 +80,4 @@ def test_ending_keeps_status_output_and_telemetry(tmp_path, http_receiver, endin
         assert calls == {"main.step": 3}, report.stderr  # a main script is named by its file
         received = http_receiver.received
         assert received.wait(lambda r: sum(p.count for p in r.latest_points("aiotel.function.duration").values()) == 3,
-                             timeout=10), received.requests
+                             timeout=10), (received.requests, with_otlp.stderr)

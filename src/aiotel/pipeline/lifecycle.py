@@ -1,16 +1,21 @@
 """Telemetry survives the ways processes end and multiply.
 
-- Normal exit: ``setup`` registers a bounded flush with ``atexit``.
+- Normal exit: a bounded flush runs from ``atexit``. Before it, when the main thread has
+  finished (threading's own exit callbacks, before ``concurrent.futures`` stops), the
+  set-up that the first marked call started in the background is waited for.
 - SIGTERM with the default action (which ends the process without running ``atexit``):
   a handler flushes within ``AIOTEL_SHUTDOWN_TIMEOUT``, then restores the default action
   and re-sends the signal, so the exit status is the one the program has without aiotel
   (killed by SIGTERM). A handler the program installs replaces ours, as it replaces the
   default; ``SIG_IGN`` is left alone. SIGINT needs nothing: Python's default handler
   raises ``KeyboardInterrupt``, the program unwinds and ``atexit`` flushes. Python then
-  ends by SIGINT only if no code run from an exit handler went through ``PyRun_*`` (an
-  import of protobuf's C extension does): exporters load their encoders when built.
-- Exporter threads start with the first call of a marked function (see
-  ``setup.Pipeline``), so a program that forks before that stays single-threaded.
+  ends by SIGINT only if no code run after the main module went through ``PyRun_*`` (an
+  import of protobuf's C extension does, and the background set-up may import it then):
+  when the main module ended by an uncaught ``KeyboardInterrupt`` and modules were
+  imported since, the flag is set again the way Python set it (see ``_keep_interrupted_exit``).
+- Exporter threads start after the first call of a marked function (see
+  ``providers.Pipeline`` and ``background``), so a program that forks before that stays
+  single-threaded; a fork while they are being set up waits for the set-up.
 - ``os.fork``: the child starts its counts from zero (the parent reports its own), and the
   SDK restarts its exporter threads and renews ``service.instance.id``. ``multiprocessing``
   children (fork, forkserver) end with ``os._exit``, which skips ``atexit``: they flush
@@ -22,15 +27,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
-from typing import Any, Optional
+import threading
+from typing import Any, List, Optional
 
-from . import losses
+from . import background, losses
 from .. import probes
 
 _pipeline: Optional[Any] = None
+# When the main thread finished: whether an uncaught KeyboardInterrupt ended it, and how
+# many modules were loaded then
+_main_end: List[Any] = [False, 0]
 
 
 def _on_terminate(signum: int, frame: Any) -> None:
@@ -67,13 +77,57 @@ def _after_fork_in_child() -> None:
         pass
 
 
+def _main_ended() -> None:
+    """The main thread has finished: the background set-up gets half the exit budget."""
+    try:
+        ended = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)  # set by PyErr_Print
+        interactive = sys.flags.interactive or hasattr(sys, "ps1")
+        _main_end[:] = [isinstance(ended, KeyboardInterrupt) and not interactive, len(sys.modules)]
+        if _pipeline is not None:
+            background.settle(_pipeline.timeout / 2)
+    except Exception:
+        pass
+
+
+def _keep_interrupted_exit() -> None:
+    """Python ends by SIGINT after an uncaught KeyboardInterrupt if a flag it set is still
+    set; every ``PyRun_*`` call clears it, and sets it when the code it runs raises
+    KeyboardInterrupt. So, after an import since the main module ended: run such code."""
+    if not _main_end[0] or len(sys.modules) == _main_end[1]:
+        return
+    try:
+        import ctypes
+
+        run = ctypes.pythonapi.PyRun_String
+        run.restype = ctypes.py_object
+        run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+        run(b"raise KeyboardInterrupt", 257, {}, {})  # 257: Py_file_input
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        pass
+
+
+def _at_exit() -> None:
+    if _pipeline is not None:
+        _pipeline.shutdown()
+    _keep_interrupted_exit()
+
+
 def install(pipeline: Any) -> None:
-    """Hook ``pipeline`` into SIGTERM and fork; call once, from the main thread."""
+    """Hook ``pipeline`` into exit, SIGTERM and fork; call once, from the main thread."""
     global _pipeline
     first = _pipeline is None
     _pipeline = pipeline
     if not first:
         return
+    # Registered early, so it runs after the program's own atexit handlers (LIFO),
+    # which may still call marked functions.
+    atexit.register(_at_exit)
+    try:  # after concurrent.futures' (the SDK's resource detection loaded it): runs before it
+        threading._register_atexit(_main_ended)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        pass
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_terminate)

@@ -219,15 +219,18 @@ def _with_metric(data: Optional[MetricsData], metrics: List[Metric], resource: R
     return MetricsData(resource_metrics=merged + ([ours] if ours is not None else []))
 
 
-def attach(reader: MetricReader, resource: Callable[[], Resource]) -> None:
+def attach(reader: MetricReader, resource: Callable[[], Resource], since: Optional[int] = None) -> None:
     """Make ``reader`` (already registered with a MeterProvider) collect the probes' histogram too.
 
     ``resource`` is asked at each collection: a forked child reports under its own
-    ``service.instance.id``."""
+    ``service.instance.id``. ``since``: when the series start (the first marked call,
+    which came before the reader was built), in ns since the epoch; now by default."""
     collect = reader._collect  # set by MeterProvider.__init__
     delta = reader._instrument_class_temporality.get(_Histogram) is AggregationTemporality.DELTA
     counter_delta = reader._instrument_class_temporality.get(_Counter) is AggregationTemporality.DELTA
     source = ProbeMetrics(delta, counter_delta)
+    if since is not None:
+        source.started = source.last_collection = since
     _sources.append(source)
 
     def collect_with_probes(reader_: Any, timeout_millis: float = 10_000) -> Optional[MetricsData]:

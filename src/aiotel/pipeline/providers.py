@@ -9,7 +9,6 @@ compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import os
 import threading
@@ -29,7 +28,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from . import lifecycle, losses
+from . import background, lifecycle, losses
 from .delivery import METRICS, SPANS, Delivery
 from .. import log, probes, semconv
 from .._version import __version__
@@ -42,9 +41,13 @@ from .sampling import default_sampler
 
 
 class _LazyBatchProcessor(SpanProcessor):
-    """A BatchSpanProcessor, and its exporter, created when the first span ends: its thread
-    starts then, and the exporter's imports (requests, gRPC: tens of milliseconds) are not
-    paid at start-up (see ``Pipeline``). An exporter that cannot be built is said once,
+    """A BatchSpanProcessor, and its exporter, built off the program's threads (see
+    ``background``) when the first span ends or the first marked call starts the
+    pipeline: the exporter's imports (requests, gRPC: tens of milliseconds) are paid
+    neither at start-up nor by the call. Spans that end meanwhile wait here, up to the
+    queue's size; past it, a span's end waits for the build (as it did when the build was
+    done there), and only a build that takes longer than ``background.SET_UP_WAIT`` makes
+    it overflow (to the spill, or counted). An exporter that cannot be built is said once,
     and that exporter's spans are dropped."""
 
     def __init__(self, name: str, settings: Settings, delivery: Delivery) -> None:
@@ -53,29 +56,74 @@ class _LazyBatchProcessor(SpanProcessor):
         self._delivery = delivery
         self._processor: Optional[BatchSpanProcessor] = None
         self._failed = False
-        self._lock = threading.Lock()
+        self._asked = False
+        self._pending: List[Any] = []
+        self._lock = threading.Lock()  # the build
+        self._pending_lock = threading.Lock()
 
-    def _get(self) -> Optional[BatchSpanProcessor]:
-        if self._processor is None and not self._failed:
-            with self._lock:
-                if self._processor is None and not self._failed:
-                    try:
-                        exporter = _span_exporter(self.name, self._settings, self._delivery)
-                        self._processor = _batch_processor(exporter, self._settings)
-                        _count_drops(self._processor, self._delivery)
-                    except Exception as exc:
-                        self._failed = True
-                        log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
-                                 "spans are not exported there")
-        return self._processor
+    def build(self) -> None:
+        """Build the exporter and its batch processor (once), then hand it what waited."""
+        with self._lock:
+            if self._processor is not None or self._failed:
+                return
+            try:
+                exporter = _span_exporter(self.name, self._settings, self._delivery)
+                processor = _batch_processor(exporter, self._settings)
+                _count_drops(processor, self._delivery)
+            except Exception as exc:
+                self._failed = True
+                with self._pending_lock:
+                    self._pending = []
+                log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
+                         "spans are not exported there")
+                return
+            # What waited is handed over no faster than the queue takes it (exported here
+            # when it is full), and before new spans go to the queue themselves.
+            queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
+            room = getattr(queue, "maxlen", None)
+            while True:
+                with self._pending_lock:
+                    waiting, self._pending = self._pending, []
+                    if not waiting:
+                        self._processor = processor
+                        break
+                for span in waiting:
+                    if room is not None and len(queue) >= room:
+                        processor.force_flush()
+                    processor.on_end(span)
+            if room is not None and len(queue) > room // 2:
+                processor.force_flush()  # room for what comes next
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass  # the batch processor does nothing on start
 
     def on_end(self, span: Any) -> None:
-        processor = self._get()
-        if processor is not None:
-            processor.on_end(span)
+        processor = self._processor
+        if processor is None:
+            if self._failed:
+                return
+            with self._pending_lock:
+                processor = self._processor
+                if processor is None:
+                    kept = len(self._pending) < self._settings.bsp_max_queue_size
+                    if kept:
+                        self._pending.append(span)
+                    ask, self._asked = not self._asked, True
+            if processor is None:
+                if ask:
+                    background.run(self.build)
+                if kept:
+                    return
+                background.settle(background.SET_UP_WAIT)  # a burst: this thread waits for the build
+                processor = self._processor
+                if processor is None:
+                    self._delivery.overflowed(span)
+                    return
+        processor.on_end(span)
 
     def shutdown(self) -> None:
         if self._processor is not None:
@@ -133,9 +181,10 @@ def _count_drops(processor: BatchSpanProcessor, delivery: Delivery) -> None:
 class Pipeline:
     """The SDK providers aiotel reports to.
 
-    No thread at start-up: the batch span processor starts its thread when the first span
-    ends, and the meter provider (whose periodic reader runs a thread) is built on the
-    first call of a marked function. A program that forks while threads run gets a
+    No thread at start-up: the first call of a marked function (or the first span that
+    ends) starts the rest, the meter provider (whose periodic reader runs a thread) and
+    the exporters, in a thread of its own (``begin``, see ``background``), so that call
+    returns without waiting for it. A program that forks while threads run gets a
     DeprecationWarning from Python 3.12 on (and real deadlock risks); one that forks its
     workers before any of that (pre-fork servers, pools created early) so stays
     single-threaded, as without aiotel. The tracer provider itself is global from the
@@ -153,6 +202,7 @@ class Pipeline:
         self._done = False
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
+        self._begun_ns: Optional[int] = None  # when the first marked call asked for the rest
         # spans the queue had no room for wait here for the spill: as many again, at least 2048
         self.delivery = Delivery(_spill_factory(settings), overflow_size=max(settings.bsp_max_queue_size, 2048))
         resource = self.resource = build_resource(settings.resource_environ, main_script)
@@ -199,10 +249,25 @@ class Pipeline:
             starter=starter,
         )
 
-    def ensure_started(self) -> None:
-        """Build the meter provider (once), on the first call of a marked function."""
+    def begin(self) -> None:
+        """The first marked call: build the meter provider and the exporters off its thread."""
+        self._begun_ns = time.time_ns()
+        lazies = self._lazy_processors()
+        for lazy in lazies:
+            lazy._asked = True  # built by the thread below, not by a thread of their own
+
+        def build_all() -> None:
+            # an exit flush that began meanwhile waits for this (it flushes what this builds)
+            self._build_meter_provider()
+            for lazy in lazies:
+                lazy.build()
+
+        background.run(build_all)  # at exit, lifecycle waits for it while threads may still work
+
+    def _build_meter_provider(self) -> None:
+        """Once. Also when the exit flush has begun meanwhile: it waits for this."""
         with self._lock:
-            if self.started or self._done:
+            if self.started:
                 return
             from opentelemetry import metrics as metrics_api
             from opentelemetry.sdk.metrics import MeterProvider
@@ -213,7 +278,7 @@ class Pipeline:
             meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
             isolate_loaded_modules()  # the exemplar reservoir is loaded now
             for reader in readers:
-                metrics.attach(reader, self.current_resource)
+                metrics.attach(reader, self.current_resource, since=self._begun_ns)
             metrics_api.set_meter_provider(meter_provider)
             self.meter_provider = meter_provider
             callbacks = list(self._on_start)
@@ -239,6 +304,10 @@ class Pipeline:
         it) and process.pid, on metrics and spans alike."""
         self._done, self._worker = False, None
         self._lock = threading.Lock()
+        if background.forked_while_running():
+            self._done = True
+            log.warn(f"this process was forked while aiotel was still setting up (for over {background.SET_UP_WAIT:g} s); "
+                     "it exports no telemetry")
         self.delivery.forked()
         old = self.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
         renewed = self.tracer_provider.resource.attributes.get(semconv.SERVICE_INSTANCE_ID)
@@ -269,7 +338,7 @@ class Pipeline:
                 self._worker.join(self.timeout)
             return
         self._done = True
-        if not self.started and not any(p._processor for p in self._lazy_processors()):
+        if not (self.started or background.running() or any(p._processor or p.waiting for p in self._lazy_processors())):
             return  # nothing was recorded: nothing to flush, no thread to start
 
         spilling = self.delivery.spilling
@@ -299,12 +368,15 @@ class Pipeline:
         not answer, and its force_flush exports in the caller's thread whatever its
         timeout says). Spans first, within half: what their export lost is counted, and
         the metrics' last export carries that count. True when something was still being
-        sent at the end."""
+        sent at the end. A set-up still running (see ``begin``) is waited for first, within
+        half."""
         deadline = time.monotonic() + budget
-        spans_deadline = time.monotonic() + budget / 2
-        late = False
+        late = not background.settle(budget / 2)
+        spans_deadline = time.monotonic() + (deadline - time.monotonic()) / 2
         try:
             for lazy in self._lazy_processors():
+                if lazy.waiting and not late:
+                    lazy.build()  # spans ended where no thread could build it (at exit)
                 inner = getattr(lazy._processor, "_batch_processor", None)
                 thread = getattr(inner, "_worker_thread", None)
                 if inner is None or thread is None:
@@ -488,9 +560,6 @@ def start(
     if settings.sdk_disabled:
         return None
     pipeline = Pipeline(settings, main_script, extra_readers)
-    pipeline.configure_probes(starter=pipeline.ensure_started)
-    # Registered early, so it runs after the program's own atexit handlers (LIFO),
-    # which may still call marked functions.
-    atexit.register(pipeline.shutdown)
+    pipeline.configure_probes(starter=pipeline.begin)
     lifecycle.install(pipeline)
     return pipeline
