@@ -9,18 +9,25 @@ At the exit deadline, ``rescue`` spills what is still in flight or queued: a col
 that does not answer costs at most ``AIOTEL_SHUTDOWN_TIMEOUT`` and loses nothing that
 fits in the spill. A batch being sent at that moment may arrive and be spilled too
 (at least once, never lost).
+
+A pool process that is recycled must not wait for a collector that is down (``hurry``):
+before its last exports, each OTLP endpoint gets one TCP connect (``PROBE_TIMEOUT``);
+one that refuses or does not connect has that process's batches spilled at once.
 """
 
 from __future__ import annotations
 
 import collections
+import socket
 import threading
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 from . import losses
 
 SPANS = "spans"
 METRICS = "metrics"
+PROBE_TIMEOUT = 0.1  # seconds: a collector on the network connects far sooner
 
 
 class Delivery:
@@ -34,6 +41,9 @@ class Delivery:
         self._lock = threading.Lock()
         self._overflow: Deque[Any] = collections.deque()
         self._overflow_size = overflow_size
+        self._hurry = False
+        self._reachable: Dict[str, bool] = {}  # by endpoint, once hurried
+        self._endpoints: List[str] = []  # of the exporters whose batches can be spilled
 
     def guard(self, exporter: Any, signal: str, spillable: bool) -> Any:
         """``exporter``, its ``export`` guarded (the instance is kept: the SDK reads its
@@ -42,6 +52,7 @@ class Delivery:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         success = SpanExportResult.SUCCESS if signal == SPANS else MetricExportResult.SUCCESS
+        failure = SpanExportResult.FAILURE if signal == SPANS else MetricExportResult.FAILURE
         export = exporter.export
         spill = spillable and self.spilling
 
@@ -51,6 +62,9 @@ class Delivery:
             token = id(batch)
             with self._lock:
                 self._in_flight[token] = (signal, spill, batch)
+            if spill and self._hurry and not self._answers(getattr(exporter, "_endpoint", None)):
+                self._failed(token)  # spilled now: the collector is not there to wait for
+                return failure
             try:
                 result = export(batch, *args, **kwargs)
             except Exception:
@@ -63,8 +77,39 @@ class Delivery:
                     self._in_flight.pop(token, None)
             return result
 
+        endpoint = getattr(exporter, "_endpoint", None)
+        if spill and isinstance(endpoint, str):
+            self._endpoints.append(endpoint)
         exporter.export = guarded
         return exporter
+
+    def hurry(self) -> bool:
+        """The last exports of a process that must not wait (see the module's text);
+        False when a collector does not take a connection (its batches go to the spill)."""
+        self._hurry = True
+        return all([self._answers(endpoint) for endpoint in self._endpoints])
+
+    def _answers(self, endpoint: Any) -> bool:
+        """Whether the collector at ``endpoint`` (a URL, or gRPC's host:port) takes a TCP
+        connection; True when it cannot be told."""
+        if not isinstance(endpoint, str):
+            return True
+        known = self._reachable.get(endpoint)
+        if known is not None:
+            return known
+        try:
+            parts = urlsplit(endpoint if "//" in endpoint else "//" + endpoint)
+            port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else 4317)
+            host = parts.hostname or "localhost"
+        except ValueError:
+            return True
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+            answers = True
+        except OSError:
+            answers = False
+        self._reachable[endpoint] = answers
+        return answers
 
     @property
     def spilling(self) -> bool:
@@ -136,3 +181,5 @@ class Delivery:
         self._lock = threading.Lock()
         self._in_flight.clear()
         self._overflow.clear()
+        self._hurry = False
+        self._reachable.clear()

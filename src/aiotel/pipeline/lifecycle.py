@@ -22,6 +22,7 @@
   through a ``multiprocessing`` finalizer instead. Spawned children are fresh interpreters
   that start aiotel from ``PYTHONPATH`` and exit normally; the main script they run again
   as ``__mp_main__`` is instrumented by ``rewriting.runpath``.
+- Celery's prefork pool processes end with ``os._exit`` too: see ``worker_pools``.
 - ``os._exit`` anywhere else skips every exit handler: what was not exported yet is lost.
 """
 
@@ -34,7 +35,7 @@ import sys
 import threading
 from typing import Any, List, Optional
 
-from . import background, losses
+from . import background, losses, worker_pools
 from .. import probes
 
 _pipeline: Optional[Any] = None
@@ -135,3 +136,4 @@ def install(pipeline: Any) -> None:
         pass
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
+    worker_pools.install(lambda: _pipeline.shutdown(hurry=True) if _pipeline is not None else None)

@@ -178,6 +178,11 @@ def _count_drops(processor: BatchSpanProcessor, delivery: Delivery) -> None:
         inner._queue = _CountingQueue(queue, queue.maxlen, delivery.overflowed)
 
 
+# seconds a recycled pool process gives to its flush when its collector is not there:
+# enough to spill what is left, not to wait for an export
+HURRIED_FLUSH = 0.2
+
+
 class Pipeline:
     """The SDK providers aiotel reports to.
 
@@ -327,11 +332,13 @@ class Pipeline:
             tracers.append(tracer)
         probes.replace_tracers(*tracers)
 
-    def shutdown(self) -> None:
+    def shutdown(self, hurry: bool = False) -> None:
         """Flush and stop, giving up after ``timeout`` seconds: exit never hangs on a collector.
 
         A second call (SIGTERM arriving while the exit flush runs, as when a
         multiprocessing pool terminates its workers) waits for the first one to finish.
+        ``hurry``: a pool process that is recycled; a collector that does not take a
+        connection is not waited for: what it would get goes to the spill at once.
         """
         if self._done:
             if self._worker is not None and self._worker is not threading.current_thread():
@@ -343,6 +350,9 @@ class Pipeline:
 
         spilling = self.delivery.spilling
         budget = self.timeout * 0.8 if spilling else self.timeout  # the rest: writing the spill
+        absent = hurry and spilling and not self.delivery.hurry()
+        if absent:
+            budget = min(budget, HURRIED_FLUSH)
         done: List[bool] = []  # what _flush said: True when something was still being sent
         worker = threading.Thread(target=lambda: done.append(self._flush(budget)), name="aiotel-shutdown", daemon=True)
         try:
@@ -356,7 +366,9 @@ class Pipeline:
         if late and spilling:
             self.delivery.rescue(self._queued_spans())
         said = self.delivery.said()
-        if late:
+        if late and absent:
+            log.warn("the collector took no connection; " + (said or "nothing was left to keep"))
+        elif late:
             log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); "
                      + (said or ("nothing was left to keep" if spilling else "exiting without it")))
         elif said:
