@@ -54,7 +54,9 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
                 pipeline.when_started(hook.attribution.allow_background)
             _started = True
             from .pipeline.libraries import instrument_libraries, when_imported
-            from .rewriting import runpath
+            from .rewriting import by_location, runpath
+
+            by_location.install(hook)
 
             when_imported("runpy", runpath.install)  # spawn children run the main script through it
             if settings.instrument_libraries:

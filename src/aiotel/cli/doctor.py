@@ -89,6 +89,37 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
     return found
 
 
+ARCHIVES = (".pyz", ".zip", ".egg")
+
+
+def zipped_marked(settings: Settings, root: str = ".") -> List[Dict[str, Any]]:
+    """Marked modules inside zip archives under ``root`` (zipapps, eggs): Python imports
+    them through zipimport, which the import hook does not rewrite."""
+    import zipfile
+
+    scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
+        for name in sorted(filenames):
+            if not name.endswith(ARCHIVES):
+                continue
+            archive = os.path.join(dirpath, name)
+            try:
+                with zipfile.ZipFile(archive) as zipped:
+                    members = [m for m in zipped.namelist() if m.endswith(".py")]
+                    for member in members:
+                        data = zipped.read(member)
+                        module = member[:-3].replace("/", ".").removesuffix(".__init__")
+                        result = scanner.scan_bytes(data, f"{archive}/{member}", module)
+                        if result.functions:
+                            found.append({"file": f"{archive}/{member}", "module": module,
+                                          "functions": [f.qualname for f in result.functions]})
+            except (OSError, zipfile.BadZipFile, RuntimeError):
+                continue
+    return found
+
+
 def probe_implementation(settings: Settings) -> str:
     """Which enter/leave the marked functions would call, and why."""
     from .. import probes
@@ -182,6 +213,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "store": settings.store_dir if "store" in settings.traces_exporters + settings.metrics_exporters else None,
         "endpoints": checks,
         "would_instrument": would_instrument(settings),
+        "not_instrumented_zipped": zipped_marked(settings),
         "probes": probe_implementation(settings),
         "sampling": sampling(settings, environ),
         **store_losses(settings),
@@ -224,4 +256,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out.write(f"would instrument here: {total} function(s) in {len(marked)} file(s)\n")
     for entry in marked:
         out.write(f"  {entry['file']}: {', '.join(entry['functions'])}\n")
+    zipped = report["not_instrumented_zipped"]
+    if zipped:
+        out.write(f"not instrumented: {sum(len(m['functions']) for m in zipped)} marked function(s) inside zip "
+                  "archives (imported from a zip, a module runs uninstrumented; install or unpack it):\n")
+        for entry in zipped:
+            out.write(f"  {entry['file']}: {', '.join(entry['functions'])}\n")
     return 0 if healthy else 1

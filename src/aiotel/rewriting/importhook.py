@@ -26,7 +26,8 @@ import os
 import sys
 import threading
 from types import CodeType, ModuleType
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Set
+from zipimport import zipimporter
 
 from .. import log
 from ..config import Settings
@@ -109,6 +110,7 @@ class ImportHook:
         self.fingerprint = settings.markers.fingerprint[:12] + self.options.tag
         self._local = threading.local()
         self._said_about_cache = False
+        self._zips_said: Set[str] = set()
         self.history: Optional[GitHistory] = None
         self.attribution: Optional[Attribution] = None
         self.git_provenance = settings.git_provenance
@@ -178,11 +180,37 @@ class ImportHook:
 
     def _find_spec(self, fullname: str, path: Optional[Sequence[str]], target: Optional[ModuleType]):
         spec = _PathFinder.find_spec(fullname, path, target)
-        if spec is None or type(spec.loader) is not _SourceFileLoader or not spec.origin:
+        if spec is None:
+            # another finder's module: an editable install's finder (setuptools, when the
+            # package's directory is not its import name; hatchling's exact mode)
+            spec = _later_finders_spec(self, fullname, path, target)
+            return self.rewritten(fullname, spec) if spec is not None else None
+        if isinstance(spec.loader, zipimporter):
+            self._say_if_zipped_and_marked(fullname, spec)
             return None
         # A module left alone: hand back PathFinder's own answer, when PathFinder would be
         # asked next anyway, so the path is not searched a second time.
-        plain = spec if _path_finder_answers_next(self, fullname) else None
+        return self.rewritten(fullname, spec, spec if _path_finder_answers_next(self, fullname) else None)
+
+    def by_location(self, spec: Any) -> Any:
+        """``spec``, made by ``spec_from_file_location`` (see ``by_location``), with the
+        rewriting loader when its file has functions to instrument."""
+        if spec is None or not spec.name or getattr(self._local, "busy", False) or self.scope.rules_out(spec.name):
+            return spec
+        self._local.busy = True
+        try:
+            return self.rewritten(spec.name, spec, spec) or spec
+        except Exception as exc:
+            log.warn(f"import hook failed for {spec.name} ({type(exc).__name__}: {exc}); loaded uninstrumented")
+            return spec
+        finally:
+            self._local.busy = False
+
+    def rewritten(self, fullname: str, spec: Any, plain: Any = None) -> Any:
+        """``spec`` with the rewriting loader when its module has functions to
+        instrument; ``plain`` otherwise. Only plain source files are rewritten."""
+        if type(spec.loader) is not _SourceFileLoader or not spec.origin:
+            return plain
         origin = spec.origin
         if not self.scope.wants(fullname, origin):
             return plain
@@ -207,6 +235,24 @@ class ImportHook:
             return plain
         spec.loader = RewritingLoader(fullname, origin, source, st, result, self.pyc_fingerprint(result), self.options)
         return spec
+
+    def _say_if_zipped_and_marked(self, fullname: str, spec: Any) -> None:
+        """A module in a zip archive (zipapp, egg) is not rewritten: said once per archive
+        that holds marked functions, so nobody believes they are watched."""
+        archive = getattr(spec.loader, "archive", "")
+        if archive in self._zips_said or not self.scope.wants(fullname, spec.origin or archive):
+            return
+        try:
+            source = spec.loader.get_source(fullname)
+        except Exception:
+            return
+        if not source or not self.scanner.prefilter.may_have_markers(source.encode("utf-8", "surrogateescape")):
+            return
+        marked = self.scanner.scan_bytes(source.encode("utf-8", "surrogateescape"), spec.origin or archive, fullname, None)
+        if marked.functions:
+            self._zips_said.add(archive)
+            log.warn(f"not instrumenting {archive}: modules imported from a zip archive run uninstrumented "
+                     f"({fullname} has {len(marked.functions)} marked function(s)); install or unpack it to watch them")
 
     def invalidate_caches(self) -> None:
         pass
@@ -237,6 +283,27 @@ def _path_finder_answers_next(hook: "ImportHook", fullname: str) -> bool:
             continue  # it answers only for the names it has a spec_for_<name> method for
         return False  # someone else's finder would be asked first
     return False
+
+
+def _later_finders_spec(hook: "ImportHook", fullname: str, path: Any, target: Any) -> Any:
+    """The spec that a finder after ``hook`` on ``sys.meta_path`` gives, other than the
+    stock ones (PathFinder was asked already) and aiotel's own, or None."""
+    after_hook = False
+    for finder in list(sys.meta_path):
+        if finder is hook:
+            after_hook = True
+            continue
+        if not after_hook or finder in (_PathFinder, _BuiltinImporter, _FrozenImporter):
+            continue
+        if type(finder).__module__.startswith("aiotel.") or not hasattr(finder, "find_spec"):
+            continue
+        try:
+            spec = finder.find_spec(fullname, path, target)
+        except Exception:
+            return None  # it will raise again when the import system asks it: its error to report
+        if spec is not None:
+            return spec
+    return None
 
 
 def report_scan_problems(result: ScanResult) -> None:
