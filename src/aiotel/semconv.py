@@ -33,6 +33,7 @@ PROVENANCE_PROMPT = "aiotel.provenance.prompt"  # the marker's prompt, cut to AI
 PROVENANCE_SOURCE = "aiotel.provenance.source"  # where it came from: comment, module, class, decorator, git
 PROVENANCE_COMMIT = "aiotel.provenance.commit"  # the commit that last changed most of the function's lines
 PROVENANCE_COMMIT_TIME = "aiotel.provenance.commit.time"  # that commit's date (ISO 8601)
+SOURCE_SHA256 = "aiotel.source.sha256"  # SHA-256 of the function's source lines (first decorator to last line) that ran
 
 # --- why a span exists, and what a trace left out ---
 SPAN_REASON = "aiotel.span.reason"  # root (started a trace), in_trace (inside a recorded one), error or slow (late)

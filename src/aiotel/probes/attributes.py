@@ -42,10 +42,10 @@ def _redacted(text: str) -> str:
     return found
 
 
-def function(record: Provenance, path: str, parameters: Tuple[str, ...] = ()) -> FunctionProbe:
+def function(record: Provenance, path: str, parameters: Tuple[str, ...] = (), source_digest: str = "") -> FunctionProbe:
     """Called once per marked function when its module runs, with the scanner's record of
-    it (rebuilt in the rewritten module), the file it loads from and, with shapes on, its
-    parameter names."""
+    it (rebuilt in the rewritten module), the file it loads from, with shapes on, its
+    parameter names, and the digest of its source lines."""
     marker = record.marker
     line = record.def_line
     attributes: Dict[str, Any] = {
@@ -57,6 +57,8 @@ def function(record: Provenance, path: str, parameters: Tuple[str, ...] = ()) ->
     }
     if marker.date:
         attributes[semconv.PROVENANCE_DATE] = marker.date
+    if source_digest:
+        attributes[semconv.SOURCE_SHA256] = source_digest
     prompt = marker.prompt
     if prompt and _settings.capture_prompt and _settings.prompt_max_length > 0:
         cut = _settings.prompt_max_length

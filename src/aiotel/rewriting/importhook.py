@@ -54,7 +54,7 @@ def instrumented_code(
     """Parse, rewrite and compile; None when no record matched a def of ``source``."""
     # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    if not rewrite_module(tree, records, path, options):
+    if not rewrite_module(tree, records, path, options, source):
         return None
     return compile(tree, path, "exec", dont_inherit=True)
 
@@ -182,7 +182,7 @@ class ImportHook:
         spec = _PathFinder.find_spec(fullname, path, target)
         if spec is None:
             # another finder's module: an editable install's finder (setuptools, when the
-            # package's directory is not its import name; hatchling's exact mode)
+            # package's directory is not its import name)
             spec = _later_finders_spec(self, fullname, path, target)
             return self.rewritten(fullname, spec) if spec is not None else None
         if isinstance(spec.loader, zipimporter):

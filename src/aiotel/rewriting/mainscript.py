@@ -29,7 +29,7 @@ def instrument_main(tree: ast.Module, source: bytes, path: str) -> ast.Module:
         selection = select(hook.scope, module_name, path, hook.scan(source, path, module_name, os.stat(path)))
         if selection.functions:
             candidate = copy.deepcopy(tree)  # a failure half-way must not leave a broken tree
-            rewrite_module(candidate, selection.functions, path, hook.options)
+            rewrite_module(candidate, selection.functions, path, hook.options, source)
             return candidate
     except Exception as exc:
         log.warn(f"could not instrument {path} ({type(exc).__name__}: {exc}); it runs uninstrumented")

@@ -51,7 +51,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Raise when the rewritten code changes how it calls the probes (names, arguments): a pyc
 # cached by an earlier rewrite must not meet probes that expect other calls.
-REWRITE_FORMAT = 3
+REWRITE_FORMAT = 4  # 4: probes.function also gets the function's source digest
 
 # Parameters whose shapes are recorded, at most: bounds the span attributes and series.
 MAX_SHAPE_PARAMETERS = 16
@@ -375,18 +375,30 @@ def _constant_tree(at: _Located, value: object) -> ast.expr:
     return at.const(value)
 
 
-def _handle_definition(index: int, record: Provenance, path: str, parameters: Sequence[str]) -> ast.stmt:
-    """``__aiotel_f<index>__ = probes.function(Provenance(...), path, parameters)``: the
-    probes get the scanner's own record of the function, one immutable object."""
+def source_digest(lines: Sequence[bytes], record: Provenance) -> str:
+    """SHA-256 of the function's source lines, first decorator to last line, as bytes: a
+    report that reads the file later can tell whether it still is the code that ran."""
+    from ..provenance.digest import sha256_hex
+
+    return sha256_hex(b"".join(lines[record.first_line - 1:record.last_line]))
+
+
+def _handle_definition(index: int, record: Provenance, path: str, parameters: Sequence[str],
+                       digest: str = "") -> ast.stmt:
+    """``__aiotel_f<index>__ = probes.function(Provenance(...), path, parameters, digest)``:
+    the probes get the scanner's own record of the function, one immutable object."""
     at = _Located(1)
-    args = [_constant_tree(at, record), at.const(path), _constant_tree(at, tuple(parameters))]
+    args = [_constant_tree(at, record), at.const(path), _constant_tree(at, tuple(parameters)), at.const(digest)]
     return at.assign(handle_name(index), at.probe_call("function", *args))
 
 
 def rewrite_module(
-    tree: ast.Module, records: Sequence[Provenance], path: str, options: RewriteOptions = RewriteOptions()
+    tree: ast.Module, records: Sequence[Provenance], path: str, options: RewriteOptions = RewriteOptions(),
+    source: Optional[bytes] = None,
 ) -> int:
-    """Instrument every function of ``records`` found in ``tree``; returns how many were."""
+    """Instrument every function of ``records`` found in ``tree``; returns how many were.
+    ``source``: the module's bytes, for each function's source digest (see ``source_digest``)."""
+    lines = source.splitlines(keepends=True) if source is not None else None
     wanted = {(r.local_qualname, r.def_line): i for i, r in enumerate(records)}
     matches = _marked_nodes(tree, wanted)
     if not matches:
@@ -396,7 +408,8 @@ def rewrite_module(
         record = records[record_index]
         parameters = _parameter_names(node, _is_method(record.local_qualname)) if options.capture_shapes else []
         instrument_function(node, handle_name(handle_index), _has_own_yield(node), options, parameters)
-        definitions.append(_handle_definition(handle_index, record, path, parameters))
+        digest = source_digest(lines, record) if lines is not None else ""
+        definitions.append(_handle_definition(handle_index, record, path, parameters, digest))
     at = _Located(1)
     # ast.alias has no location before 3.10: fix_missing_locations gives it the import's.
     probes_import = ast.Import(names=[ast.alias(name=PROBES_MODULE, asname=PROBES)], **at.loc)
