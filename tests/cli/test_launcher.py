@@ -160,14 +160,14 @@ def test_readme_and_docs_name_only_files_and_pages_that_exist():
     """Files move (the tests did, by stage): every tests/... path and every relative link
     in README.md and docs/ must still lead somewhere."""
     pages = [os.path.join(ROOT, "README.md")] + [
-        os.path.join(ROOT, "docs", name) for name in sorted(os.listdir(os.path.join(ROOT, "docs")))]
+        os.path.join(ROOT, "docs", name) for name in sorted(os.listdir(os.path.join(ROOT, "docs"))) if name.endswith(".md")]
     missing = []
     for page in pages:
         text = open(page).read()
         for path in re.findall(r"\btests/[\w/]+\.py", text):
             if not os.path.exists(os.path.join(ROOT, path)):
                 missing.append((os.path.basename(page), path))
-        for link in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
+        for link in re.findall(r"\]\(([^)#:]+\.(?:md|png))(?:#[^)]*)?\)", text):
             if not os.path.exists(os.path.join(os.path.dirname(page), link)):
                 missing.append((os.path.basename(page), link))
     assert len(pages) > 5 and not missing, missing

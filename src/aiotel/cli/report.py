@@ -38,6 +38,10 @@ def add_parser(subparsers: Any) -> None:
                         help="flag functions at least RATIO times slower (mean latency) in NEW (default: 1.5)")
     parser.add_argument("--min-delta", type=float, default=0.0001, metavar="SECONDS",
                         help="and at least SECONDS slower on average (default: 0.0001; micro-second functions jitter)")
+    parser.add_argument("--html", metavar="DIR",
+                        help="write a static site to DIR: an index, and a page per function with its source annotated")
+    parser.add_argument("--source-root", metavar="DIR",
+                        help="with --html: find the recorded source files under DIR (a checkout elsewhere)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 3 instead of reporting when the store holds lines that cannot be read")
     parser.set_defaults(run=run, subparser=parser)
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for line in loss_sentences(dropped, failed_exports):  # said on every report: this window is not whole
         print(f"aiotel report: {line}", file=sys.stderr)
     out = sys.stdout
+    comparisons: List[report.Comparison] = []
     if args.compare:
         old, new = args.compare
         versions = {s.version for s in stats}
@@ -165,6 +170,21 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   f"known: {', '.join(sorted(versions)) or 'none'}", file=sys.stderr)
             return 2
         comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
+    if args.html:
+        from ..store.details import read_details
+        from .html_report import ReportError, write_site
+
+        details = read_details(report.store_files(store, "traces"))
+        try:
+            index = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
+                               loss_sentences(dropped, failed_exports))
+        except (ReportError, OSError) as exc:
+            print(f"aiotel report: --html {args.html}: {exc}", file=sys.stderr)
+            return 2
+        print(f"aiotel report: {len(stats)} function page(s) and an index written: file://{index}")
+        return 1 if any(c.flagged for c in comparisons) else 0
+    if args.compare:
+        old, new = args.compare
         if args.json:
             json.dump({"old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
                        "functions": [c.to_json() for c in comparisons]}, out, indent=2)

@@ -1,0 +1,120 @@
+"""What the HTML report shows beside the numbers of ``rollup``: each function's provenance
+and its latest errors, read from the store's spans, and its calls over time, read from
+the metric points. The numbers themselves are ``rollup.summarize``'s: the text and the
+HTML report are two renderings of one computation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .. import semconv
+from .rollup import DURATION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests
+
+LATEST_ERRORS = 10
+_FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in ', re.M)
+
+
+@dataclasses.dataclass
+class Failure:
+    time: int  # the span's end, ns since the epoch
+    error_type: str
+    message: str  # as exported: redacted
+    line: Optional[int]  # the line of the function where the exception left it
+    trace_id: str
+
+
+@dataclasses.dataclass
+class Detail:
+    """One function as its newest span describes it, and its latest failures."""
+
+    function: str
+    seen: int = -1  # end time of the span the provenance was read from
+    provenance: Dict[str, str] = dataclasses.field(default_factory=dict)  # aiotel.provenance.* attributes
+    path: str = ""
+    def_line: Optional[int] = None
+    source_sha256: str = ""
+    failures: List[Failure] = dataclasses.field(default_factory=list)
+
+
+def read_details(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dict[str, Detail]:
+    """Per function name, from the aiotel spans in the store's trace ``files``."""
+    details: Dict[str, Detail] = {}
+    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME):
+        try:
+            for rs in request.get("resourceSpans", []) or []:
+                for ss in rs.get("scopeSpans", []) or []:
+                    for span in ss.get("spans", []) or []:
+                        _take(details, span)
+        except _WRONG_SHAPE:
+            if skipped is not None:
+                skipped.add(path, "lines of the wrong shape")
+    for detail in details.values():
+        detail.failures.sort(key=lambda f: f.time, reverse=True)
+        del detail.failures[LATEST_ERRORS:]
+    return details
+
+
+def _take(details: Dict[str, Detail], span: dict) -> None:
+    attrs = _attributes(span.get("attributes", []))
+    function = attrs.get(semconv.CODE_FUNCTION_NAME)
+    if not isinstance(function, str) or semconv.SPAN_REASON not in attrs:
+        return  # not an aiotel span
+    detail = details.setdefault(function, Detail(function))
+    end = int(span.get("endTimeUnixNano", 0))
+    if end >= detail.seen:
+        detail.seen = end
+        detail.provenance = {k: str(v) for k, v in attrs.items() if k.startswith(semconv.PROVENANCE_PREFIX)}
+        detail.path = str(attrs.get(semconv.CODE_FILE_PATH, ""))
+        line = attrs.get(semconv.CODE_LINE_NUMBER)
+        detail.def_line = int(line) if isinstance(line, (int, str)) and str(line).isdigit() else None
+        detail.source_sha256 = str(attrs.get(semconv.SOURCE_SHA256, ""))
+    kind = attrs.get(semconv.ERROR_TYPE)
+    if not kind:
+        return
+    message, trace = "", ""
+    for event in span.get("events", []) or []:
+        if event.get("name") == "exception":
+            event_attrs = _attributes(event.get("attributes", []))
+            message = str(event_attrs.get(semconv.EXCEPTION_MESSAGE, ""))
+            trace = str(event_attrs.get(semconv.EXCEPTION_STACKTRACE, ""))
+    detail.failures.append(Failure(end, str(kind), message, _line_in(trace, str(attrs.get(semconv.CODE_FILE_PATH, ""))),
+                                   str(span.get("traceId", ""))))
+
+
+def _line_in(stacktrace: str, path: str) -> Optional[int]:
+    """The last line of ``path`` in a formatted traceback: where the exception left the
+    function (or the deepest call of it that the traceback shows)."""
+    found = None
+    for match in _FRAME.finditer(stacktrace):
+        if match.group("file") == path:
+            found = int(match.group("line"))
+    return found
+
+
+def calls_over_time(points: Iterable[Point], function: str, version: str, since: Optional[int],
+                    slots: int = 30) -> Tuple[List[int], List[int], int, int]:
+    """Calls and failed calls of ``function`` in ``version`` per time slot: (calls, errors,
+    first ns, last ns). Each series is cumulative per process: its increments between
+    successive exports fall in the slot of the later export."""
+    steps: List[Tuple[int, int, bool]] = []  # (time, calls added, failed)
+    last: Dict[Tuple[str, Tuple[object, ...]], int] = {}
+    for p in sorted((p for p in points if p.metric == DURATION and p.function == function and p.version == version),
+                    key=lambda p: p.time):
+        key = (p.process, p.labels)
+        added = p.count - last.get(key, 0)
+        last[key] = p.count
+        if added > 0 and (since is None or p.time > since):
+            steps.append((p.time, added, bool(p.error_type)))
+    calls, errors = [0] * slots, [0] * slots
+    if not steps:
+        return calls, errors, 0, 0
+    first, end = steps[0][0], steps[-1][0]
+    width = max(end - first, 1)
+    for time, added, failed in steps:
+        slot = min(int((time - first) * slots / width), slots - 1)
+        calls[slot] += added
+        if failed:
+            errors[slot] += added
+    return calls, errors, first, end
