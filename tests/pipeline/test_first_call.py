@@ -4,7 +4,6 @@ its time is its own, and a fork or an exit while the set-up runs loses nothing."
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 
 import pytest

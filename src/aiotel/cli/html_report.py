@@ -29,6 +29,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from ..provenance.digest import sha256_hex
 from ..store import rollup
 from ..store.details import Detail, calls_over_time
+from .units import human_seconds
 
 MANIFEST = "aiotel-report.json"
 
@@ -63,12 +64,6 @@ class ReportError(Exception):
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def human_seconds(value: Optional[float]) -> str:
-    from .report import human_seconds as text_human_seconds
-
-    return text_human_seconds(value)
 
 
 def page_name(function: str, version: str) -> str:

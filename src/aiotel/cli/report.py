@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .. import config
 from ..store import rollup as report
+from .units import human_seconds
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -57,16 +58,6 @@ def parse_since(value: str, now: Optional[float] = None) -> int:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # a time without zone is local time
     return int(moment.timestamp() * 1e9)
-
-
-def human_seconds(value: Optional[float]) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.1f}µs"
-    if value < 1:
-        return f"{value * 1e3:.1f}ms"
-    return f"{value:.2f}s"
 
 
 def _ratio(value: Optional[float]) -> str:
