@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..provenance.digest import sha256_hex
 from ..store import rollup
-from ..store.details import Detail, calls_over_time
+from ..store.details import Detail, calls_over_time, durations_by_function
 from .units import human_seconds
 
 MANIFEST = "aiotel-report.json"
@@ -130,23 +130,37 @@ def find_source(recorded: str, source_root: Optional[str]) -> Optional[str]:
     return recorded if os.path.isfile(recorded) else None
 
 
+_parsed: Dict[str, Optional[Tuple[List[bytes], Dict[int, Tuple[int, int]]]]] = {}
+
+
+def _functions_of(path: str) -> Optional[Tuple[List[bytes], Dict[int, Tuple[int, int]]]]:
+    """The file's lines, and each function's (first line, last line) by its ``def`` line:
+    parsed once per report, however many functions and versions it has."""
+    if path not in _parsed:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            spans = {}
+            for node in ast.walk(ast.parse(data)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                    spans[node.lineno] = (first, node.end_lineno or node.lineno)
+            _parsed[path] = (data.splitlines(keepends=True), spans)
+        except (OSError, SyntaxError, ValueError):
+            _parsed[path] = None
+    return _parsed[path]
+
+
 def function_lines(path: str, def_line: Optional[int]) -> Optional[Tuple[List[str], int, str]]:
     """The function defined at ``def_line`` of ``path``: its lines (first decorator to last
     line), the number of the first, and the SHA-256 the telemetry records for them."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-        tree = ast.parse(data)
-    except (OSError, SyntaxError, ValueError):
+    parsed = _functions_of(path)
+    if parsed is None or def_line not in parsed[1]:
         return None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno == def_line:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            last = node.end_lineno or node.lineno
-            raw = data.splitlines(keepends=True)[first - 1:last]
-            text = [line.decode("utf-8", "replace").rstrip("\r\n") for line in raw]
-            return text, first, sha256_hex(b"".join(raw))
-    return None
+    lines, spans = parsed
+    first, last = spans[def_line]
+    raw = lines[first - 1:last]
+    return [line.decode("utf-8", "replace").rstrip("\r\n") for line in raw], first, sha256_hex(b"".join(raw))
 
 
 # --- charts ---------------------------------------------------------------------------
@@ -351,7 +365,7 @@ def write_site(directory: str, store: str, stats: Sequence[rollup.FunctionStats]
                comparisons: Sequence[rollup.Comparison] = (), notes: Sequence[str] = ()) -> str:
     """Write the site; the path of its index."""
     earlier = prepare(directory)
-    points = list(points)
+    durations = durations_by_function(points)
     flagged: Dict[Tuple[str, str], List[str]] = {}
     others: Dict[Tuple[str, str], rollup.FunctionStats] = {}
     for c in comparisons:
@@ -362,7 +376,7 @@ def write_site(directory: str, store: str, stats: Sequence[rollup.FunctionStats]
             flagged[(c.function, c.new.version)] = names
     sparks, files = {}, []
     for s in stats:
-        over = calls_over_time(points, s.function, s.version, since)
+        over = calls_over_time(durations.get((s.function, s.version), []), since)
         sparks[(s.function, s.version)] = sparkline_svg(over[0], over[1])
         name = page_name(s.function, s.version)
         key = (s.function, s.version)

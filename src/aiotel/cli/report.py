@@ -165,7 +165,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from ..store.details import read_details
         from .html_report import ReportError, write_site
 
-        details = read_details(report.store_files(store, "traces"))
+        wanted: Dict[str, bool] = {}
+        for s in stats:
+            wanted[s.function] = wanted.get(s.function, False) or s.errors > 0
+        details = read_details(report.store_files(store, "traces"), wanted)
         try:
             index = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
                                loss_sentences(dropped, failed_exports))

@@ -13,6 +13,7 @@ from .. import semconv
 from .rollup import DURATION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests
 
 LATEST_ERRORS = 10
+_ERROR_CODES = (2, "STATUS_CODE_ERROR")  # OTLP/JSON spells the enum as a number, or by name
 _FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in ', re.M)
 
 
@@ -38,18 +39,28 @@ class Detail:
     failures: List[Failure] = dataclasses.field(default_factory=list)
 
 
-def read_details(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dict[str, Detail]:
-    """Per function name, from the aiotel spans in the store's trace ``files``."""
+def read_details(files: Sequence[str], wanted: Dict[str, bool], skipped: Optional[Skipped] = None) -> Dict[str, Detail]:
+    """Per function name, from the aiotel spans in the store's trace ``files``, newest
+    first: reading stops once every function of ``wanted`` has its provenance and, where
+    ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
     details: Dict[str, Detail] = {}
-    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME):
+    missing = set(wanted)
+    described = True  # some function still lacks its provenance: every span is looked at
+    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME, newest_first=True):
         try:
             for rs in request.get("resourceSpans", []) or []:
                 for ss in rs.get("scopeSpans", []) or []:
                     for span in ss.get("spans", []) or []:
-                        _take(details, span)
+                        # once every function has its provenance, only failed spans matter
+                        if described or (span.get("status") or {}).get("code") in _ERROR_CODES:
+                            _take(details, span)
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
+        missing = {f for f in missing if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
+        described = any(f not in details for f in wanted)
+        if not missing:
+            break
     for detail in details.values():
         detail.failures.sort(key=lambda f: f.time, reverse=True)
         del detail.failures[LATEST_ERRORS:]
@@ -93,15 +104,25 @@ def _line_in(stacktrace: str, path: str) -> Optional[int]:
     return found
 
 
-def calls_over_time(points: Iterable[Point], function: str, version: str, since: Optional[int],
+def durations_by_function(points: Iterable[Point]) -> Dict[Tuple[str, str], List[Point]]:
+    """The duration points of each (function, version), in time order."""
+    grouped: Dict[Tuple[str, str], List[Point]] = {}
+    for p in points:
+        if p.metric == DURATION:
+            grouped.setdefault((p.function, p.version), []).append(p)
+    for series in grouped.values():
+        series.sort(key=lambda p: p.time)
+    return grouped
+
+
+def calls_over_time(points: Sequence[Point], since: Optional[int],
                     slots: int = 30) -> Tuple[List[int], List[int], int, int]:
-    """Calls and failed calls of ``function`` in ``version`` per time slot: (calls, errors,
-    first ns, last ns). Each series is cumulative per process: its increments between
-    successive exports fall in the slot of the later export."""
+    """Calls and failed calls per time slot, from one function's duration points in time
+    order (``durations_by_function``): (calls, errors, first ns, last ns). Each series is
+    cumulative per process: its increments between exports fall in the slot of the later."""
     steps: List[Tuple[int, int, bool]] = []  # (time, calls added, failed)
     last: Dict[Tuple[str, Tuple[object, ...]], int] = {}
-    for p in sorted((p for p in points if p.metric == DURATION and p.function == function and p.version == version),
-                    key=lambda p: p.time):
+    for p in points:
         key = (p.process, p.labels)
         added = p.count - last.get(key, 0)
         last[key] = p.count

@@ -222,12 +222,15 @@ def read_points(files: Sequence[str], skipped: Optional[Skipped] = None) -> Iter
         yield from points
 
 
-def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str = "") -> Iterator[Tuple[str, str, dict]]:
+def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str = "",
+              newest_first: bool = False) -> Iterator[Tuple[str, str, dict]]:
     """(file, process, export request) for each JSON object line of ``files`` that holds
     ``containing``; the process is the file's name without rotation suffix (layout 2
-    names are unique per process; ``_points_of`` prefers ``service.instance.id``)."""
+    names are unique per process; ``_points_of`` prefers ``service.instance.id``).
+    ``newest_first``: the files and their lines in reverse, each line parsed only when
+    the caller asks for it."""
     tally = skipped if skipped is not None else Skipped()
-    for path in files:
+    for path in (reversed(list(files)) if newest_first else files):
         name = os.path.basename(path)
         match = _FILE.match(name)
         layout = int(match.group("layout") or 1) if match else 1
@@ -243,7 +246,7 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str 
             continue
         lines = data.split(b"\n")
         last = len(lines) - 1
-        for index, raw in enumerate(lines):
+        for index, raw in (reversed(list(enumerate(lines))) if newest_first else enumerate(lines)):
             if not raw.strip() or containing.encode() not in raw:
                 continue
             try:
