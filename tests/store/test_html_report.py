@@ -210,3 +210,51 @@ def test_a_headless_chromium_loads_the_pages_from_file_without_console_errors(re
         assert console == [], console
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", done.stderr[-2000:]
         assert shot.stat().st_size > 10_000  # a page was drawn, not a blank
+
+
+LINKED = textwrap.dedent(
+    '''\
+    # AI-generated: Claude, 2026-11-20
+    def inner(n):
+        if n % 2:
+            raise ValueError('a message that looks like JSON: "code":2} {"traceId":"x"}')
+        return n
+
+
+    # AI-generated: Claude, 2026-11-20
+    def outer(n):
+        try:
+            return inner(n)
+        except ValueError:
+            return -1
+
+
+    for i in range(40):
+        outer(i)
+    '''
+)
+
+
+def test_failed_spans_are_found_in_the_raw_json_as_a_full_decode_finds_them(tmp_path):
+    """The report decodes only the failed spans of a line once it has every function's
+    provenance: the same spans as decoding the whole line, with links (late spans of
+    unrecorded traces link to their caller) and messages that spell JSON."""
+    from aiotel.store.details import failed_spans
+
+    (tmp_path / "app.py").write_text(LINKED)
+    store = tmp_path / "store"
+    env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "OTEL_TRACES_SAMPLER": "always_off",
+           "AIOTEL_LATE_SPAN_RATE": "100000"}
+    assert run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env).returncode == 0
+    checked = linked = 0
+    for name in os.listdir(store):
+        if not name.startswith("traces-"):
+            continue
+        for line in (store / name).read_text().splitlines():
+            request = json.loads(line)
+            spans = [s for rs in request["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+            expected = [s for s in spans if s.get("status", {}).get("code") == 2]
+            assert failed_spans(line) == expected
+            checked += len(expected)
+            linked += sum(1 for s in expected if s.get("links"))
+    assert checked == 20 and linked == 20  # every failure is a late span that links to its caller

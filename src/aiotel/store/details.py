@@ -6,6 +6,7 @@ HTML report are two renderings of one computation."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -13,7 +14,36 @@ from .. import semconv
 from .rollup import DURATION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests
 
 LATEST_ERRORS = 10
-_ERROR_CODES = (2, "STATUS_CODE_ERROR")  # OTLP/JSON spells the enum as a number, or by name
+# A failed span's status, as OTLP/JSON spells it (the enum as a number, or by name). In
+# the raw text these can only be JSON syntax: a quote inside a string is escaped.
+_ERROR_STATUSES = ('"code":2}', '"code":"STATUS_CODE_ERROR"}')
+_SPAN_START = '{"traceId":'
+_decoder = json.JSONDecoder()
+
+
+def failed_spans(text: str) -> List[dict]:
+    """The failed spans of one export request's JSON, each decoded alone: a failed span's
+    status is found in the text, and the span is the nearest object before it that starts
+    with ``{"traceId":`` and holds it (spans are written with their fields in protobuf
+    order; their links also start so, and end before the status)."""
+    found: List[dict] = []
+    for marker in _ERROR_STATUSES:
+        position = 0
+        while True:
+            hit = text.find(marker, position)
+            if hit < 0:
+                break
+            start, end = hit, hit
+            while end <= hit:  # an object that ends before the status is a link of the span: further back
+                start = text.rfind(_SPAN_START, 0, start)
+                if start < 0:
+                    raise ValueError("a status outside any span")
+                span, end = _decoder.raw_decode(text, start)
+            if not isinstance(span, dict):
+                raise ValueError("not a span")
+            found.append(span)
+            position = max(end, hit + len(marker))
+    return found
 _FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in ', re.M)
 
 
@@ -45,20 +75,26 @@ def read_details(files: Sequence[str], wanted: Dict[str, bool], skipped: Optiona
     ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
     details: Dict[str, Detail] = {}
     missing = set(wanted)
-    described = True  # some function still lacks its provenance: every span is looked at
-    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME, newest_first=True):
+    undescribed = [True]  # some function still lacks its provenance: every span is decoded
+
+    def decode(text: str) -> dict:
+        # once every function has its provenance only failed spans matter: just those are decoded
+        if undescribed[0]:
+            return json.loads(text)
+        return {"resourceSpans": [{"scopeSpans": [{"spans": failed_spans(text)}]}]}
+
+    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME, newest_first=True,
+                                      decode=decode):
         try:
             for rs in request.get("resourceSpans", []) or []:
                 for ss in rs.get("scopeSpans", []) or []:
                     for span in ss.get("spans", []) or []:
-                        # once every function has its provenance, only failed spans matter
-                        if described or (span.get("status") or {}).get("code") in _ERROR_CODES:
-                            _take(details, span)
+                        _take(details, span)
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
         missing = {f for f in missing if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
-        described = any(f not in details for f in wanted)
+        undescribed[0] = any(f not in details for f in wanted)
         if not missing:
             break
     for detail in details.values():

@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .. import semconv
 
@@ -223,12 +223,12 @@ def read_points(files: Sequence[str], skipped: Optional[Skipped] = None) -> Iter
 
 
 def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str = "",
-              newest_first: bool = False) -> Iterator[Tuple[str, str, dict]]:
+              newest_first: bool = False, decode: Callable[[str], Any] = json.loads) -> Iterator[Tuple[str, str, dict]]:
     """(file, process, export request) for each JSON object line of ``files`` that holds
     ``containing``; the process is the file's name without rotation suffix (layout 2
     names are unique per process; ``_points_of`` prefers ``service.instance.id``).
     ``newest_first``: the files and their lines in reverse, each line parsed only when
-    the caller asks for it."""
+    the caller asks for it. ``decode``: what parses a line (it may read only part of it)."""
     tally = skipped if skipped is not None else Skipped()
     for path in (reversed(list(files)) if newest_first else files):
         name = os.path.basename(path)
@@ -250,7 +250,7 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str 
             if not raw.strip() or containing.encode() not in raw:
                 continue
             try:
-                request = json.loads(raw.decode("utf-8"))
+                request = decode(raw.decode("utf-8"))
             except RecursionError:
                 tally.add(path, "lines of the wrong shape")
                 continue
