@@ -179,7 +179,8 @@ def test_compare_flags_the_regressed_version_in_the_index(recorded, tmp_path):
     index = (out / "index.html").read_text()
     [flagged] = re.findall(r"<tr class=flag>(.*?)</tr>", index)
     assert cells(flagged)[:2] == ["shop.slow_sum", "2.0"] and "slower" in flagged
-    slow_page = next(text for name, text in pages(out).items() if "shop.slow_sum" in name and "2.0" in text)
+    slow_page = next(text for name, text in pages(out).items()
+                     if "shop.slow_sum" in name and "<dt>service.version</dt><dd>2.0</dd>" in text)
     assert "■ 1.0" in slow_page and "■ 2.0" in slow_page  # both versions' histograms overlaid
 
 
@@ -258,3 +259,27 @@ def test_failed_spans_are_found_in_the_raw_json_as_a_full_decode_finds_them(tmp_
             checked += len(expected)
             linked += sum(1 for s in expected if s.get("links"))
     assert checked == 20 and linked == 20  # every failure is a late span that links to its caller
+
+
+def test_input_shapes_when_captured_are_shown_by_parameter(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "shapes.py").write_text(textwrap.dedent(
+        '''\
+        # AI-generated: Claude, 2026-11-20
+        def first(items):
+            return items[0] if items else None
+
+
+        for value in [[1, 2], (3,), [4], "ab", [5, 6, 7]]:
+            first(value)
+        '''))
+    store = tmp_path / "store"
+    env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "AIOTEL_CAPTURE_ARGS": "shape"}
+    assert run(command("aiotel-run") + ["python", "shapes.py"], cwd=str(source), env=env).returncode == 0
+    out = tmp_path / "site"
+    assert html_report(store, out, cwd=tmp_path).returncode == 0
+    [page_text] = [text for name, text in pages(out).items() if name != "index.html"]
+    rows = re.findall(r"<tr><td class=l>items</td><td class=l>(\w+)</td><td>(\d+)</td>", page_text)
+    assert sorted(rows) == [("list", "3"), ("str", "1"), ("tuple", "1")]
+    assert '<title>list: 3 calls</title>' in page_text and ">60%</text>" in page_text

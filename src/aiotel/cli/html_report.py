@@ -193,6 +193,19 @@ def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequ
     return "".join(parts) + (f"<p>{legend}</p>" if len(series) > 1 else "")
 
 
+def shares_svg(parts: Sequence[Tuple[str, int]], width: int = 360) -> str:
+    """Horizontal bars: each part's share of the whole (argument types of one parameter)."""
+    total = sum(count for _, count in parts) or 1
+    rows = []
+    for i, (name, count) in enumerate(parts):
+        y = i * 18
+        rows.append(f'<rect x="120" y="{y + 3}" width="{count / total * (width - 170):.1f}" height="12" fill="#36c">'
+                    f'<title>{esc(name)}: {count} calls</title></rect><text x="0" y="{y + 13}">{esc(name[:20])}</text>'
+                    f'<text x="{width - 45}" y="{y + 13}">{100 * count / total:.0f}%</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{18 * len(parts) + 4}" role="img" '
+            f'aria-label="argument types">{"".join(rows)}</svg>')
+
+
 def sparkline_svg(calls: Sequence[int], errors: Sequence[int], width: int = 120, height: int = 24) -> str:
     top = max(max(calls, default=0), 1)
     step = width / max(len(calls) - 1, 1)
@@ -300,8 +313,13 @@ def function_page(s: rollup.FunctionStats, detail: Optional[Detail], over_time: 
             f"<tr><td class=l>{esc(parameter)}</td><td class=l>{esc(kind)}</td><td>{shape.calls}</td>"
             f"<td>{esc('-' if not shape.sized else f'{shape.total_length / shape.sized:.1f}')}</td></tr>"
             for (parameter, kind), shape in sorted(s.inputs.items()))
+        by_parameter: Dict[str, List[Tuple[str, int]]] = {}
+        for (parameter, kind), shape in sorted(s.inputs.items()):
+            by_parameter.setdefault(parameter, []).append((kind, shape.calls))
+        charts = "".join(f"<p>{esc(parameter)}</p>" + shares_svg(sorted(kinds, key=lambda k: -k[1]))
+                         for parameter, kinds in by_parameter.items())
         parts.append("<h2>Input shapes</h2><table><tr><th class=l>parameter</th><th class=l>type</th><th>calls</th>"
-                     f"<th>mean length</th></tr>{rows}</table>")
+                     f"<th>mean length</th></tr>{rows}</table>{charts}")
     parts.append("<h2>Source</h2>" + source_section(s, detail, source_root))
     if detail and detail.failures:
         items = "".join(
