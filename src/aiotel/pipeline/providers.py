@@ -98,6 +98,11 @@ class _LazyBatchProcessor(SpanProcessor):
     def waiting(self) -> int:
         return len(self._pending)
 
+    def take_waiting(self) -> List[Any]:
+        with self._pending_lock:
+            waiting, self._pending = self._pending, []
+        return waiting
+
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass  # the batch processor does nothing on start
 
@@ -403,8 +408,11 @@ class Pipeline:
         return late or time.monotonic() > deadline
 
     def _queued_spans(self) -> List[Any]:
+        """At the exit deadline: the spans still queued, and those still waiting for an
+        exporter that the set-up has not built yet."""
         found: List[Any] = []
         for lazy in self._lazy_processors():
+            found += lazy.take_waiting()
             queue = getattr(getattr(lazy._processor, "_batch_processor", None), "_queue", None)
             if isinstance(queue, _CountingQueue):
                 found += queue.take_all()
