@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from .cachedir import default_cache_dir
 from .provenance.decode import MAX_SOURCE_BYTES
 from .provenance.grammar import MarkerConfig, MarkerPatternError
 from .provenance.trailers import DEFAULT_AI_COAUTHORS, DEFAULT_AI_TRAILERS
-from .variables import VARIABLES, Variable  # noqa: F401  (re-exported: the table lives there)
+from .variables import SET_BY_LAUNCHER, VARIABLES, Variable  # noqa: F401  (re-exported: the table lives there)
 
 T = TypeVar("T")
 
@@ -247,9 +247,60 @@ def private_dir(environ: Mapping[str, str], name: str) -> str:
     return os.path.join(environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state"), "aiotel", name)
 
 
+class _Noting(Mapping[str, str]):
+    """The environment, noting each name looked up: what is set but never asked for is a
+    variable aiotel does not know (a misspelt one, most often)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.asked: set = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return self.env[name]
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.add(name)
+        return self.env.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        self.asked.add(name)
+        return name in self.env
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
+def unknown_variables(env: Mapping[str, str], asked: Iterable[str]) -> List[str]:
+    """One sentence per AIOTEL_ variable that is set but that aiotel never reads."""
+    known = set(asked) | set(SET_BY_LAUNCHER) | set(RESOURCE_VARIABLES) | {v.name for v in VARIABLES}
+    unknown = sorted(name for name in env if name.startswith("AIOTEL_") and name not in known)
+    if not unknown:
+        return []
+    import difflib
+
+    readable = sorted(name for name in known if name.startswith("AIOTEL_") and name not in SET_BY_LAUNCHER)
+    said = []
+    for name in unknown:
+        # compared without the prefix that every one of them shares
+        close = difflib.get_close_matches(name[len("AIOTEL_"):], [n[len("AIOTEL_"):] for n in readable], n=1)
+        said.append(f"{name} is not a variable aiotel reads: ignored"
+                    + (f" (did you mean AIOTEL_{close[0]}?)" if close else ""))
+    return said
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read the variables aiotel interprets from ``environ`` (default: ``os.environ``)."""
-    env = os.environ if environ is None else environ
+    noting = _Noting(os.environ if environ is None else environ)
+    settings = _load_settings(noting)
+    problems = unknown_variables(noting.env, noting.asked)
+    return dataclasses.replace(settings, problems=settings.problems + tuple(problems)) if problems else settings
+
+
+def _load_settings(env: Mapping[str, str]) -> Settings:
     problems: List[str] = []
 
     def read(name: str, parse: Callable[[str], T], default: T) -> T:

@@ -82,3 +82,8 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("OTEL_TRACES_SAMPLER", "--sampler", "parent-based, AIOTEL_TRACE_RATE_LIMIT new traces/s", "the OpenTelemetry sampler; once set, used as it is"),
     Variable("OTEL_TRACES_SAMPLER_ARG", "--sampler-arg", "", "its argument, e.g. a ratio"),
 )
+
+
+# Set by aiotel-run for the processes it starts (the main script to instrument; "already
+# said that the command's interpreter has no aiotel"): never the user's to set.
+SET_BY_LAUNCHER = ("AIOTEL_MAIN", "AIOTEL_UNREACHABLE")

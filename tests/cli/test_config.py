@@ -150,3 +150,18 @@ def test_trace_settings_defaults_and_the_slow_threshold_grammar():
         assert len(settings.problems) == 1 and "AIOTEL_SLOW_THRESHOLD" in settings.problems[0], bad
     assert load_settings({"OTEL_TRACES_SAMPLER": "always_on"}).traces_sampler_set
     assert "AIOTEL_SPAN_BURST" in load_settings({"AIOTEL_SPAN_BURST": "0"}).problems[0]
+
+
+def test_a_misspelt_variable_is_named_with_the_one_meant_and_every_real_one_is_not():
+    from aiotel.config import VARIABLES
+
+    settings = load_settings({"AIOTEL_STORE_DIR": "/tmp/s", "AIOTEL_SPAN_BURTS": "5", "AIOTEL_ZZZ": "1"})
+    assert settings.problems == (
+        "AIOTEL_SPAN_BURTS is not a variable aiotel reads: ignored (did you mean AIOTEL_SPAN_BURST?)",
+        "AIOTEL_STORE_DIR is not a variable aiotel reads: ignored (did you mean AIOTEL_STORE?)",
+        "AIOTEL_ZZZ is not a variable aiotel reads: ignored",
+    )
+    # every variable of the table, and those the launcher sets for its processes, is known
+    every = {v.name: "1" for v in VARIABLES if v.name.startswith("AIOTEL_")}
+    every.update({"AIOTEL_MAIN": "{}", "AIOTEL_UNREACHABLE": "1", "AIOTEL_SERVICE_NAME": "shop"})
+    assert not [p for p in load_settings(every).problems if "not a variable" in p]

@@ -10,6 +10,7 @@ compression and timeout from the ``OTEL_EXPORTER_OTLP_*`` variables themselves.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import threading
 import time
@@ -68,8 +69,11 @@ class _LazyBatchProcessor(SpanProcessor):
                 return
             try:
                 exporter = _span_exporter(self.name, self._settings, self._delivery)
-                processor = _batch_processor(exporter, self._settings)
-                _count_drops(processor, self._delivery)
+                try:
+                    processor = _batch_processor(exporter, self._settings)
+                    _count_drops(processor, self._delivery)
+                except RuntimeError:  # no new threads (a set-up that ends at interpreter shutdown)
+                    processor = _ExportAtFlush(exporter, self._settings, self._delivery)
             except Exception as exc:
                 self._failed = True
                 with self._pending_lock:
@@ -136,6 +140,38 @@ class _LazyBatchProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+
+
+class _ExportAtFlush(SpanProcessor):
+    """Stands for the batch processor where its thread cannot start (Python 3.12 refuses
+    new threads once the interpreter shuts down, and the set-up may end then): spans are
+    kept, then exported in batches by the exit flush, in its own thread."""
+
+    def __init__(self, exporter: Any, settings: Settings, delivery: Delivery) -> None:
+        self._exporter = exporter
+        self._batch = max(1, min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size))
+        self._room = settings.bsp_max_queue_size
+        self._delivery = delivery
+        self._spans: List[Any] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        if len(self._spans) < self._room:
+            self._spans.append(span)
+        else:
+            self._delivery.overflowed(span)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        while self._spans:
+            batch, self._spans = self._spans[:self._batch], self._spans[self._batch:]
+            self._exporter.export(batch)
+        return True
+
+    def shutdown(self) -> None:
+        self.force_flush()
+        self._exporter.shutdown()
 
 
 class _CountingQueue(collections.deque):
@@ -213,6 +249,7 @@ class Pipeline:
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
         self._begun_ns: Optional[int] = None  # when the first marked call asked for the rest
+        self._readers: List[MetricReader] = []
         # spans the queue had no room for wait here for the spill: as many again, at least 2048
         self.delivery = Delivery(_spill_factory(settings), overflow_size=max(settings.bsp_max_queue_size, 2048))
         resource = self.resource = build_resource(settings.resource_environ, main_script)
@@ -285,6 +322,7 @@ class Pipeline:
             from . import metrics
 
             readers = _metric_readers(self.settings, self.delivery) + self.extra_readers
+            self._readers = readers
             meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
             isolate_loaded_modules()  # the exemplar reservoir is loaded now
             for reader in readers:
@@ -394,12 +432,18 @@ class Pipeline:
             for lazy in self._lazy_processors():
                 if lazy.waiting and not late:
                     lazy.build()  # spans ended where no thread could build it (at exit)
+                if isinstance(lazy._processor, _ExportAtFlush):
+                    lazy._processor.force_flush()
+                    continue
                 inner = getattr(lazy._processor, "_batch_processor", None)
                 thread = getattr(inner, "_worker_thread", None)
                 if inner is None or thread is None:
                     continue  # an SDK laid out otherwise: its own shutdown, below
                 inner.shutdown(timeout_millis=max(spans_deadline - time.monotonic(), 0.0) * 1000)
                 late = late or thread.is_alive()
+            for reader in self._readers:
+                if getattr(reader, "_daemon_thread", False) is None:  # read by nobody else: now
+                    reader.collect(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
             self.tracer_provider.shutdown()  # the processors stopped above return at once
@@ -526,13 +570,14 @@ def _metric_readers(settings: Settings, delivery: Delivery) -> List[MetricReader
             if name == "prometheus":
                 readers.append(_prometheus_reader(settings))
                 continue
-            readers.append(
-                PeriodicExportingMetricReader(
-                    _metric_exporter(name, settings, delivery),
-                    export_interval_millis=settings.metric_export_interval_ms,
-                    export_timeout_millis=settings.metric_export_timeout_ms,
-                )
-            )
+            exporter = _metric_exporter(name, settings, delivery)
+            try:
+                reader = PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_ms,
+                                                       export_timeout_millis=settings.metric_export_timeout_ms)
+            except RuntimeError:  # no new threads (interpreter shutdown): the exit flush reads it once
+                reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf,
+                                                       export_timeout_millis=settings.metric_export_timeout_ms)
+            readers.append(reader)
         except Exception as exc:
             log.warn(f"metrics exporter {name!r} unavailable ({type(exc).__name__}: {exc}); metrics are not exported there")
     return readers
