@@ -3,6 +3,7 @@ from another directory, exporting OTLP to a receiver that decodes real protobuf.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ SPAN_ATTRIBUTES = {
     "code.line.number",
     "aiotel.provenance.tool",
     "aiotel.provenance.source",
+    "aiotel.source.sha256",
     "aiotel.span.reason",
 }
 
@@ -60,6 +62,9 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
 
     total = spans["shop.cart.Cart.total"]
     assert total.kind == 1 and total.scope == "aiotel"  # SPAN_KIND_INTERNAL
+    digest = total.attributes.pop("aiotel.source.sha256")
+    source = (app / "shop" / "cart.py").read_bytes().splitlines(keepends=True)
+    assert digest == hashlib.sha256(b"".join(source[11:15])).hexdigest()  # lines 12-15: the def to its return
     assert total.attributes == {
         "code.function.name": "shop.cart.Cart.total",
         "code.file.path": str(app / "shop" / "cart.py"),

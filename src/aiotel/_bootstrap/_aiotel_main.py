@@ -57,7 +57,27 @@ def _script_code(source, path):
         sys.stderr.write(f"aiotel: not instrumenting {path}: cannot import aiotel ({type(exc).__name__}: {exc})\n")
     else:
         tree = instrument_main(tree, source, path)
+    _end_with(tree, "__import__('_aiotel_main').ended()")
     return compile(tree, path, "exec", dont_inherit=True)
+
+
+def _end_with(tree, text):
+    """The script's statements (after its docstring and ``from __future__`` imports) in a
+    ``try``, with ``text`` as its ``finally``: it runs when the script ends, however it
+    ends, while the interpreter still works (Python 3.12 starts no thread, and 3.13's
+    thread pools take no work, once it exits). Same frame, same lines."""
+    position = _insert_position(tree)
+    body = tree.body[position:]
+    if not body:
+        return
+    final = ast.parse(text).body[0]
+    wrapper = ast.Try(body=body, handlers=[], orelse=[], finalbody=[final])
+    for node in ast.walk(final):
+        node.lineno = node.end_lineno = 1
+        node.col_offset = node.end_col_offset = 0
+    wrapper.lineno, wrapper.col_offset = body[0].lineno, body[0].col_offset
+    wrapper.end_lineno, wrapper.end_col_offset = body[-1].end_lineno, body[-1].end_col_offset
+    tree.body[position:] = [wrapper]
 
 
 def _failure_code(exc, status):
@@ -113,6 +133,17 @@ def fix(scope):
         scope["__loader__"] = importlib.machinery.SourceFileLoader("__main__", path)
         os.unlink(pyc)
         os.rmdir(workdir)
+    except Exception:
+        pass
+
+
+def ended():
+    """The script's last statement (its ``finally``): aiotel's set-up, if still running in
+    the background, is waited for (bounded) while new threads may still start."""
+    try:
+        background = sys.modules.get("aiotel.pipeline.background")
+        if background is not None:
+            background.settle_at_exit()
     except Exception:
         pass
 

@@ -29,10 +29,15 @@ from typing import Any, Callable, List
 # fork goes on and the child is told; the span overflows.
 SET_UP_WAIT = 2.0
 
+# How long the end of the program waits for a set-up still running (half the exit
+# budget, AIOTEL_SHUTDOWN_TIMEOUT; set by the pipeline)
+EXIT_WAIT = [0.5]
+
 _running: List[Any] = []  # a lock per task, held while it runs
 _lock = threading.Lock()
 _unsettled_fork = [False]  # the last fork happened while the set-up still ran
 _inside = threading.local()  # set in the set-up's own threads: they never wait for themselves
+_hooked = [False]
 
 
 def run(task: Callable[[], None]) -> None:
@@ -40,6 +45,7 @@ def run(task: Callable[[], None]) -> None:
 
     A bare ``_thread`` thread: ``threading.Thread.start`` waits until the new thread has
     run, which, with the interpreter lock to hand over, costs the caller 0.2 to 10 ms."""
+    _hook_forks()
     done = _thread.allocate_lock()
     done.acquire()
 
@@ -85,6 +91,10 @@ def settle(timeout: float) -> bool:
     return not running()
 
 
+def settle_at_exit() -> bool:
+    return settle(EXIT_WAIT[0])
+
+
 def running() -> bool:
     with _lock:
         _running[:] = [lock for lock in _running if lock.locked()]
@@ -107,5 +117,11 @@ def _after_fork_in_child() -> None:
     _running.clear()  # no thread survives a fork
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+def _hook_forks() -> None:
+    """Registered with the first task, not at import: fork hooks registered later run
+    first, and ours must run before concurrent.futures' (loaded at start-up by the SDK's
+    resource detection), which takes that module's global lock until the fork is done,
+    a lock the set-up needs to detect its resources."""
+    if not _hooked[0] and hasattr(os, "register_at_fork"):
+        _hooked[0] = True
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

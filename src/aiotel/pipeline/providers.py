@@ -77,9 +77,13 @@ class _LazyBatchProcessor(SpanProcessor):
             except Exception as exc:
                 self._failed = True
                 with self._pending_lock:
-                    self._pending = []
-                log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
-                         "spans are not exported there")
+                    lost, self._pending = len(self._pending), []
+                if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
+                    log.warn(f"traces exporter {self.name!r} could not be set up: the program ended before aiotel "
+                             f"finished setting up ({exc}); {lost} span(s) not exported there")
+                else:
+                    log.warn(f"traces exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
+                             "spans are not exported there")
                 return
             # What waited is handed over no faster than the queue takes it (exported here
             # when it is full), and before new spans go to the queue themselves.
@@ -299,12 +303,15 @@ class Pipeline:
     def begin(self) -> None:
         """The first marked call: build the meter provider and the exporters off its thread."""
         self._begun_ns = time.time_ns()
+        background.EXIT_WAIT[0] = self.timeout / 2
         lazies = self._lazy_processors()
         for lazy in lazies:
             lazy._asked = True  # built by the thread below, not by a thread of their own
 
         def build_all() -> None:
             # an exit flush that began meanwhile waits for this (it flushes what this builds)
+            if "otlp" in self.settings.traces_exporters + self.settings.metrics_exporters:
+                _load_log_sdk()
             self._build_meter_provider()
             for lazy in lazies:
                 lazy.build()
@@ -466,6 +473,16 @@ class Pipeline:
     def _lazy_processors(self) -> List[_LazyBatchProcessor]:
         multi = self.tracer_provider._active_span_processor
         return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
+
+
+def _load_log_sdk() -> None:
+    """First of the set-up: the OTLP exporters import the SDK's logs module, whose import
+    detects a resource in a thread pool. Done first, it is done before most programs can
+    end: once Python exits it starts no thread (3.12) and its pools take no work (3.13)."""
+    try:
+        import opentelemetry.sdk._logs  # noqa: F401
+    except Exception:
+        pass
 
 
 def _otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
