@@ -182,6 +182,8 @@ def test_compare_flags_the_regressed_version_in_the_index(recorded, tmp_path):
     slow_page = next(text for name, text in pages(out).items()
                      if "shop.slow_sum" in name and "<dt>service.version</dt><dd>2.0</dd>" in text)
     assert "■ 1.0" in slow_page and "■ 2.0" in slow_page  # both versions' histograms overlaid
+    # and their calls over time on one axis (each run's calls arrive in one export: two steps)
+    assert "1.0 calls (grey)" in slow_page and slow_page.count("<polyline") >= 2
 
 
 def chromium():

@@ -219,15 +219,25 @@ def sparkline_svg(calls: Sequence[int], errors: Sequence[int], width: int = 120,
                                              f'points="{points(errors)}"/>' if any(errors) else "") + "</svg>")
 
 
-def over_time_svg(calls: Sequence[int], errors: Sequence[int], first: int, last: int) -> str:
+def over_time_svg(calls: Sequence[int], errors: Sequence[int], first: int, last: int,
+                  older: Optional[Tuple[str, Sequence[int]]] = None) -> str:
+    """Calls and failed calls over time; ``older``: (version, calls) of the version it is
+    compared with, on the same axis, in grey."""
     if not any(calls):
         return "<p>no calls in this window</p>"
     when = lambda ns: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))  # noqa: E731
     if first == last:
         return (f"<p>All {sum(calls)} calls arrived in one export, at {esc(when(first))} (a short run, or one "
                 "export interval): no curve to draw.</p>")
-    return (sparkline_svg(calls, errors, width=600, height=90)
-            + f"<p>{esc(when(first))} to {esc(when(last))}: calls (blue), failed calls (red)</p>")
+    chart = sparkline_svg(calls, errors, width=600, height=90)
+    legend = "calls (blue), failed calls (red)"
+    if older is not None and any(older[1]):
+        top = max(max(calls), max(older[1]), 1)
+        step = 600 / max(len(calls) - 1, 1)
+        line = " ".join(f"{i * step:.1f},{90 - v / top * 88 - 1:.1f}" for i, v in enumerate(older[1]))
+        chart = chart.replace("</svg>", f'<polyline fill="none" stroke="#aaa" stroke-width="1.5" points="{line}"/></svg>')
+        legend += f", {esc(older[0])} calls (grey)"
+    return chart + f"<p>{esc(when(first))} to {esc(when(last))}: {legend}</p>"
 
 
 # --- pages ----------------------------------------------------------------------------
@@ -284,7 +294,8 @@ def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail]
 
 
 def function_page(s: rollup.FunctionStats, detail: Optional[Detail], over_time: Tuple[List[int], List[int], int, int],
-                  source_root: Optional[str], other: Optional[rollup.FunctionStats], flags: List[str]) -> str:
+                  source_root: Optional[str], other: Optional[rollup.FunctionStats], flags: List[str],
+                  other_over_time: Optional[Sequence[int]] = None) -> str:
     title = f"{s.function} ({s.version})"
     parts = [f'<p><a href="index.html">all functions</a></p><h1>{esc(s.function)}</h1>']
     if flags:
@@ -307,7 +318,8 @@ def function_page(s: rollup.FunctionStats, detail: Optional[Detail], over_time: 
     if other is not None and other.bounds == s.bounds:
         series.insert(0, (other.version, "#aaa", other.buckets))
     parts.append("<h2>Latency</h2>" + histogram_svg(series, s.bounds))
-    parts.append("<h2>Calls over time</h2>" + over_time_svg(*over_time))
+    older = (other.version, other_over_time) if other is not None and other_over_time is not None else None
+    parts.append("<h2>Calls over time</h2>" + over_time_svg(*over_time, older=older))
     if s.inputs:
         rows = "".join(
             f"<tr><td class=l>{esc(parameter)}</td><td class=l>{esc(kind)}</td><td>{shape.calls}</td>"
@@ -394,13 +406,22 @@ def write_site(directory: str, store: str, stats: Sequence[rollup.FunctionStats]
             flagged[(c.function, c.new.version)] = names
     sparks, files = {}, []
     for s in stats:
-        over = calls_over_time(durations.get((s.function, s.version), []), since)
-        sparks[(s.function, s.version)] = sparkline_svg(over[0], over[1])
-        name = page_name(s.function, s.version)
         key = (s.function, s.version)
-        write_private(directory, name, function_page(s, details.get(s.function), over, source_root, others.get(key),
-                                                     flagged.get(key, [])))
-        files.append(name)
+        series = durations.get(key, [])
+        over = calls_over_time(series, since)
+        sparks[key] = sparkline_svg(over[0], over[1])
+        other, other_over = others.get(key), None
+        if other is not None:  # both versions on one time axis
+            older = durations.get((other.function, other.version), [])
+            times = [p.time for p in series + older if since is None or p.time > since]
+            if times:
+                window = (min(times), max(times))
+                over = calls_over_time(series, since, window=window)
+                other_over = calls_over_time(older, since, window=window)[0]
+        write_private(directory, page_name(s.function, s.version),
+                      function_page(s, details.get(s.function), over, source_root, other, flagged.get(key, []),
+                                    other_over))
+        files.append(page_name(s.function, s.version))
     write_private(directory, "index.html", index_page(stats, details, sparks, flagged, store, notes))
     files.append("index.html")
     for stale in set(earlier) - set(files) - {MANIFEST}:

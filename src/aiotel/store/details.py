@@ -151,11 +151,12 @@ def durations_by_function(points: Iterable[Point]) -> Dict[Tuple[str, str], List
     return grouped
 
 
-def calls_over_time(points: Sequence[Point], since: Optional[int],
-                    slots: int = 30) -> Tuple[List[int], List[int], int, int]:
+def calls_over_time(points: Sequence[Point], since: Optional[int], slots: int = 30,
+                    window: Optional[Tuple[int, int]] = None) -> Tuple[List[int], List[int], int, int]:
     """Calls and failed calls per time slot, from one function's duration points in time
     order (``durations_by_function``): (calls, errors, first ns, last ns). Each series is
-    cumulative per process: its increments between exports fall in the slot of the later."""
+    cumulative per process: its increments between exports fall in the slot of the later.
+    ``window``: (first, last) ns to lay the slots over, to draw two versions on one axis."""
     steps: List[Tuple[int, int, bool]] = []  # (time, calls added, failed)
     last: Dict[Tuple[str, Tuple[object, ...]], int] = {}
     for p in points:
@@ -167,7 +168,7 @@ def calls_over_time(points: Sequence[Point], since: Optional[int],
     calls, errors = [0] * slots, [0] * slots
     if not steps:
         return calls, errors, 0, 0
-    first, end = steps[0][0], steps[-1][0]
+    first, end = window if window is not None else (steps[0][0], steps[-1][0])
     width = max(end - first, 1)
     for time, added, failed in steps:
         slot = min(int((time - first) * slots / width), slots - 1)
