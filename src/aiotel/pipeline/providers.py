@@ -475,6 +475,21 @@ class Pipeline:
         return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
 
 
+def _silence_what_requests_silences(settings: Settings) -> None:
+    """The OTLP/HTTP exporters import requests in the set-up thread, while the program
+    runs. requests silences urllib3's "SOCKS support requires PySocks" warning as it is
+    imported, with a filter that a ``catch_warnings`` block the program leaves meanwhile
+    drops again (pytest's, per test: the filters are one global list before 3.14), so the
+    warning reached the program. The same filter, set here before the program runs, is in
+    every list such a block copies."""
+    uses_http = [settings.otlp_traces_protocol if "otlp" in settings.traces_exporters else "",
+                 settings.otlp_metrics_protocol if "otlp" in settings.metrics_exporters else ""]
+    if "http/protobuf" in uses_http:
+        import warnings
+
+        warnings.filterwarnings("ignore", message="SOCKS support in urllib3 requires", module="urllib3")
+
+
 def _load_log_sdk() -> None:
     """First of the set-up: the OTLP exporters import the SDK's logs module, whose import
     detects a resource in a thread pool. Done first, it is done before most programs can
@@ -642,6 +657,7 @@ def start(
     if settings.sdk_disabled:
         return None
     pipeline = Pipeline(settings, main_script, extra_readers)
+    _silence_what_requests_silences(settings)
     pipeline.configure_probes(starter=pipeline.begin)
     lifecycle.install(pipeline)
     return pipeline
