@@ -80,20 +80,19 @@ def project(tmp_path, name, pyproject, files):
     return root
 
 
-SETUPTOOLS = '''\
-    [build-system]
-    requires = ["setuptools>=64"]
-    build-backend = "setuptools.build_meta"
+def built_by(requires, backend, name):
+    """A pyproject.toml of project ``name``, built by ``backend`` (from package ``requires``)."""
+    return (f'[build-system]\nrequires = ["{requires}"]\nbuild-backend = "{backend}"\n\n'
+            f'[project]\nname = "{name}"\nversion = "0.1"\n')
 
-    [project]
-    name = "{name}"
-    version = "0.1"
-    '''
+
+def setuptools_project(name):
+    return built_by("setuptools>=64", "setuptools.build_meta", name)
 
 
 def test_setuptools_editable_whose_directory_is_not_its_import_name(tmp_path, venv):
     """setuptools installs an import finder (__editable___..._finder) instead of a path entry."""
-    root = project(tmp_path, "fancy-project", SETUPTOOLS.format(name="fancy-project") + textwrap.dedent('''\
+    root = project(tmp_path, "fancy-project", setuptools_project("fancy-project") + textwrap.dedent('''\
         [tool.setuptools]
         packages = ["fancy"]
         package-dir = {"fancy" = "lib_fancy"}
@@ -111,28 +110,10 @@ def test_setuptools_editable_whose_directory_is_not_its_import_name(tmp_path, ve
 def test_editable_installs_with_a_path_entry(tmp_path, venv, backend):
     name = f"calc_{backend.replace('-', '_')}"
     pyproject = {
-        "setuptools": SETUPTOOLS.format(name=name) + '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
-        "hatchling": f'''\
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-
-            [project]
-            name = "{name}"
-            version = "0.1"
-
-            [tool.hatch.build.targets.wheel]
-            packages = ["src/{name}"]
-            ''',
-        "pdm-backend": f'''\
-            [build-system]
-            requires = ["pdm-backend"]
-            build-backend = "pdm.backend"
-
-            [project]
-            name = "{name}"
-            version = "0.1"
-            ''',
+        "setuptools": setuptools_project(name) + '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
+        "hatchling": built_by("hatchling", "hatchling.build", name)
+        + f'[tool.hatch.build.targets.wheel]\npackages = ["src/{name}"]\n',
+        "pdm-backend": built_by("pdm-backend", "pdm.backend", name),
     }[backend]
     root = project(tmp_path, name, pyproject, {f"src/{name}/__init__.py": MARKED})
     pip_install(venv, "-e", str(root))
@@ -147,15 +128,7 @@ def test_uv_editable_install(tmp_path, venv):
         pip_install(venv, "uv")
         uv = str(venv / "bin" / "uv")
     name = "calc_uv"
-    root = project(tmp_path, name, f'''\
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "{name}"
-        version = "0.1"
-        ''', {f"src/{name}/__init__.py": MARKED})
+    root = project(tmp_path, name, built_by("hatchling", "hatchling.build", name), {f"src/{name}/__init__.py": MARKED})
     done = subprocess.run([uv, "pip", "install", "--python", str(venv / "bin" / "python"), "-e", str(root)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
