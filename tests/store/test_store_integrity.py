@@ -285,3 +285,61 @@ def test_spans_in_rotated_out_files_are_counted_and_reported(tmp_path):
     assert kept < total and data["spans_dropped_by_reason"] == {"store_rotated": total - kept}, (total, kept, data)
     table = run(command("aiotel") + ["report", "--store", str(small)], cwd=str(tmp_path))
     assert f"{total - kept} finished spans were lost because the store rotated out" in table.stderr
+
+
+BURST = '''
+# AI-generated: Claude, 2026-11-20
+def step(n):
+    return n + 1
+
+
+for i in range(20000):
+    step(i)
+'''
+
+
+def test_spans_the_exit_deadline_leaves_unwritten_are_counted_and_said(tmp_path):
+    """A short program that ends with more spans queued than the store can write within
+    AIOTEL_SHUTDOWN_TIMEOUT: what is written and what is counted lost add up to every
+    call's span (at most the batch being written at that moment is in neither), and the
+    run and the report say it."""
+    (tmp_path / "app.py").write_text(BURST)
+    store = tmp_path / "store"
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path),
+                 env={"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+                      "AIOTEL_SPAN_BURST": "1000000", "AIOTEL_SPAN_RATE_LIMIT": "1000000",
+                      "AIOTEL_TRACE_RATE_LIMIT": "0", "OTEL_BSP_MAX_QUEUE_SIZE": "100000",
+                      "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100", "AIOTEL_SHUTDOWN_TIMEOUT": "0.2"})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report(store).stdout)
+    lost = data["spans_dropped_by_reason"].get("exit_deadline", 0)
+    written = _stored_spans(store)
+    assert lost > 0 and 20000 - 100 <= written + lost <= 20000, (written, lost, data)
+    assert f"exiting without {lost} finished spans" in result.stderr
+    assert result.stderr.count("aiotel:") == 1, result.stderr
+    table = run(command("aiotel") + ["report", "--store", str(store)], cwd=str(tmp_path))
+    assert f"{lost} finished spans were lost because their process exited before they were written" in table.stderr
+
+
+def test_a_store_file_written_again_after_close_is_the_same_file_or_nothing(tmp_path):
+    """An exporter thread may still write when the exit flush has closed the file: the line
+    is appended to that same file, never to a file or link put in its place."""
+    from aiotel.store.writer import JsonLinesFile
+
+    store = tmp_path / "store"
+    target = JsonLinesFile(str(store), "traces-v2-x.jsonl")
+    target.write_line("one")
+    target.close()
+    target.write_line("two")
+    assert (store / "traces-v2-x.jsonl").read_text() == "one\ntwo\n"
+    target.close()
+    os.replace(store / "traces-v2-x.jsonl", store / "moved")
+    (tmp_path / "elsewhere").write_text("")
+    os.symlink(tmp_path / "elsewhere", store / "traces-v2-x.jsonl")
+    with pytest.raises(OSError):
+        target.write_line("three")
+    os.unlink(store / "traces-v2-x.jsonl")
+    (store / "traces-v2-x.jsonl").write_text("someone else's\n")
+    with pytest.raises(OSError):
+        target.write_line("three")
+    assert (tmp_path / "elsewhere").read_text() == "" and (store / "traces-v2-x.jsonl").read_text() == "someone else's\n"

@@ -2,7 +2,9 @@
 
 - spans that never reached their destination, by reason: the export queue was full
   (``queue_full``), the exporter failed (``export_failed``: collector down, store
-  unwritable), or the store rotated out the file that held them (``store_rotated``);
+  unwritable), the store rotated out the file that held them (``store_rotated``), or
+  the process exited before they were exported and no spill took them (``exit_deadline``:
+  counted before the last metric export, so it carries them);
 - metric exports that failed (cumulative points: the next export that succeeds carries
   the totals, so this counts attempts, not lost calls).
 
@@ -17,6 +19,7 @@ from typing import Dict
 QUEUE_FULL = "queue_full"
 EXPORT_FAILED = "export_failed"
 STORE_ROTATED = "store_rotated"
+EXIT_DEADLINE = "exit_deadline"
 
 _spans: Dict[str, int] = {}
 _metric_exports_failed = [0]

@@ -250,6 +250,7 @@ class Pipeline:
         self.meter_provider: Optional[MeterProvider] = None
         self._lock = threading.Lock()
         self._done = False
+        self.abandoned = 0  # finished spans the exit deadline left unexported, with no spill to keep them
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
         self._begun_ns: Optional[int] = None  # when the first marked call asked for the rest
@@ -419,8 +420,10 @@ class Pipeline:
         if late and absent:
             log.warn("the collector took no connection; " + (said or "nothing was left to keep"))
         elif late:
+            without = (f"exiting without {self.abandoned} finished spans (counted in aiotel.spans.dropped) and any "
+                       "being written" if self.abandoned else "exiting without it")
             log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); "
-                     + (said or ("nothing was left to keep" if spilling else "exiting without it")))
+                     + (said or ("nothing was left to keep" if spilling else without)))
         elif said:
             log.warn(said)
 
@@ -445,9 +448,17 @@ class Pipeline:
                 inner = getattr(lazy._processor, "_batch_processor", None)
                 thread = getattr(inner, "_worker_thread", None)
                 if inner is None or thread is None:
+                    if late and not self.delivery.spilling:
+                        self._abandon(lazy.take_waiting())  # no exporter was built for them
                     continue  # an SDK laid out otherwise: its own shutdown, below
                 inner.shutdown(timeout_millis=max(spans_deadline - time.monotonic(), 0.0) * 1000)
-                late = late or thread.is_alive()
+                # Past its timeout the SDK's worker stops after the batch in hand, and may
+                # be gone before is_alive() is asked: what is still queued is never exported
+                # (kept for the spill by shutdown's rescue, else counted here).
+                left = bool(lazy.waiting or getattr(inner, "_queue", None))
+                late = late or thread.is_alive() or left
+                if left and not self.delivery.spilling:
+                    self._abandon(_left_in(lazy))
             for reader in self._readers:
                 if getattr(reader, "_daemon_thread", False) is None:  # read by nobody else: now
                     reader.collect(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
@@ -463,16 +474,29 @@ class Pipeline:
         exporter that the set-up has not built yet."""
         found: List[Any] = []
         for lazy in self._lazy_processors():
-            found += lazy.take_waiting()
-            queue = getattr(getattr(lazy._processor, "_batch_processor", None), "_queue", None)
-            if isinstance(queue, _CountingQueue):
-                found += queue.take_all()
+            found += _left_in(lazy)
         return found
+
+    def _abandon(self, spans: List[Any]) -> None:
+        """Spans no exporter will take now, with no spill to keep them: counted before
+        the last metric export, which carries the count."""
+        if spans:
+            self.abandoned += len(spans)
+            losses.spans_lost(losses.EXIT_DEADLINE, len(spans))
 
 
     def _lazy_processors(self) -> List[_LazyBatchProcessor]:
         multi = self.tracer_provider._active_span_processor
         return [p for p in getattr(multi, "_span_processors", ()) if isinstance(p, _LazyBatchProcessor)]
+
+
+def _left_in(lazy: _LazyBatchProcessor) -> List[Any]:
+    """Take the spans still waiting for ``lazy``'s exporter to be built or in its queue."""
+    found = lazy.take_waiting()
+    queue = getattr(getattr(lazy._processor, "_batch_processor", None), "_queue", None)
+    if isinstance(queue, _CountingQueue):
+        found += queue.take_all()
+    return found
 
 
 def _silence_what_requests_silences(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import errno
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import socket
 import stat
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Optional, Sequence, Tuple
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -85,15 +86,27 @@ class JsonLinesFile:
         self.on_rotated_out = on_rotated_out
         self._lock = threading.Lock()
         self._fd: Optional[int] = None
+        self._identity: Optional[Tuple[int, int]] = None  # (device, inode) of the current file, once created
         self._size = 0
         self._items = 0  # in the current file
         self._rotated: Deque[int] = collections.deque()  # items in .1, .2, ...
 
     def _open(self) -> int:
-        if self._fd is None:
+        if self._fd is None and self._identity is not None:
+            # written again after close (an exporter thread still writing when the exit flush
+            # closed the file): the same file, never a link or another file put in its place
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != self._identity:
+                os.close(fd)
+                raise OSError(errno.EEXIST, "another file took its place")
+            self._fd = fd
+        elif self._fd is None:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             # a new name every time: never appended through a link someone put there
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            st = os.fstat(self._fd)
+            self._identity = (st.st_dev, st.st_ino)
             self._size = 0
         return self._fd
 
@@ -112,6 +125,7 @@ class JsonLinesFile:
         for index in range(len(self._rotated), 0, -1):
             os.replace(f"{self.path}.{index}", f"{self.path}.{index + 1}")
         os.replace(self.path, self.path + ".1")
+        self._identity = None  # the next line starts a new file
         self._rotated.appendleft(self._items)
         self._items = 0
 
