@@ -103,7 +103,11 @@ def test_pages_show_the_numbers_of_the_text_report_and_annotate_the_source(recor
                      parse_page)
     assert re.search(r"<tr class=raise><td class=n>12</td>.*?exception left here: KeyError", parse_page)
     assert "<dt>provenance.reviewed</dt><dd>no</dd>" in parse_page
-    assert "20 calls, 8 failed (40.0 %)" in parse_page
+    [version_row] = re.findall(r'<tr id="v-[0-9a-f]{8}"><td class=l>1.0</td>(.*?)</tr>', parse_page)
+    assert re.findall(r"<td>([^<]*)</td>", version_row)[:3] == ["20", "8", "40.0"]
+    # the index links each (function, version) row to that version's row on the function's page
+    link = re.search(r'<a href="(f-shop.parse-[0-9a-f]{10}.html)#(v-[0-9a-f]{8})">', index)
+    assert link and f'<tr id="{link.group(2)}">' in site[link.group(1)]
 
 
 def test_marker_text_and_messages_are_escaped_and_a_policy_allows_only_the_sort_script(recorded, tmp_path):
@@ -179,11 +183,40 @@ def test_compare_flags_the_regressed_version_in_the_index(recorded, tmp_path):
     index = (out / "index.html").read_text()
     [flagged] = re.findall(r"<tr class=flag>(.*?)</tr>", index)
     assert cells(flagged)[:2] == ["shop.slow_sum", "2.0"] and "slower" in flagged
-    slow_page = next(text for name, text in pages(out).items()
-                     if "shop.slow_sum" in name and "<dt>service.version</dt><dd>2.0</dd>" in text)
+    [slow_page] = [text for name, text in pages(out).items() if "shop.slow_sum" in name]
     assert "■ 1.0" in slow_page and "■ 2.0" in slow_page  # both versions' histograms overlaid
     # and their calls over time on one axis (each run's calls arrive in one export: two steps)
-    assert "1.0 calls (grey)" in slow_page and slow_page.count("<polyline") >= 2
+    assert "■ calls of 1.0" in slow_page and "■ calls of 2.0" in slow_page and slow_page.count("<polyline") >= 2
+    assert re.search(r'<p class="flag-note">2.0: slower than 1.0</p>', slow_page)
+    assert re.search(r'<tr id="v-[0-9a-f]{8}" class=flag><td class=l>2.0</td>', slow_page)
+
+
+def test_one_page_per_function_sets_its_versions_side_by_side_and_annotates_the_one_that_ran(recorded, tmp_path):
+    """Three versions of one file: each function gets one page, with a row per version
+    (the text report's numbers), the versions charted together, and its source annotated
+    with the counts of the version whose spans carry the file's digest, never summed over
+    versions whose lines may differ."""
+    store, source = recorded
+    for version in ("1.1", "2.0"):
+        env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+               "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version}"}
+        assert run(command("aiotel-run") + ["python", "shop.py", "1"], cwd=str(source), env=env).returncode == 0
+    out = tmp_path / "site"
+    result = html_report(store, out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("aiotel report: 2 function page(s) and an index written")
+    numbers = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    site = pages(out)
+    assert len(re.findall(r"<tr[^>]*>(<td.*?)</tr>", site.pop("index.html"))) == len(numbers["functions"]) == 6
+    [parse_page] = [text for name, text in site.items() if "shop.parse" in name]
+    rows = re.findall(r'<tr id="v-[0-9a-f]{8}"><td class=l>([^<]+)</td><td>(\d+)</td><td>(\d+)</td>', parse_page)
+    assert rows == [(f["service.version"], str(f["calls"]), str(f["errors"]))
+                    for f in numbers["functions"] if f["function"] == "shop.parse"]
+    assert all(f"■ {v}" in parse_page for v in ("1.0", "1.1", "2.0"))
+    assert "Annotated with what service.version 2.0 ran" in parse_page
+    assert "ValueError caught 12×" in parse_page and "ValueError caught 36×" not in parse_page
+    # the latest errors name the version of the process that failed
+    assert re.findall(r"<td class=l>(1.0|1.1|2.0)</td><td class=l>KeyError</td>", parse_page)[0] == "2.0"
 
 
 def chromium():
@@ -282,6 +315,6 @@ def test_input_shapes_when_captured_are_shown_by_parameter(tmp_path):
     out = tmp_path / "site"
     assert html_report(store, out, cwd=tmp_path).returncode == 0
     [page_text] = [text for name, text in pages(out).items() if name != "index.html"]
-    rows = re.findall(r"<tr><td class=l>items</td><td class=l>(\w+)</td><td>(\d+)</td>", page_text)
+    rows = re.findall(r"<tr><td class=l>unknown</td><td class=l>items</td><td class=l>(\w+)</td><td>(\d+)</td>", page_text)
     assert sorted(rows) == [("list", "3"), ("str", "1"), ("tuple", "1")]
     assert '<title>list: 3 calls</title>' in page_text and ">60%</text>" in page_text

@@ -12,14 +12,16 @@ source is annotated line by line with what ran in production.
   and its files ``0600``, as the store is: the pages hold error messages.
 - The numbers are ``rollup.summarize``'s, the text report's; the standard library
   renders them (no template engine: an agent's dependencies are every process's).
+- One page per function, its versions side by side (a row each, charted together); the
+  index has a row per (function, version) that links to that row.
 """
 
 from __future__ import annotations
 
 import ast
 import base64
+import dataclasses
 import hashlib
-import html
 import json
 import os
 import re
@@ -63,14 +65,22 @@ class ReportError(Exception):
 
 
 def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """``html.escape(str(value), quote=True)``, without its module's import and call: the
+    pages escape some ten thousand strings."""
+    text = value if type(value) is str else str(value)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+            .replace("'", "&#x27;"))
 
 
-def page_name(function: str, version: str) -> str:
-    """A file name per (function, version): readable, and unique by a digest."""
+def page_name(function: str) -> str:
+    """A file name per function: readable, and unique by a digest."""
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", function)[:80]
-    key = (function + "\0" + version).encode("utf-8", "surrogateescape")
-    return f"f-{readable}-{sha256_hex(key)[:10]}.html"
+    return f"f-{readable}-{sha256_hex(function.encode('utf-8', 'surrogateescape'))[:10]}.html"
+
+
+def version_anchor(version: str) -> str:
+    """The id of a version's row on its function's page (any text can be a version)."""
+    return "v-" + sha256_hex(version.encode("utf-8", "surrogateescape"))[:8]
 
 
 # --- the directory ------------------------------------------------------------------
@@ -98,21 +108,39 @@ def prepare(directory: str) -> List[str]:
                           "not overwriting files aiotel did not write (give an empty or new directory)") from None
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
 def write_private(directory: str, name: str, text: str) -> None:
-    """``name`` in ``directory``, mode 0600, replaced whole (a temporary file, then a rename)."""
+    """``name`` in ``directory``, mode 0600: created, or, when an earlier report wrote it,
+    replaced whole (a temporary file, then a rename: a reader never sees half a page)."""
     final = os.path.join(directory, name)
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    data = text.encode("utf-8")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(temporary, final)
-    except BaseException:
+        fd = os.open(final, _NEW_FILE, 0o600)
+    except FileExistsError:
+        temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, _NEW_FILE, 0o600)
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+            _write_all(fd, data)
+            os.replace(temporary, final)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+        return
+    try:
+        _write_all(fd, data)
+    except BaseException:
+        os.unlink(final)  # half a page is never left behind
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 # --- source ---------------------------------------------------------------------------
@@ -219,25 +247,36 @@ def sparkline_svg(calls: Sequence[int], errors: Sequence[int], width: int = 120,
                                              f'points="{points(errors)}"/>' if any(errors) else "") + "</svg>")
 
 
-def over_time_svg(calls: Sequence[int], errors: Sequence[int], first: int, last: int,
-                  older: Optional[Tuple[str, Sequence[int]]] = None) -> str:
-    """Calls and failed calls over time; ``older``: (version, calls) of the version it is
-    compared with, on the same axis, in grey."""
-    if not any(calls):
+def over_time_svg(series: Sequence[Tuple[str, str, Tuple[List[int], List[int], int, int]]]) -> str:
+    """Calls over time of each version (name, colour, ``calls_over_time`` on one axis), and
+    the failed calls of the last (the newest) in red."""
+    if not any(any(over[0]) for _, _, over in series):
         return "<p>no calls in this window</p>"
+    first = min(over[2] for _, _, over in series if any(over[0]))
+    last = max(over[3] for _, _, over in series if any(over[0]))
     when = lambda ns: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))  # noqa: E731
     if first == last:
-        return (f"<p>All {sum(calls)} calls arrived in one export, at {esc(when(first))} (a short run, or one "
+        total = sum(sum(over[0]) for _, _, over in series)
+        return (f"<p>All {total} calls arrived in one export, at {esc(when(first))} (a short run, or one "
                 "export interval): no curve to draw.</p>")
-    chart = sparkline_svg(calls, errors, width=600, height=90)
-    legend = "calls (blue), failed calls (red)"
-    if older is not None and any(older[1]):
-        top = max(max(calls), max(older[1]), 1)
-        step = 600 / max(len(calls) - 1, 1)
-        line = " ".join(f"{i * step:.1f},{90 - v / top * 88 - 1:.1f}" for i, v in enumerate(older[1]))
-        chart = chart.replace("</svg>", f'<polyline fill="none" stroke="#aaa" stroke-width="1.5" points="{line}"/></svg>')
-        legend += f", {esc(older[0])} calls (grey)"
-    return chart + f"<p>{esc(when(first))} to {esc(when(last))}: {legend}</p>"
+    width, height = 600, 90
+    top = max(max(max(over[0]) for _, _, over in series), 1)
+    step = width / max(len(series[0][2][0]) - 1, 1)
+
+    def line(values: Sequence[int], colour: str, stroke: float) -> str:
+        points = " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}" for i, v in enumerate(values))
+        return f'<polyline fill="none" stroke="{colour}" stroke-width="{stroke}" points="{points}"/>'
+
+    lines = [line(over[0], colour, 1.5) for _, colour, over in series]
+    errors = series[-1][2][1]
+    if any(errors):
+        lines.append(line(errors, "#c33", 1))
+    legend = ", ".join(f'<span style="color:{colour}">■ calls of {esc(name)}</span>' for name, colour, _ in series)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+            f'aria-label="calls over time">{"".join(lines)}</svg>'
+            f"<p>{esc(when(first))} to {esc(when(last))}: {legend}"
+            + (f', <span style="color:#c33">■ failed calls of {esc(series[-1][0])}</span>' if any(errors) else "")
+            + "</p>")
 
 
 # --- pages ----------------------------------------------------------------------------
@@ -272,7 +311,7 @@ def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail]
         key = (s.function, s.version)
         detail = details.get(s.function)
         date = detail.provenance.get("aiotel.provenance.date", "") if detail else ""
-        link = Markup(f'<a href="{esc(page_name(s.function, s.version))}">{esc(s.function)}</a>')
+        link = Markup(f'<a href="{esc(page_name(s.function))}#{version_anchor(s.version)}">{esc(s.function)}</a>')
         flags = flagged.get(key)
         if flags:
             link = Markup(link + f' <span class="flag-note">{esc(", ".join(flags))}</span>')
@@ -293,59 +332,88 @@ def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail]
     return page("aiotel report", body, SORT_SCRIPT)
 
 
-def function_page(s: rollup.FunctionStats, detail: Optional[Detail], over_time: Tuple[List[int], List[int], int, int],
-                  source_root: Optional[str], other: Optional[rollup.FunctionStats], flags: List[str],
-                  other_over_time: Optional[Sequence[int]] = None) -> str:
-    title = f"{s.function} ({s.version})"
-    parts = [f'<p><a href="index.html">all functions</a></p><h1>{esc(s.function)}</h1>']
-    if flags:
-        parts.append(f'<p class="flag-note">{esc(", ".join(flags))} than {esc(other.version if other else "")}</p>')
-    facts: List[Tuple[str, str]] = [("service.version", s.version), ("file", detail.path if detail and detail.path else s.path)]
+# The versions a page charts, oldest to newest, take these colours: the newest is blue.
+COLOURS = ("#aaa", "#e0a000", "#36c")
+
+
+@dataclasses.dataclass
+class FunctionView:
+    """What one function's page shows: its versions' numbers (the text report's, one
+    ``FunctionStats`` each, in version order), the versions it charts (oldest to newest,
+    at most ``len(COLOURS)``) with their calls over time on one axis, and the flags
+    ``--compare`` raised against the newest charted one."""
+
+    function: str
+    versions: List[rollup.FunctionStats]
+    charted: List[Tuple[rollup.FunctionStats, Tuple[List[int], List[int], int, int]]]
+    flags: List[str] = dataclasses.field(default_factory=list)
+
+
+def function_page(view: FunctionView, detail: Optional[Detail], source_root: Optional[str]) -> str:
+    newest = view.charted[-1][0] if view.charted else view.versions[-1]
+    parts = [f'<p><a href="index.html">all functions</a></p><h1>{esc(view.function)}</h1>']
+    if view.flags and len(view.charted) > 1:
+        parts.append(f'<p class="flag-note">{esc(newest.version)}: {esc(", ".join(view.flags))} than '
+                     f'{esc(view.charted[0][0].version)}</p>')
+    facts: List[Tuple[str, str]] = [("file", detail.path if detail and detail.path else newest.path)]
     if detail:
         for key in sorted(detail.provenance):
             facts.append((key[len("aiotel."):], detail.provenance[key]))
         if detail.source_sha256:
-            facts.append(("source.sha256", detail.source_sha256[:16]))
-    if s.commit:
-        facts.append(("commit", f"{s.commit[0]} ({s.commit[1]})"))
+            facts.append(("source.sha256", f"{detail.source_sha256[:16]} (service.version {detail.version})"))
+    if newest.commit:
+        facts.append(("commit", f"{newest.commit[0]} ({newest.commit[1]})"))
     parts.append("<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts) + "</dl>")
-    p50, p95, p99 = s.quantile(0.5), s.quantile(0.95), s.quantile(0.99)
-    parts.append(
-        f"<h2>Calls</h2><p>{s.calls} calls, {s.errors} failed ({100 * s.error_rate:.1f} %); p50 "
-        f"{esc(human_seconds(p50))}, p95 {esc(human_seconds(p95))}, p99 {esc(human_seconds(p99))}; "
-        f"{sum(s.fallbacks.values())} fallbacks; {100 * s.empty_rate:.1f} % returned None.</p>")
-    series = [(s.version, "#36c", s.buckets)]
-    if other is not None and other.bounds == s.bounds:
-        series.insert(0, (other.version, "#aaa", other.buckets))
-    parts.append("<h2>Latency</h2>" + histogram_svg(series, s.bounds))
-    older = (other.version, other_over_time) if other is not None and other_over_time is not None else None
-    parts.append("<h2>Calls over time</h2>" + over_time_svg(*over_time, older=older))
-    if s.inputs:
+    parts.append("<h2>Calls</h2>" + versions_table(view))
+    charted = [(s.version, COLOURS[len(COLOURS) - len(view.charted) + i], s, over)
+               for i, (s, over) in enumerate(view.charted)]
+    histograms = [(name, colour, s.buckets) for name, colour, s, _ in charted if s.bounds == newest.bounds]
+    parts.append("<h2>Latency</h2>" + histogram_svg(histograms, newest.bounds))
+    parts.append("<h2>Calls over time</h2>" + over_time_svg([(name, colour, over) for name, colour, _, over in charted]))
+    shaped = [s for s in view.versions if s.inputs]
+    if shaped:
         rows = "".join(
-            f"<tr><td class=l>{esc(parameter)}</td><td class=l>{esc(kind)}</td><td>{shape.calls}</td>"
+            f"<tr><td class=l>{esc(s.version)}</td><td class=l>{esc(parameter)}</td><td class=l>{esc(kind)}</td>"
+            f"<td>{shape.calls}</td>"
             f"<td>{esc('-' if not shape.sized else f'{shape.total_length / shape.sized:.1f}')}</td></tr>"
-            for (parameter, kind), shape in sorted(s.inputs.items()))
+            for s in shaped for (parameter, kind), shape in sorted(s.inputs.items()))
         by_parameter: Dict[str, List[Tuple[str, int]]] = {}
-        for (parameter, kind), shape in sorted(s.inputs.items()):
+        for (parameter, kind), shape in sorted(shaped[-1].inputs.items()):
             by_parameter.setdefault(parameter, []).append((kind, shape.calls))
-        charts = "".join(f"<p>{esc(parameter)}</p>" + shares_svg(sorted(kinds, key=lambda k: -k[1]))
-                         for parameter, kinds in by_parameter.items())
-        parts.append("<h2>Input shapes</h2><table><tr><th class=l>parameter</th><th class=l>type</th><th>calls</th>"
-                     f"<th>mean length</th></tr>{rows}</table>{charts}")
-    parts.append("<h2>Source</h2>" + source_section(s, detail, source_root))
+        charts = "".join(f"<p>{esc(parameter)} ({esc(shaped[-1].version)})</p>"
+                         + shares_svg(sorted(kinds, key=lambda k: -k[1])) for parameter, kinds in by_parameter.items())
+        parts.append("<h2>Input shapes</h2><table><tr><th class=l>version</th><th class=l>parameter</th>"
+                     f"<th class=l>type</th><th>calls</th><th>mean length</th></tr>{rows}</table>{charts}")
+    parts.append("<h2>Source</h2>" + source_section(view, detail, source_root))
     if detail and detail.failures:
         items = "".join(
             f"<tr><td class=l>{esc(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(f.time / 1e9)))}</td>"
-            f"<td class=l>{esc(f.error_type)}</td><td class=l>{esc(f.message)}</td>"
+            f"<td class=l>{esc(f.version)}</td><td class=l>{esc(f.error_type)}</td><td class=l>{esc(f.message)}</td>"
             f"<td>{esc(f.line if f.line is not None else '-')}</td><td class=l>{esc(f.trace_id)}</td></tr>"
             for f in detail.failures)
-        parts.append("<h2>Latest errors</h2><table><tr><th class=l>when</th><th class=l>type</th>"
-                     f"<th class=l>message (redacted)</th><th>line</th><th class=l>trace id</th></tr>{items}</table>")
-    return page(title, "".join(parts))
+        parts.append("<h2>Latest errors</h2><table><tr><th class=l>when</th><th class=l>version</th>"
+                     "<th class=l>type</th><th class=l>message (redacted)</th><th>line</th><th class=l>trace id</th>"
+                     f"</tr>{items}</table>")
+    return page(view.function, "".join(parts))
 
 
-def source_section(s: rollup.FunctionStats, detail: Optional[Detail], source_root: Optional[str]) -> str:
-    recorded = detail.path if detail and detail.path else s.path
+def versions_table(view: FunctionView) -> str:
+    """The text report's numbers, a row per service.version (the index links to each)."""
+    flagged = view.charted[-1][0].version if view.flags and view.charted else None
+    rows = []
+    for s in view.versions:
+        p50, p95, p99 = s.quantile(0.5), s.quantile(0.95), s.quantile(0.99)
+        rows.append(
+            f'<tr id="{version_anchor(s.version)}"{" class=flag" if s.version == flagged else ""}>'
+            f"<td class=l>{esc(s.version)}</td><td>{s.calls}</td><td>{s.errors}</td><td>{100 * s.error_rate:.1f}</td>"
+            f"<td>{esc(human_seconds(p50))}</td><td>{esc(human_seconds(p95))}</td><td>{esc(human_seconds(p99))}</td>"
+            f"<td>{sum(s.fallbacks.values())}</td><td>{100 * s.empty_rate:.1f}</td></tr>")
+    return ("<table><tr><th class=l>service.version</th><th>calls</th><th>failed</th><th>error %</th><th>p50</th>"
+            f"<th>p95</th><th>p99</th><th>fallbacks</th><th>None %</th></tr>{''.join(rows)}</table>")
+
+
+def source_section(view: FunctionView, detail: Optional[Detail], source_root: Optional[str]) -> str:
+    recorded = detail.path if detail and detail.path else view.versions[-1].path
     path = find_source(recorded, source_root)
     if path is None:
         return f'<p class="warn">Source not found: {esc(recorded)} (--source-root maps recorded paths to a checkout).</p>'
@@ -354,74 +422,94 @@ def source_section(s: rollup.FunctionStats, detail: Optional[Detail], source_roo
         return f'<p class="warn">{esc(path)} has no function at the recorded line: the file changed since.</p>'
     lines, first, digest = found
     recorded_digest = detail.source_sha256 if detail else ""
-    annotate = recorded_digest == digest
-    warning = ""
+    # The digest is the newest span's: only its version's counts are known to fit these lines.
+    ran = next((s for s in view.versions if detail and s.version == detail.version), None)
+    annotate = recorded_digest == digest and ran is not None
     if not recorded_digest:
-        warning = ('<p class="warn">This telemetry records no source digest (an older aiotel): the lines below '
-                   "may not be the code that ran, so they are not annotated.</p>")
-    elif not annotate:
-        warning = ('<p class="warn">The source changed since this data was recorded (its SHA-256 differs): '
-                   "shown as it is now, not annotated.</p>")
+        said = ('<p class="warn">This telemetry records no source digest (an older aiotel): the lines below '
+                "may not be the code that ran, so they are not annotated.</p>")
+    elif recorded_digest != digest:
+        said = ('<p class="warn">The source changed since this data was recorded (its SHA-256 differs): '
+                "shown as it is now, not annotated.</p>")
+    elif ran is None:
+        said = (f"<p>Not annotated: the lines match service.version {esc(detail.version if detail else '')}, "
+                "which has no calls in this window.</p>")
+    else:
+        said = f"<p>Annotated with what service.version {esc(ran.version)} ran (its lines are these).</p>"
     fallbacks: Dict[int, List[str]] = {}
-    for (line, kind), count in s.fallbacks.items():
-        if isinstance(line, int):
-            fallbacks.setdefault(line, []).append(f"{kind} caught {count}×")
     raises: Dict[int, List[str]] = {}
-    for failure in (detail.failures if detail else []):
-        if failure.line is not None:
-            raises.setdefault(failure.line, []).append(failure.error_type)
+    if annotate and ran is not None and detail is not None:
+        for (line, kind), count in ran.fallbacks.items():
+            if isinstance(line, int):
+                fallbacks.setdefault(line, []).append(f"{kind} caught {count}×")
+        for failure in detail.failures:
+            if failure.line is not None and failure.version == ran.version:
+                raises.setdefault(failure.line, []).append(failure.error_type)
     rows = []
     for offset, text in enumerate(lines):
         number = first + offset
         notes, css = [], ""
-        if annotate:
+        if annotate and ran is not None:
             if number in fallbacks:
                 css, notes = "fb", ["fallback: " + ", ".join(fallbacks[number])]
-            if isinstance(number, int) and s.empty_results.get(number):
-                css, notes = "none", notes + [f"returned None {s.empty_results[number]}×"]
+            if ran.empty_results.get(number):
+                css, notes = "none", notes + [f"returned None {ran.empty_results[number]}×"]
             if number in raises:
                 css = "raise"
                 kinds = sorted(set(raises[number]))
                 notes.append(f"exception left here: {', '.join(kinds)} (in {len(raises[number])} of the latest errors)")
         rows.append(f'<tr{f" class={css}" if css else ""}><td class=n>{number}</td><td>{esc(text)}</td>'
-                    f'<td class=note>{esc("; ".join(notes))}</td></tr>')
-    return warning + f'<p>{esc(path)}</p><table class="src">{"".join(rows)}</table>'
+                    f'<td class=note>{esc("; ".join(notes)) if notes else ""}</td></tr>')
+    return said + f'<p>{esc(path)}</p><table class="src">{"".join(rows)}</table>'
 
 
 # --- the site ---------------------------------------------------------------------------
 
+def views_of(stats: Sequence[rollup.FunctionStats], durations: Dict[Tuple[str, str], List[rollup.Point]],
+             since: Optional[int], comparisons: Sequence[rollup.Comparison]) -> List[FunctionView]:
+    """One view per function. It charts the two versions ``--compare`` set side by side,
+    else the ones whose calls came last (at most ``len(COLOURS)``), on one time axis."""
+    by_function: Dict[str, List[rollup.FunctionStats]] = {}
+    for s in stats:
+        by_function.setdefault(s.function, []).append(s)
+    compared = {c.function: c for c in comparisons}
+    views = []
+    for function, versions in by_function.items():
+        last_call = {s.version: max((p.time for p in durations.get((function, s.version), [])), default=0)
+                     for s in versions}
+        comparison = compared.get(function)
+        if comparison is not None:
+            charted, flags = [comparison.old, comparison.new], [name for name, on in (
+                ("slower", comparison.slower), ("more errors", comparison.more_errors),
+                ("more fallbacks", comparison.more_fallbacks)) if on]
+        else:
+            charted, flags = sorted(versions, key=lambda s: (last_call[s.version], s.version))[-len(COLOURS):], []
+        times = [p.time for s in charted for p in durations.get((function, s.version), [])
+                 if since is None or p.time > since]
+        window = (min(times), max(times)) if times else None
+        views.append(FunctionView(
+            function, versions,
+            [(s, calls_over_time(durations.get((function, s.version), []), since, window=window)) for s in charted],
+            flags))
+    return views
+
+
 def write_site(directory: str, store: str, stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail],
                points: Iterable[rollup.Point], since: Optional[int], source_root: Optional[str] = None,
-               comparisons: Sequence[rollup.Comparison] = (), notes: Sequence[str] = ()) -> str:
-    """Write the site; the path of its index."""
+               comparisons: Sequence[rollup.Comparison] = (), notes: Sequence[str] = ()) -> Tuple[str, int]:
+    """Write the site: the path of its index, and how many function pages it has."""
     earlier = prepare(directory)
     durations = durations_by_function(points)
-    flagged: Dict[Tuple[str, str], List[str]] = {}
-    others: Dict[Tuple[str, str], rollup.FunctionStats] = {}
-    for c in comparisons:
-        names = [name for name, on in (("slower", c.slower), ("more errors", c.more_errors),
-                                       ("more fallbacks", c.more_fallbacks)) if on]
-        others[(c.function, c.new.version)] = c.old
-        if names:
-            flagged[(c.function, c.new.version)] = names
+    views = views_of(stats, durations, since, comparisons)
+    flagged = {(view.function, view.charted[-1][0].version): view.flags for view in views if view.flags}
     sparks, files = {}, []
     for s in stats:
-        key = (s.function, s.version)
-        series = durations.get(key, [])
-        over = calls_over_time(series, since)
-        sparks[key] = sparkline_svg(over[0], over[1])
-        other, other_over = others.get(key), None
-        if other is not None:  # both versions on one time axis
-            older = durations.get((other.function, other.version), [])
-            times = [p.time for p in series + older if since is None or p.time > since]
-            if times:
-                window = (min(times), max(times))
-                over = calls_over_time(series, since, window=window)
-                other_over = calls_over_time(older, since, window=window)[0]
-        write_private(directory, page_name(s.function, s.version),
-                      function_page(s, details.get(s.function), over, source_root, other, flagged.get(key, []),
-                                    other_over))
-        files.append(page_name(s.function, s.version))
+        over = calls_over_time(durations.get((s.function, s.version), []), since)
+        sparks[(s.function, s.version)] = sparkline_svg(over[0], over[1])
+    for view in views:
+        name = page_name(view.function)
+        write_private(directory, name, function_page(view, details.get(view.function), source_root))
+        files.append(name)
     write_private(directory, "index.html", index_page(stats, details, sparks, flagged, store, notes))
     files.append("index.html")
     for stale in set(earlier) - set(files) - {MANIFEST}:
@@ -430,4 +518,4 @@ def write_site(directory: str, store: str, stats: Sequence[rollup.FunctionStats]
         except OSError:
             pass
     write_private(directory, MANIFEST, json.dumps({"written_by": "aiotel report --html", "files": files}, indent=1))
-    return os.path.join(os.path.abspath(directory), "index.html")
+    return os.path.join(os.path.abspath(directory), "index.html"), len(views)

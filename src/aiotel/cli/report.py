@@ -140,13 +140,24 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     skipped = report.Skipped()
     points = list(report.read_points(files, skipped))
-    commits = report.read_commits(report.store_files(store, "traces"), skipped)
+    # before the spans are read: which functions failed decides how far back they are read
+    stats = report.summarize(points, since)
+    details: Dict[str, Any] = {}
+    if args.html:  # the spans are read once, for the commits and what the pages show of each function
+        from ..store.details import read_spans
+
+        wanted: Dict[str, bool] = {}
+        for s in stats:
+            wanted[s.function] = wanted.get(s.function, False) or s.errors > 0
+        commits, details = read_spans(report.store_files(store, "traces"), wanted, skipped)
+    else:
+        commits = report.read_commits(report.store_files(store, "traces"), skipped)
+    report.attach_commits(stats, commits)
     for line in skipped.lines():
         print(f"aiotel report: {line}", file=sys.stderr)
     if skipped and args.strict:
         print("aiotel report: --strict: not reporting from a store with lines it cannot read", file=sys.stderr)
         return 3
-    stats = report.summarize(points, since, commits)
     dropped = report.spans_dropped(points, since)
     failed_exports = report.metric_exports_failed(points, since)
     for line in loss_sentences(dropped, failed_exports):  # said on every report: this window is not whole
@@ -163,20 +174,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return 2
         comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
     if args.html:
-        from ..store.details import read_details
         from .html_report import ReportError, write_site
 
-        wanted: Dict[str, bool] = {}
-        for s in stats:
-            wanted[s.function] = wanted.get(s.function, False) or s.errors > 0
-        details = read_details(report.store_files(store, "traces"), wanted)
         try:
-            index = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
-                               loss_sentences(dropped, failed_exports))
+            index, pages = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
+                                      loss_sentences(dropped, failed_exports))
         except (ReportError, OSError) as exc:
             print(f"aiotel report: --html {args.html}: {exc}", file=sys.stderr)
             return 2
-        print(f"aiotel report: {len(stats)} function page(s) and an index written: file://{index}")
+        print(f"aiotel report: {pages} function page(s) and an index written: file://{index}")
         return 1 if any(c.flagged for c in comparisons) else 0
     if args.compare:
         old, new = args.compare

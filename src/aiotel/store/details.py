@@ -1,23 +1,26 @@
-"""What the HTML report shows beside the numbers of ``rollup``: each function's provenance
-and its latest errors, read from the store's spans, and its calls over time, read from
-the metric points. The numbers themselves are ``rollup.summarize``'s: the text and the
-HTML report are two renderings of one computation."""
+"""What the HTML report shows beside the numbers of ``rollup``: each function's provenance,
+commit and latest errors, read from the store's spans in one pass, and its calls over
+time, read from the metric points. The numbers themselves are ``rollup.summarize``'s:
+the text and the HTML report are two renderings of one computation."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import semconv
-from .rollup import DURATION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests
+from .rollup import (DURATION, UNKNOWN_VERSION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests, commits_of,
+                     take_commit)
 
 LATEST_ERRORS = 10
 # A failed span's status, as OTLP/JSON spells it (the enum as a number, or by name). In
 # the raw text these can only be JSON syntax: a quote inside a string is escaped.
 _ERROR_STATUSES = ('"code":2}', '"code":"STATUS_CODE_ERROR"}')
 _SPAN_START = '{"traceId":'
+_RESOURCE_KEY = '"resource":'  # only a key can be spelt so: a quote inside a string is escaped
 _decoder = json.JSONDecoder()
 
 
@@ -26,7 +29,28 @@ def failed_spans(text: str) -> List[dict]:
     status is found in the text, and the span is the nearest object before it that starts
     with ``{"traceId":`` and holds it (spans are written with their fields in protobuf
     order; their links also start so, and end before the status)."""
-    found: List[dict] = []
+    return [span for _, span in _failed_spans_at(text)]
+
+
+def failed_request(text: str) -> dict:
+    """One export request's JSON as a request with only its failed spans, each under the
+    resource it was exported with (the ``"resource":`` key nearest before it)."""
+    resources: List[Tuple[int, dict]] = []
+    position = text.find(_RESOURCE_KEY)
+    while position >= 0:
+        resource, end = _decoder.raw_decode(text, position + len(_RESOURCE_KEY))
+        resources.append((position, resource))
+        position = text.find(_RESOURCE_KEY, end)
+    starts = [start for start, _ in resources]
+    grouped: Dict[int, List[dict]] = {}
+    for start, span in _failed_spans_at(text):
+        grouped.setdefault(bisect.bisect(starts, start) - 1, []).append(span)
+    return {"resourceSpans": [{"resource": resources[index][1] if index >= 0 else {}, "scopeSpans": [{"spans": spans}]}
+                              for index, spans in grouped.items()]}
+
+
+def _failed_spans_at(text: str) -> List[Tuple[int, dict]]:
+    found: List[Tuple[int, dict]] = []
     for marker in _ERROR_STATUSES:
         position = 0
         while True:
@@ -41,9 +65,11 @@ def failed_spans(text: str) -> List[dict]:
                 span, end = _decoder.raw_decode(text, start)
             if not isinstance(span, dict):
                 raise ValueError("not a span")
-            found.append(span)
+            found.append((start, span))
             position = max(end, hit + len(marker))
     return found
+
+
 _FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in ', re.M)
 
 
@@ -54,6 +80,7 @@ class Failure:
     message: str  # as exported: redacted
     line: Optional[int]  # the line of the function where the exception left it
     trace_id: str
+    version: str = UNKNOWN_VERSION  # the service.version of the process that failed
 
 
 @dataclasses.dataclass
@@ -62,6 +89,7 @@ class Detail:
 
     function: str
     seen: int = -1  # end time of the span the provenance was read from
+    version: str = UNKNOWN_VERSION  # that span's service.version: the one its source digest is of
     provenance: Dict[str, str] = dataclasses.field(default_factory=dict)  # aiotel.provenance.* attributes
     path: str = ""
     def_line: Optional[int] = None
@@ -69,42 +97,51 @@ class Detail:
     failures: List[Failure] = dataclasses.field(default_factory=list)
 
 
-def read_details(files: Sequence[str], wanted: Dict[str, bool], skipped: Optional[Skipped] = None) -> Dict[str, Detail]:
-    """Per function name, from the aiotel spans in the store's trace ``files``, newest
-    first: reading stops once every function of ``wanted`` has its provenance and, where
-    ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
+def read_spans(files: Sequence[str], wanted: Dict[str, bool],
+               skipped: Optional[Skipped] = None) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
+    """One pass over the aiotel spans in the store's trace ``files``, newest first: each
+    function's commit, as ``rollup.read_commits`` finds it, and its ``Detail``. Every line
+    that names a commit is decoded (the newest span that names one wins, as in the text
+    report); other lines only until every function of ``wanted`` has its provenance and,
+    where ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
+    newest: Dict[str, Tuple[int, str, str]] = {}
     details: Dict[str, Detail] = {}
     missing = set(wanted)
-    undescribed = [True]  # some function still lacks its provenance: every span is decoded
+    undescribed = bool(missing)  # some function still lacks its provenance: whole lines are decoded
 
     def decode(text: str) -> dict:
-        # once every function has its provenance only failed spans matter: just those are decoded
-        if undescribed[0]:
+        if undescribed or semconv.PROVENANCE_COMMIT in text:
             return json.loads(text)
-        return {"resourceSpans": [{"scopeSpans": [{"spans": failed_spans(text)}]}]}
+        if missing:  # only failures are still wanted: just the failed spans are decoded
+            return failed_request(text)
+        return {}
 
     for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME, newest_first=True,
                                       decode=decode):
         try:
             for rs in request.get("resourceSpans", []) or []:
+                resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])
+                version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
                 for ss in rs.get("scopeSpans", []) or []:
                     for span in ss.get("spans", []) or []:
-                        _take(details, span)
+                        attrs = _attributes(span.get("attributes", []))
+                        take_commit(newest, span, attrs)
+                        if missing:
+                            _take(details, span, attrs, version)
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
-        missing = {f for f in missing if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
-        undescribed[0] = any(f not in details for f in wanted)
-        if not missing:
-            break
+        if missing:
+            missing = {f for f in missing
+                       if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
+            undescribed = any(f not in details for f in wanted)
     for detail in details.values():
         detail.failures.sort(key=lambda f: f.time, reverse=True)
         del detail.failures[LATEST_ERRORS:]
-    return details
+    return commits_of(newest), details
 
 
-def _take(details: Dict[str, Detail], span: dict) -> None:
-    attrs = _attributes(span.get("attributes", []))
+def _take(details: Dict[str, Detail], span: dict, attrs: Dict[str, object], version: str) -> None:
     function = attrs.get(semconv.CODE_FUNCTION_NAME)
     if not isinstance(function, str) or semconv.SPAN_REASON not in attrs:
         return  # not an aiotel span
@@ -112,6 +149,7 @@ def _take(details: Dict[str, Detail], span: dict) -> None:
     end = int(span.get("endTimeUnixNano", 0))
     if end >= detail.seen:
         detail.seen = end
+        detail.version = version
         detail.provenance = {k: str(v) for k, v in attrs.items() if k.startswith(semconv.PROVENANCE_PREFIX)}
         detail.path = str(attrs.get(semconv.CODE_FILE_PATH, ""))
         line = attrs.get(semconv.CODE_LINE_NUMBER)
@@ -127,7 +165,7 @@ def _take(details: Dict[str, Detail], span: dict) -> None:
             message = str(event_attrs.get(semconv.EXCEPTION_MESSAGE, ""))
             trace = str(event_attrs.get(semconv.EXCEPTION_STACKTRACE, ""))
     detail.failures.append(Failure(end, str(kind), message, _line_in(trace, str(attrs.get(semconv.CODE_FILE_PATH, ""))),
-                                   str(span.get("traceId", ""))))
+                                   str(span.get("traceId", "")), version))
 
 
 def _line_in(stacktrace: str, path: str) -> Optional[int]:

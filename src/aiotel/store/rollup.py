@@ -315,19 +315,27 @@ def _hashable(value: object) -> object:
 def read_commits(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dict[str, Tuple[str, str]]:
     """Per function, the commit named by its newest span (commit attribution)."""
     newest: Dict[str, Tuple[int, str, str]] = {}
-    for path, _, request in _requests(files, skipped, containing="aiotel.provenance.commit"):
+    for path, _, request in _requests(files, skipped, containing=semconv.PROVENANCE_COMMIT):
         try:
             for rs in request.get("resourceSpans", []) or []:
                 for ss in rs.get("scopeSpans", []) or []:
                     for span in ss.get("spans", []) or []:
-                        attrs = _attributes(span.get("attributes", []))
-                        sha, function = attrs.get(semconv.PROVENANCE_COMMIT), attrs.get(semconv.CODE_FUNCTION_NAME)
-                        end = int(span.get("endTimeUnixNano", 0))
-                        if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
-                            newest[str(function)] = (end, str(sha), str(attrs.get(semconv.PROVENANCE_COMMIT_TIME, "")))
+                        take_commit(newest, span, _attributes(span.get("attributes", [])))
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
+    return commits_of(newest)
+
+
+def take_commit(newest: Dict[str, Tuple[int, str, str]], span: dict, attrs: Dict[str, object]) -> None:
+    """Keep the span's commit in ``newest`` (function -> (end, sha, time)) if it is the newest seen."""
+    sha, function = attrs.get(semconv.PROVENANCE_COMMIT), attrs.get(semconv.CODE_FUNCTION_NAME)
+    end = int(span.get("endTimeUnixNano", 0))
+    if sha and function and end >= newest.get(str(function), (-1, "", ""))[0]:
+        newest[str(function)] = (end, str(sha), str(attrs.get(semconv.PROVENANCE_COMMIT_TIME, "")))
+
+
+def commits_of(newest: Dict[str, Tuple[int, str, str]]) -> Dict[str, Tuple[str, str]]:
     return {function: (sha, when) for function, (_, sha, when) in newest.items()}
 
 
@@ -399,9 +407,15 @@ def summarize(
                 shape.sized += p.count
                 shape.total_length += p.total
                 shape.buckets = [a + b for a, b in zip(shape.buckets, p.buckets)] if shape.buckets else list(p.buckets)
-    for entry in stats.values():
-        entry.commit = (commits or {}).get(entry.function)
-    return sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
+    found = sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
+    return attach_commits(found, commits or {})
+
+
+def attach_commits(stats: List[FunctionStats], commits: Dict[str, Tuple[str, str]]) -> List[FunctionStats]:
+    """Each function's commit (``read_commits``) on its stats."""
+    for entry in stats:
+        entry.commit = commits.get(entry.function)
+    return stats
 
 
 def spans_dropped(points: Iterable[Point], since: Optional[int] = None) -> Dict[str, int]:
