@@ -16,7 +16,7 @@ import threading
 from typing import Any, Dict, Optional
 
 from .. import log
-from .writer import JsonLinesFile, file_name, otlp_json, usable_directory
+from .writer import JsonLinesFile, file_name, otlp_json, spans_json, usable_directory
 
 
 class Spill:
@@ -55,9 +55,7 @@ class Spill:
 
     def keep_spans(self, spans: Any) -> bool:
         """Write ``spans`` (finished SDK spans); False when they did not fit or could not be written."""
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        if not self._write("traces", lambda: otlp_json(encode_spans(spans)), len(spans)):
+        if not self._write("traces", lambda: spans_json(spans), len(spans)):
             return False
         self.kept["span"] += len(spans)
         return True

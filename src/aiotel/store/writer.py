@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import log
+from .span_json import Unusual, spans_line
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 ROTATED_FILES = 4  # per process and signal, besides the current file
@@ -59,6 +60,17 @@ def _load_encoding() -> None:
     KeyboardInterrupt" flag, and the program would exit 1 instead of by SIGINT."""
     from google.protobuf import json_format  # noqa: F401
     from opentelemetry.exporter.otlp.proto.common import metrics_encoder, trace_encoder  # noqa: F401
+
+
+def spans_json(spans: Sequence[ReadableSpan]) -> str:
+    """Spans as one OTLP/JSON line: written directly (``span_json``), or, for a batch
+    holding a value that module does not spell exactly as protobuf does, through protobuf."""
+    try:
+        return spans_line(spans)
+    except Unusual:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        return otlp_json(encode_spans(spans))
 
 
 def otlp_json(message: Any) -> str:
@@ -225,10 +237,8 @@ class StoreSpanExporter(_StoreExporter, SpanExporter):
             self.on_rotated_out(items)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
         try:
-            self._target().write_line(otlp_json(encode_spans(spans)), len(spans))
+            self._target().write_line(spans_json(spans), len(spans))
             return SpanExportResult.SUCCESS
         except Exception:
             return SpanExportResult.FAILURE
