@@ -16,6 +16,9 @@ interpreter has them installed: run it with .venv-peers/bin/python, see startup.
 - aiotel unsampled in an unrecorded trace: inside a trace the sampler dropped
 - aiotel sampled:   the rewritten function starting a trace on every call
 - aiotel in trace:  a recorded child: every call inside one recorded trace
+- ... via start_span: the same two, their spans started by the tracer's ``start_span``
+                    instead of aiotel's span maker (the path before it, measured in the
+                    same run)
 - OTel decorator:   the OTel SDK's own ``@tracer.start_as_current_span`` with the same
                     attributes (the baseline the sampled target is set against)
 - hud-sdk:          its native ``Monitor`` around the call (what its instrumentation does)
@@ -178,11 +181,18 @@ def main(argv: List[str] = None) -> int:
             rows.append((f"aiotel unsampled, unrecorded trace{suffix}", measure(f, calls, repeats)))
     probes.configure(tracer=tracer, span_rate_limit=0)
     rows += peer_rows(calls, span_calls, repeats)
-    probes.configure(tracer=tracer, span_rate_limit=1e12, span_burst=10**9)  # every call starts a trace
-    rows.append(("aiotel sampled span", measure(f, span_calls, repeats)))
-    probes.configure(tracer=tracer, span_rate_limit=1e-9, span_burst=1, trace_span_budget=10**9)
-    with tracer.start_as_current_span("request"):  # a recorded trace: every call is its child
-        rows.append(("aiotel recorded child in a trace", measure(f, span_calls, repeats)))
+    # the span paths, then the same through the tracer's start_span (the span maker off:
+    # the path before it, in this run)
+    for suffix in ("", ", via start_span"):
+        probes.configure(tracer=tracer, span_rate_limit=1e12, span_burst=10**9)  # every call starts a trace
+        if suffix:
+            probes.state._settings.span_maker = None
+        rows.append((f"aiotel sampled span{suffix}", measure(f, span_calls, repeats)))
+        probes.configure(tracer=tracer, span_rate_limit=1e-9, span_burst=1, trace_span_budget=10**9)
+        if suffix:
+            probes.state._settings.span_maker = None
+        with tracer.start_as_current_span("request"):  # a recorded trace: every call is its child
+            rows.append((f"aiotel recorded child in a trace{suffix}", measure(f, span_calls, repeats)))
     rows.append(("OTel SDK @start_as_current_span", measure(otel_decorated, span_calls, repeats)))
 
     base = rows[0][1]
@@ -199,6 +209,10 @@ def main(argv: List[str] = None) -> int:
     child = found["aiotel recorded child in a trace"] / found["aiotel sampled span"]
     print(f"a recorded child costs {child:.2f}x a call that starts its own trace; the context read costs "
           f"{found['aiotel unsampled call'] / found['aiotel spans off']:.2f}x the metrics-only call (C probes)")
+    made = found["aiotel sampled span"] / found["aiotel sampled span, via start_span"]
+    made_child = found["aiotel recorded child in a trace"] / found["aiotel sampled span, via start_span"]
+    print(f"the span maker: a sampled call costs {made:.2f}x the same call through start_span; a recorded child "
+          f"{made_child:.2f}x it (target <= 1.0x: {'met' if made_child <= 1.0 else 'MISSED'})")
     hud = found.get("hud-sdk native Monitor (no key)")
     if hud is not None:
         met = found["aiotel unsampled call"] <= hud

@@ -66,6 +66,14 @@ async def later():
     return library_call()
 
 
+# AI-generated: Claude, 2026-11-05
+def enriching(order_id):
+    span = trace.get_current_span()
+    span.set_attribute("shop.order.id", order_id)
+    span.add_event("priced", {"items": 3})
+    return span
+
+
 # AI-generated: Copilot, 2026-11-04
 async def spawner():
     task = asyncio.ensure_future(later())
@@ -116,6 +124,19 @@ def test_a_trace_has_every_call_up_to_the_budget_and_says_what_it_left_out(world
     leaf_probe = namespace["__aiotel_f0__"]
     assert leaf_probe.over_budget == 7 and sum(leaf_probe.ok_buckets) == 10
     assert traces.in_flight() == 0  # the local root ended: its state is gone
+
+
+def test_the_programs_own_code_enriches_the_span_of_its_call_as_with_the_sdks(world):
+    """The current span inside a marked call is an SDK span (made for less, see
+    probes/span_maker.py): what the function's code sets on it is exported with it."""
+    from opentelemetry.sdk.trace import Span
+
+    namespace, exporter, _ = world
+    span = namespace["enriching"]("A-17")
+    (exported,) = named(exporter, "sample.enriching")
+    assert isinstance(span, Span) and span.get_span_context() == exported.context
+    assert exported.attributes["shop.order.id"] == "A-17" and exported.attributes["aiotel.span.reason"] == "root"
+    assert [(e.name, dict(e.attributes)) for e in exported.events] == [("priced", {"items": 3})]
 
 
 def test_calls_left_out_below_a_foreign_span_are_told_on_the_aiotel_span_above_it(world):

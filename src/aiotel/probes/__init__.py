@@ -56,7 +56,7 @@ from . import traces
 from .spans import (RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _begin_span, _end_span, _failed_call, _last_trace,
                     _leave_sampled, _slow_call)
 from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _NEVER, _SPLIT, _no_redaction, _open_gate,
-                    _probes, _settings, all_probes, refresh_slow, replace_tracers, reset_counts)
+                    _probes, _settings, all_probes, refresh_slow, replace_tracers, reset_counts, set_tracer)
 
 __all__ = [
     "BOUNDS_NS", "BOUNDS_SECONDS", "Call", "FunctionProbe", "INPUT_BUCKETS", "INPUT_CALLS", "INPUT_SIZED",
@@ -120,7 +120,7 @@ def configure(
     multiple of the function's p99; 0 = the floor alone), or None: slow calls get no span."""
     use_accelerator(accelerator)
     _settings.starter = starter
-    _settings.tracer = tracer
+    set_tracer(tracer)
     _settings.error_tracer = error_tracer if error_tracer is not None else tracer
     if span_rate_limit > 0:
         _settings.span_interval_ns = max(1, int(1e9 / span_rate_limit))

@@ -62,7 +62,7 @@ def _begin_span(probe: FunctionProbe, start: int) -> Any:
                 return start
         if not _take_span_slot(probe, start):
             return start
-        span = _settings.tracer.start_span(probe.name, kind=_INTERNAL, attributes=probe.by_reason[ROOT])
+        span = _start(probe, ROOT, None)
         token = _attach(_in_context(span))
         if not span.is_recording():
             # the sampler said no: the span stays current, so that the calls and the other
@@ -87,7 +87,7 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
             return start  # metrics only
         last = RECORDED_PARENT[0]
         if last is not None and last[0] is parent:  # a sibling of the last call: known recorded
-            state, parent_id = last[1], last[2]
+            state, context = last[1], last[2]
         else:
             context = parent.get_span_context()
             if not context.is_valid:
@@ -95,13 +95,13 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
             if not context.trace_flags.sampled:
                 UNSAMPLED[0] = parent  # the next call under it is decided without coming here
                 return start
-            state, parent_id = traces.state_of(context.trace_id), context.span_id
-            RECORDED_PARENT[0] = (parent, state, parent_id)
+            state = traces.state_of(context.trace_id)
+            RECORDED_PARENT[0] = (parent, state, context)
         if state.spans.get(probe, 0) >= _settings.trace_span_budget:
             probe.over_budget += 1
-            state.credit_unrecorded(parent_id, probe.name)
+            state.credit_unrecorded(context.span_id, probe.name)
             return start
-        span = _settings.tracer.start_span(probe.name, kind=_INTERNAL, attributes=probe.by_reason[IN_TRACE])
+        span = _start(probe, IN_TRACE, context)
         token = _attach(_in_context(span))
         if not span.is_recording():  # a sampler the user set said no to a child: obeyed
             return Call(_now(), span, token)
@@ -109,6 +109,17 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
     except Exception:
         _undo(token)
         return start
+
+
+def _start(probe: FunctionProbe, reason: str, parent: Any) -> Any:
+    """The call's span, under ``parent`` (a recorded trace's span context; None: a new
+    trace): made by the span maker where it can, else by the tracer."""
+    maker = _settings.span_maker
+    if maker is not None:
+        span = maker.start(probe.name, probe.by_reason[reason], parent)
+        if span is not None:
+            return span
+    return _settings.tracer.start_span(probe.name, kind=_INTERNAL, attributes=probe.by_reason[reason])
 
 
 def _undo(token: Any) -> None:

@@ -44,13 +44,14 @@ _NEVER = 1 << 62  # a gate time no monotonic clock reaches: spans off
 class _ProbeSettings:
     """What the probes need to know; set by ``configure`` before modules are rewritten."""
 
-    __slots__ = ("tracer", "error_tracer", "span_interval_ns", "span_burst", "prompt_max_length", "capture_prompt",
-                 "starter", "redact", "trace_span_budget", "slow_floor_ns", "slow_p99_multiple", "late_interval_ns",
-                 "late_burst")
+    __slots__ = ("tracer", "error_tracer", "span_maker", "span_interval_ns", "span_burst", "prompt_max_length",
+                 "capture_prompt", "starter", "redact", "trace_span_budget", "slow_floor_ns", "slow_p99_multiple",
+                 "late_interval_ns", "late_burst")
 
     def __init__(self) -> None:
         self.starter: Any = None  # builds the SDK pipeline on the first call, then is cleared
         self.tracer: Any = None  # None: no spans, metrics only
+        self.span_maker: Any = None  # starts spans on ``tracer`` for less (span_maker.SpanMaker), when it can
         self.error_tracer: Any = None  # always samples: late spans (failed or slow calls the sampler dropped)
         self.span_interval_ns = 100_000_000  # the per-function cap on new traces: one per interval...
         self.span_burst = 100  # ...after a burst of this many
@@ -197,10 +198,19 @@ def refresh_slow(probe: FunctionProbe) -> None:
     probe.slow = threshold
 
 
+def set_tracer(tracer: Any) -> None:
+    """The tracer of the calls' spans, and what starts them on it."""
+    from .span_maker import SpanMaker
+
+    _settings.tracer = tracer
+    maker = SpanMaker(tracer) if tracer is not None else None
+    _settings.span_maker = maker if maker is not None and maker.usable else None
+
+
 def replace_tracers(tracer: Any, error_tracer: Any) -> None:
     """New tracers, same limits (a forked child with its own resource)."""
     if _settings.tracer is not None:
-        _settings.tracer = tracer
+        set_tracer(tracer)
     if _settings.error_tracer is not None:
         _settings.error_tracer = error_tracer
 
