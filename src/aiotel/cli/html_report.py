@@ -7,9 +7,7 @@ source is annotated line by line with what ran in production.
 - Everything that comes from the telemetry or the marker is HTML-escaped, and a
   Content-Security-Policy ``<meta>`` allows no script but that one (by its hash), as a
   second line of defence.
-- It never overwrites what it did not write: a directory that is not empty and has no
-  ``aiotel-report.json`` (the site's manifest) is refused. The site is created ``0700``
-  and its files ``0600``, as the store is: the pages hold error messages.
+- It never overwrites what it did not write, and keeps the site private (``site_dir``).
 - The numbers are ``rollup.summarize``'s, the text report's; the standard library
   renders them (no template engine: an agent's dependencies are every process's).
 - One page per function, its versions side by side (a row each, charted together); the
@@ -31,9 +29,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from ..provenance.digest import sha256_hex
 from ..store import rollup
 from ..store.details import Detail, calls_over_time, durations_by_function
+from .markup import Markup, esc
+from .site_dir import MANIFEST, prepare, write_private
+from .svg_charts import histogram_svg, over_time_svg, shares_svg, sparkline_svg
 from .units import human_seconds
-
-MANIFEST = "aiotel-report.json"
 
 SORT_SCRIPT = (
     "document.querySelectorAll('th[data-col]').forEach(function(th){th.addEventListener('click',function(){"
@@ -60,18 +59,6 @@ svg text{font:10px sans-serif;fill:#555}
 """
 
 
-class ReportError(Exception):
-    """The site cannot be written where asked (said as one line, exit 2)."""
-
-
-def esc(value: object) -> str:
-    """``html.escape(str(value), quote=True)``, without its module's import and call: the
-    pages escape some ten thousand strings."""
-    text = value if type(value) is str else str(value)
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-            .replace("'", "&#x27;"))
-
-
 def page_name(function: str) -> str:
     """A file name per function: readable, and unique by a digest."""
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", function)[:80]
@@ -81,66 +68,6 @@ def page_name(function: str) -> str:
 def version_anchor(version: str) -> str:
     """The id of a version's row on its function's page (any text can be a version)."""
     return "v-" + sha256_hex(version.encode("utf-8", "surrogateescape"))[:8]
-
-
-# --- the directory ------------------------------------------------------------------
-
-def prepare(directory: str) -> List[str]:
-    """Create ``directory`` (0700), or check that it is this report's; the files an earlier
-    report wrote there (to be replaced)."""
-    if not os.path.exists(directory):
-        os.makedirs(directory, mode=0o700)
-        return []
-    if os.path.islink(directory) or not os.path.isdir(directory):
-        raise ReportError(f"{directory} is not a directory")
-    entries = os.listdir(directory)
-    if not entries:
-        return []
-    manifest = os.path.join(directory, MANIFEST)
-    try:
-        with open(manifest, encoding="utf-8") as fh:
-            earlier = json.load(fh)
-        if earlier.get("written_by") != "aiotel report --html":
-            raise ValueError("not aiotel's")
-        return [str(name) for name in earlier.get("files", []) if "/" not in str(name)]
-    except (OSError, ValueError, AttributeError):
-        raise ReportError(f"{directory} is not empty and holds no {MANIFEST} of an earlier report: "
-                          "not overwriting files aiotel did not write (give an empty or new directory)") from None
-
-
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-
-
-def write_private(directory: str, name: str, text: str) -> None:
-    """``name`` in ``directory``, mode 0600: created, or, when an earlier report wrote it,
-    replaced whole (a temporary file, then a rename: a reader never sees half a page)."""
-    final = os.path.join(directory, name)
-    data = text.encode("utf-8")
-    try:
-        fd = os.open(final, _NEW_FILE, 0o600)
-    except FileExistsError:
-        temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, _NEW_FILE, 0o600)
-        try:
-            _write_all(fd, data)
-            os.replace(temporary, final)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
-        return
-    try:
-        _write_all(fd, data)
-    except BaseException:
-        os.unlink(final)  # half a page is never left behind
-        raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 # --- source ---------------------------------------------------------------------------
@@ -191,94 +118,6 @@ def function_lines(path: str, def_line: Optional[int]) -> Optional[Tuple[List[st
     return [line.decode("utf-8", "replace").rstrip("\r\n") for line in raw], first, sha256_hex(b"".join(raw))
 
 
-# --- charts ---------------------------------------------------------------------------
-
-def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequence[float]) -> str:
-    """Bars per latency bucket, one colour per series (name, colour, counts)."""
-    series = [s for s in series if s[2] and sum(s[2])]
-    if not series or not bounds:
-        return "<p>no latency data</p>"
-    shares = [[c / max(sum(counts), 1) for c in counts] for _, _, counts in series]
-    used = [i for i in range(len(series[0][2])) if any(s[i] for s in shares)]
-    low, high = max(min(used) - 1, 0), min(max(used) + 2, len(series[0][2]))
-    columns = list(range(low, high))
-    width, height, left = max(48 * len(columns), 240), 150, 34
-    bar = (width / len(columns)) / (len(series) + 0.5)
-    top = max(max(s[i] for i in columns) for s in shares) or 1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + left}" height="{height + 40}" role="img" '
-             f'aria-label="latency histogram">']
-    for k, (name, colour, counts) in enumerate(series):
-        for j, i in enumerate(columns):
-            h = shares[k][i] / top * height
-            x = left + j * (width / len(columns)) + k * bar
-            parts.append(f'<rect x="{x:.1f}" y="{height - h + 5:.1f}" width="{bar * 0.9:.1f}" height="{h:.1f}" '
-                         f'fill="{colour}"><title>{esc(name)}: {counts[i]} calls</title></rect>')
-    for j, i in enumerate(columns):
-        label = "≤" + human_seconds(bounds[i]) if i < len(bounds) else ">" + human_seconds(bounds[-1])
-        parts.append(f'<text x="{left + j * (width / len(columns)):.1f}" y="{height + 20}">{esc(label)}</text>')
-    parts.append(f'<text x="0" y="12">{100 * top:.0f}%</text></svg>')
-    legend = " ".join(f'<span style="color:{colour}">■ {esc(name)}</span>' for name, colour, _ in series)
-    return "".join(parts) + (f"<p>{legend}</p>" if len(series) > 1 else "")
-
-
-def shares_svg(parts: Sequence[Tuple[str, int]], width: int = 360) -> str:
-    """Horizontal bars: each part's share of the whole (argument types of one parameter)."""
-    total = sum(count for _, count in parts) or 1
-    rows = []
-    for i, (name, count) in enumerate(parts):
-        y = i * 18
-        rows.append(f'<rect x="120" y="{y + 3}" width="{count / total * (width - 170):.1f}" height="12" fill="#36c">'
-                    f'<title>{esc(name)}: {count} calls</title></rect><text x="0" y="{y + 13}">{esc(name[:20])}</text>'
-                    f'<text x="{width - 45}" y="{y + 13}">{100 * count / total:.0f}%</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{18 * len(parts) + 4}" role="img" '
-            f'aria-label="argument types">{"".join(rows)}</svg>')
-
-
-def sparkline_svg(calls: Sequence[int], errors: Sequence[int], width: int = 120, height: int = 24) -> str:
-    top = max(max(calls, default=0), 1)
-    step = width / max(len(calls) - 1, 1)
-
-    def points(values: Sequence[int]) -> str:
-        return " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}" for i, v in enumerate(values))
-
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="calls over time"><polyline fill="none" stroke="#36c" stroke-width="1.5" '
-            f'points="{points(calls)}"/>' + (f'<polyline fill="none" stroke="#c33" stroke-width="1" '
-                                             f'points="{points(errors)}"/>' if any(errors) else "") + "</svg>")
-
-
-def over_time_svg(series: Sequence[Tuple[str, str, Tuple[List[int], List[int], int, int]]]) -> str:
-    """Calls over time of each version (name, colour, ``calls_over_time`` on one axis), and
-    the failed calls of the last (the newest) in red."""
-    if not any(any(over[0]) for _, _, over in series):
-        return "<p>no calls in this window</p>"
-    first = min(over[2] for _, _, over in series if any(over[0]))
-    last = max(over[3] for _, _, over in series if any(over[0]))
-    when = lambda ns: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))  # noqa: E731
-    if first == last:
-        total = sum(sum(over[0]) for _, _, over in series)
-        return (f"<p>All {total} calls arrived in one export, at {esc(when(first))} (a short run, or one "
-                "export interval): no curve to draw.</p>")
-    width, height = 600, 90
-    top = max(max(max(over[0]) for _, _, over in series), 1)
-    step = width / max(len(series[0][2][0]) - 1, 1)
-
-    def line(values: Sequence[int], colour: str, stroke: float) -> str:
-        points = " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}" for i, v in enumerate(values))
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="{stroke}" points="{points}"/>'
-
-    lines = [line(over[0], colour, 1.5) for _, colour, over in series]
-    errors = series[-1][2][1]
-    if any(errors):
-        lines.append(line(errors, "#c33", 1))
-    legend = ", ".join(f'<span style="color:{colour}">■ calls of {esc(name)}</span>' for name, colour, _ in series)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="calls over time">{"".join(lines)}</svg>'
-            f"<p>{esc(when(first))} to {esc(when(last))}: {legend}"
-            + (f', <span style="color:#c33">■ failed calls of {esc(series[-1][0])}</span>' if any(errors) else "")
-            + "</p>")
-
-
 # --- pages ----------------------------------------------------------------------------
 
 def page(title: str, body: str, script: str = "") -> str:
@@ -296,10 +135,6 @@ def page(title: str, body: str, script: str = "") -> str:
 def _cell(text: object, value: object = None, left: bool = False) -> str:
     sort = text if value is None else value
     return f'<td{" class=l" if left else ""} data-v="{esc(sort)}">{text if isinstance(text, Markup) else esc(text)}</td>'
-
-
-class Markup(str):
-    """HTML built here from escaped parts."""
 
 
 def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail], sparks: Dict[Tuple[str, str], str],

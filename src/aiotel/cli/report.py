@@ -174,7 +174,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return 2
         comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
     if args.html:
-        from .html_report import ReportError, write_site
+        from .html_report import write_site
+        from .site_dir import ReportError
 
         try:
             index, pages = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
