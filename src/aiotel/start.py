@@ -52,6 +52,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             hook = importhook.install(settings)
             if hook.attribution is not None:
                 pipeline.when_started(hook.attribution.allow_background)
+                pipeline.wait_at_exit(hook.attribution.wait)
             _started = True
             from .pipeline.libraries import instrument_libraries, when_imported
             from .rewriting import by_location, runpath

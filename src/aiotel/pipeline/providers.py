@@ -251,6 +251,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._done = False
         self.abandoned = 0  # finished spans the exit deadline left unexported, with no spill to keep them
+        self._exit_waiters: List[Callable[[float], Any]] = []
         self._worker: Optional[threading.Thread] = None
         self._on_start: List[Callable[[], None]] = []
         self._begun_ns: Optional[int] = None  # when the first marked call asked for the rest
@@ -344,6 +345,11 @@ class Pipeline:
             except Exception as exc:
                 log.warn(f"{getattr(callback, '__qualname__', callback)} failed ({type(exc).__name__}: {exc})")
 
+    def wait_at_exit(self, waiter: Callable[[float], Any]) -> None:
+        """Call ``waiter(seconds)`` at exit, after the telemetry's flush, with what is left of
+        the exit's time (work of aiotel's own threads that is worth finishing: the blame cache)."""
+        self._exit_waiters.append(waiter)
+
     def when_started(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the pipeline runs (threads are allowed from then on)."""
         with self._lock:
@@ -399,6 +405,7 @@ class Pipeline:
         if not (self.started or background.running() or any(p._processor or p.waiting for p in self._lazy_processors())):
             return  # nothing was recorded: nothing to flush, no thread to start
 
+        began = time.monotonic()
         spilling = self.delivery.spilling
         budget = self.timeout * 0.8 if spilling else self.timeout  # the rest: writing the spill
         absent = hurry and spilling and not self.delivery.hurry()
@@ -426,6 +433,15 @@ class Pipeline:
                      + (said or ("nothing was left to keep" if spilling else without)))
         elif said:
             log.warn(said)
+        if not hurry:
+            for waiter in self._exit_waiters:
+                left = self.timeout - (time.monotonic() - began)
+                if left <= 0:
+                    break
+                try:
+                    waiter(left)
+                except Exception:
+                    pass
 
     def _flush(self, budget: float) -> bool:
         """Flush and stop within ``budget`` seconds, in the SDK's own exporter threads, each

@@ -86,10 +86,23 @@ class Attribution:
                 self._running = False
 
     def _work(self) -> None:
+        try:
+            self._work_off()
+            self.history.save()
+        except Exception:
+            pass
+        finally:
+            # not running only once the cache is saved: ``wait`` at exit waits for that too
+            with self._lock:
+                self._running = bool(self._pending) and self._allowed  # queued meanwhile: go on
+                again = self._running
+            if again:
+                self._spawn()
+
+    def _work_off(self) -> None:
         while True:
             with self._lock:
                 if not self._pending:
-                    self._running = False
                     break
                 # taken off the queue only when done: a child forked meanwhile redoes it
                 item = self._pending[0]
@@ -104,13 +117,11 @@ class Attribution:
             with self._lock:
                 if self._pending and self._pending[0] is item:
                     self._pending.pop(0)
-        try:
-            self.history.save()
-        except Exception:
-            pass
 
     def wait(self, timeout: float) -> bool:
-        """For tests and the CLI: True once the queue is worked off."""
+        """True once the queue is worked off and the blame cache saved; at exit (within
+        what is left of AIOTEL_SHUTDOWN_TIMEOUT), so that a short program's next run
+        names the commits at once instead of blaming again and again."""
         import time
 
         deadline = time.monotonic() + timeout
