@@ -125,3 +125,28 @@ def test_memory_stays_bounded_while_the_collector_is_down(tmp_path):
     assert result.returncode == 0
     growth = int(next(line for line in result.stderr.splitlines() if line.startswith("rss growth")).split()[-1])
     assert growth < 16 * 1024, f"{growth} KiB for 100 000 calls"  # spans are capped, counts aggregated
+
+
+def test_with_a_silent_collector_the_store_beside_it_still_gets_everything(tmp_path):
+    """OTLP first in the variables, the store second: the exit flush serves the store first,
+    so a collector that takes the connection and never answers (it would take the whole
+    AIOTEL_SHUTDOWN_TIMEOUT) cannot leave the store without the run's spans and calls."""
+    import json
+
+    silent = Faulty("silent")
+    try:
+        (tmp_path / "app.py").write_text(APP)
+        store = tmp_path / "store"
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent.port}", "AIOTEL_CACHE_DIR": str(tmp_path / "c"),
+               "OTEL_TRACES_EXPORTER": "otlp,store", "OTEL_METRICS_EXPORTER": "otlp,store", "AIOTEL_STORE": str(store),
+               "AIOTEL_SPILL": "off", "OTEL_EXPORTER_OTLP_TIMEOUT": "5000"}
+        result = run(command("aiotel-run") + ["python", "app.py", "3000"], cwd=str(tmp_path), env=env)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+        [work] = [f for f in report["functions"] if f["function"] == "app.work"]
+        assert (work["calls"], work["errors"]) == (4000, 4)  # the warm-up's 1000 and the run's 3000
+        spans = sum(line.count('"traceId"') for name in store.iterdir() if name.name.startswith("traces-")
+                    for line in name.read_text().splitlines())
+        assert spans > 0 and report["spans_dropped"] == 0, report
+    finally:
+        silent.stop()

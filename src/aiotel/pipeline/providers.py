@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 if TYPE_CHECKING:  # the metrics SDK loads with the first marked call, not at start-up
     from opentelemetry.sdk.metrics import MeterProvider
@@ -267,7 +267,7 @@ class Pipeline:
                                                 id_generator=PrivateIdGenerator(), **options)
         if settings.traces_exporters:
             self.tracer_provider.add_span_processor(ForeignSpanProcessor())
-        for name in settings.traces_exporters:
+        for name in local_first(settings.traces_exporters):
             self.tracer_provider.add_span_processor(_LazyBatchProcessor(name, settings, self.delivery))
         # Same processors, but samples everything: late spans for failed or slow calls
         # that had none (bounded by the late-span cap).
@@ -633,11 +633,18 @@ def _prometheus_reader(settings: Settings) -> MetricReader:
     return reader
 
 
+def local_first(exporters: Sequence[str]) -> List[str]:
+    """The exporters in the order the exit flush serves them: those writing on this machine
+    (the store, the console) before OTLP, whose collector may take the flush's whole time
+    (the processors and readers are shut down in turn, within one deadline)."""
+    return sorted(exporters, key=lambda name: name == "otlp")
+
+
 def _metric_readers(settings: Settings, delivery: Delivery) -> List[MetricReader]:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     readers: List[MetricReader] = []
-    for name in settings.metrics_exporters:
+    for name in local_first(settings.metrics_exporters):
         try:
             if name == "prometheus":
                 readers.append(_prometheus_reader(settings))
