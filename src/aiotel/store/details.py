@@ -116,8 +116,10 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
             return failed_request(text)
         return {}
 
-    for path, _, request in _requests(files, skipped, containing=semconv.CODE_FUNCTION_NAME, newest_first=True,
-                                      decode=decode):
+    def containing() -> str:  # once every function is described, only lines naming a commit matter
+        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT
+
+    for path, _, request in _requests(files, skipped, containing=containing, newest_first=True, decode=decode):
         try:
             for rs in request.get("resourceSpans", []) or []:
                 resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])

@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import mmap
 import os
 import re
 from collections import Counter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .. import semconv
 
@@ -222,13 +223,16 @@ def read_points(files: Sequence[str], skipped: Optional[Skipped] = None) -> Iter
         yield from points
 
 
-def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str = "",
+def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Union[str, Callable[[], str]] = "",
               newest_first: bool = False, decode: Callable[[str], Any] = json.loads) -> Iterator[Tuple[str, str, dict]]:
     """(file, process, export request) for each JSON object line of ``files`` that holds
-    ``containing``; the process is the file's name without rotation suffix (layout 2
-    names are unique per process; ``_points_of`` prefers ``service.instance.id``).
+    ``containing`` (a text, or what gives the text wanted now); the process is the file's
+    name without rotation suffix (layout 2 names are unique per process; ``_points_of``
+    prefers ``service.instance.id``). A file that does not hold it is not split into
+    lines at all (a search of its bytes: the commit pass over a store without commits).
     ``newest_first``: the files and their lines in reverse, each line parsed only when
     the caller asks for it. ``decode``: what parses a line (it may read only part of it)."""
+    wanted: Callable[[], str] = containing if callable(containing) else (lambda: containing)  # type: ignore[assignment]
     tally = skipped if skipped is not None else Skipped()
     for path in (reversed(list(files)) if newest_first else files):
         name = os.path.basename(path)
@@ -239,15 +243,16 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str 
             continue
         process = name.split(".jsonl")[0]
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = _read_if_holding(path, wanted().encode())
         except OSError as exc:
             tally.add(path, f"unreadable file ({exc.strerror or exc})")
+            continue
+        if data is None:
             continue
         lines = data.split(b"\n")
         last = len(lines) - 1
         for index, raw in (reversed(list(enumerate(lines))) if newest_first else enumerate(lines)):
-            if not raw.strip() or containing.encode() not in raw:
+            if not raw or raw.isspace() or wanted().encode() not in raw:
                 continue
             try:
                 request = decode(raw.decode("utf-8"))
@@ -262,6 +267,20 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: str 
                 tally.add(path, "lines of the wrong shape")
                 continue
             yield path, process, request
+
+
+def _read_if_holding(path: str, needle: bytes) -> Optional[bytes]:
+    """The file's bytes, or None when it does not hold ``needle``: searched in place
+    (mapped, not copied: a 20 MB span file without a commit costs a few ms, not a read)."""
+    with open(path, "rb") as fh:
+        if needle:
+            try:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    if mapped.find(needle) < 0:
+                        return None
+            except (ValueError, OSError):  # an empty file, or one that cannot be mapped: read it
+                pass
+        return fh.read()
 
 
 def _points_of(request: dict, process: str) -> Iterator[Point]:
