@@ -1,8 +1,9 @@
 """aiotel's own spans, started without paying ``Tracer.start_span``'s per-call set-up.
 
-They are the SDK's own ``Span`` objects, decided by the tracer's sampler, with its id
-generator's ids, started through ``Span.start`` (so every processor's ``on_start`` sees
-them) and ended as any span is; only their making differs. ``start_span`` validates every
+They are the SDK's own ``Span`` objects (of the SDK the tracer comes from: the probes
+import no SDK themselves), decided by the tracer's sampler, with its id generator's ids,
+started through ``Span.start`` (so every processor's ``on_start`` sees them) and ended as
+any span is; only their making differs. ``start_span`` validates every
 attribute against the span limits and builds a bounded attribute map, event and link
 lists and a lock for each span: most of a sampled call's cost. What is the same for
 every call of a function (its attributes, validated once against the limits, its
@@ -17,12 +18,11 @@ So does a call whose sampler changes the attributes it was given.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Dict, Optional, Tuple
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk import trace as sdk_trace
-from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 # Every field of the SDK's Span (1.27 to 1.45): the ones set per span are replaced on
@@ -37,7 +37,6 @@ _TRACER_PARTS = ("sampler", "resource", "span_processor", "id_generator", "instr
 _INTERNAL = SpanKind.INTERNAL
 _SAMPLED = TraceFlags.SAMPLED
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # the W3C random flag, where the API knows it (1.42 on)
-_SPAN_CLASS = getattr(sdk_trace, "_Span", sdk_trace.Span)
 _MAX_TEMPLATES = 4096  # functions times attribute sets: a bound, not a working size
 _new = object.__new__
 
@@ -65,11 +64,17 @@ class SpanMaker:
     def _check(self) -> None:
         if not all(hasattr(self.tracer, part) for part in _TRACER_PARTS):
             return
+        # the span class of the SDK the tracer comes from (the probes import no SDK themselves)
+        sdk = sys.modules.get(type(self.tracer).__module__)
+        self._span_class = getattr(sdk, "_Span", None) or getattr(sdk, "Span", None)
+        if not isinstance(self._span_class, type):
+            return
         template = self._template("aiotel.check", {"aiotel.check": 1})
         fields = set(vars(template))
         if not fields <= _PER_SPAN | _SHARED or not set(vars(template._attributes)) <= _ATTRIBUTE_FIELDS:
             return
-        if not isinstance(template._events, BoundedList) or not isinstance(template._links, BoundedList):
+        self._bounded_list = type(template._events)
+        if self._bounded_list.__name__ != "BoundedList" or type(template._links) is not self._bounded_list:
             return
         self._attribute_lock = _lock_like(template._attributes._lock)
         self._span_lock = _lock_like(template._lock)
@@ -83,7 +88,7 @@ class SpanMaker:
     def _template(self, name: str, attributes: Dict[str, Any]) -> Any:
         """A span the SDK's constructor makes (never started: no processor sees it)."""
         tracer = self.tracer
-        return _SPAN_CLASS(
+        return self._span_class(
             name=name, context=SpanContext(1, 1, False), parent=None, sampler=tracer.sampler,
             resource=tracer.resource, attributes=attributes, span_processor=tracer.span_processor, kind=_INTERNAL,
             links=(), instrumentation_info=tracer.instrumentation_info, limits=tracer._span_limits,
@@ -121,7 +126,7 @@ class SpanMaker:
                 self._templates.clear()
             entry = self._templates[id(attributes)] = (attributes, self._template(name, attributes))
         template = entry[1]
-        span = _new(_SPAN_CLASS)
+        span = _new(self._span_class)
         fields = span.__dict__
         fields.update(template.__dict__)
         shared = template._attributes
@@ -130,7 +135,7 @@ class SpanMaker:
         own._dict = shared._dict.copy()
         own._lock = self._attribute_lock()
         fields["_attributes"] = own
-        fields["_events"] = BoundedList(self._max_events)
-        fields["_links"] = BoundedList(self._max_links)
+        fields["_events"] = self._bounded_list(self._max_events)
+        fields["_links"] = self._bounded_list(self._max_links)
         fields["_lock"] = self._span_lock()
         return span
