@@ -318,7 +318,7 @@ def test_spans_the_exit_deadline_leaves_unwritten_are_counted_and_said(tmp_path)
     assert f"exiting without {lost} finished spans" in result.stderr
     assert result.stderr.count("aiotel:") == 1, result.stderr
     table = run(command("aiotel") + ["report", "--store", str(store)], cwd=str(tmp_path))
-    assert f"{lost} finished spans were lost because their process exited before they were written" in table.stderr
+    assert f"{lost} finished spans were lost because their process exited before they were exported" in table.stderr
 
 
 def test_a_store_file_written_again_after_close_is_the_same_file_or_nothing(tmp_path):

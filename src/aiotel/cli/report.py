@@ -113,7 +113,7 @@ _LOSSES = {
     "queue_full": "the export queue was full (raise OTEL_BSP_MAX_QUEUE_SIZE, or lower the span limits)",
     "export_failed": "their export failed (collector unreachable, or the store could not be written)",
     "store_rotated": "the store rotated out the oldest file that held them (raise AIOTEL_STORE_MAX_BYTES)",
-    "exit_deadline": "their process exited before they were written (raise AIOTEL_SHUTDOWN_TIMEOUT)",
+    "exit_deadline": "their process exited before they were exported (raise AIOTEL_SHUTDOWN_TIMEOUT)",
 }
 
 
