@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             wanted[s.function] = wanted.get(s.function, False) or s.errors > 0
         commits, details = read_spans(report.store_files(store, "traces"), wanted, skipped)
     else:
-        commits = report.read_commits(report.store_files(store, "traces"), skipped)
+        commits = report.read_commits(report.store_files(store, "traces"), skipped, {s.function for s in stats})
     report.attach_commits(stats, commits)
     for line in skipped.lines():
         print(f"aiotel report: {line}", file=sys.stderr)

@@ -100,24 +100,24 @@ class Detail:
 def read_spans(files: Sequence[str], wanted: Dict[str, bool],
                skipped: Optional[Skipped] = None) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
     """One pass over the aiotel spans in the store's trace ``files``, newest first: each
-    function's commit, as ``rollup.read_commits`` finds it, and its ``Detail``. Every line
-    that names a commit is decoded (the newest span that names one wins, as in the text
-    report); other lines only until every function of ``wanted`` has its provenance and,
-    where ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
+    function's commit, as ``rollup.read_commits`` finds it, and its ``Detail``. Lines are
+    read until every function of ``wanted`` has its commit (where one is named), its
+    provenance and, where ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
     newest: Dict[str, Tuple[int, str, str]] = {}
     details: Dict[str, Detail] = {}
     missing = set(wanted)
+    uncommitted = set(wanted)  # no commit found yet: lines naming one are still read
     undescribed = bool(missing)  # some function still lacks its provenance: whole lines are decoded
 
     def decode(text: str) -> dict:
-        if undescribed or semconv.PROVENANCE_COMMIT in text:
+        if undescribed or (uncommitted and semconv.PROVENANCE_COMMIT in text):
             return json.loads(text)
         if missing:  # only failures are still wanted: just the failed spans are decoded
             return failed_request(text)
         return {}
 
     def containing() -> str:  # once every function is described, only lines naming a commit matter
-        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT
+        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT if uncommitted else "\0"
 
     for path, _, request in _requests(files, skipped, containing=containing, newest_first=True, decode=decode):
         try:
@@ -137,6 +137,9 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
             missing = {f for f in missing
                        if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
             undescribed = any(f not in details for f in wanted)
+        uncommitted.difference_update(newest)
+        if not missing and not uncommitted:
+            break
     for detail in details.values():
         detail.failures.sort(key=lambda f: f.time, reverse=True)
         del detail.failures[LATEST_ERRORS:]

@@ -331,10 +331,15 @@ def _hashable(value: object) -> object:
     return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True)
 
 
-def read_commits(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dict[str, Tuple[str, str]]:
-    """Per function, the commit named by its newest span (commit attribution)."""
+def read_commits(files: Sequence[str], skipped: Optional[Skipped] = None,
+                 functions: Optional[Iterable[str]] = None) -> Dict[str, Tuple[str, str]]:
+    """Per function, the commit named by its newest span that names one (commit
+    attribution), the files and their lines read newest first. With ``functions``,
+    reading stops once each of them has its commit: in a store whose spans name commits,
+    the newest lines are enough, not every span of the store."""
     newest: Dict[str, Tuple[int, str, str]] = {}
-    for path, _, request in _requests(files, skipped, containing=semconv.PROVENANCE_COMMIT):
+    missing = set(functions) if functions is not None else None
+    for path, _, request in _requests(files, skipped, containing=semconv.PROVENANCE_COMMIT, newest_first=True):
         try:
             for rs in request.get("resourceSpans", []) or []:
                 for ss in rs.get("scopeSpans", []) or []:
@@ -343,6 +348,10 @@ def read_commits(files: Sequence[str], skipped: Optional[Skipped] = None) -> Dic
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
+        if missing is not None:
+            missing.difference_update(newest)
+            if not missing:
+                break
     return commits_of(newest)
 
 
