@@ -314,9 +314,7 @@ def views_of(stats: Sequence[rollup.FunctionStats], durations: Dict[Tuple[str, s
                      for s in versions}
         comparison = compared.get(function)
         if comparison is not None:
-            charted, flags = [comparison.old, comparison.new], [name for name, on in (
-                ("slower", comparison.slower), ("more errors", comparison.more_errors),
-                ("more fallbacks", comparison.more_fallbacks)) if on]
+            charted, flags = [comparison.old, comparison.new], comparison.flags
         else:
             charted, flags = sorted(versions, key=lambda s: (last_call[s.version], s.version))[-len(COLOURS):], []
         times = [p.time for s in charted for p in durations.get((function, s.version), [])

@@ -99,11 +99,9 @@ def _print_stats(stats: List[report.FunctionStats], out: Any) -> None:
 def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, out: Any) -> None:
     rows = [["FUNCTION", "CALLS OLD/NEW", "LATENCY", "P95", "ERROR % OLD -> NEW", "FLAG"]]
     for c in comparisons:
-        flags = [name for name, on in (("slower", c.slower), ("more errors", c.more_errors),
-                                       ("more fallbacks", c.more_fallbacks)) if on]
         rows.append([
             c.function, f"{c.old.calls}/{c.new.calls}", _ratio(c.latency_ratio), _ratio(c.p95_ratio),
-            f"{100 * c.old.error_rate:.1f} -> {100 * c.new.error_rate:.1f}", ", ".join(flags),
+            f"{100 * c.old.error_rate:.1f} -> {100 * c.new.error_rate:.1f}", ", ".join(c.flags),
         ])
     out.write(f"{old} -> {new}\n")
     _table(rows, out)

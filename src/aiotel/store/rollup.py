@@ -500,6 +500,12 @@ class Comparison:
         return self.new.fallback_rate > 0 and self.new.fallback_rate >= 2 * self.old.fallback_rate
 
     @property
+    def flags(self) -> List[str]:
+        """What got worse, in words: the text report's FLAG column, the HTML report's notes."""
+        return [name for name, on in (("slower", self.slower), ("more errors", self.more_errors),
+                                      ("more fallbacks", self.more_fallbacks)) if on]
+
+    @property
     def flagged(self) -> bool:
         return self.slower or self.more_errors or self.more_fallbacks
 
