@@ -343,3 +343,17 @@ def test_a_store_file_written_again_after_close_is_the_same_file_or_nothing(tmp_
     with pytest.raises(OSError):
         target.write_line("three")
     assert (tmp_path / "elsewhere").read_text() == "" and (store / "traces-v2-x.jsonl").read_text() == "someone else's\n"
+
+
+def test_empty_store_files_are_read_as_empty(good_store):
+    """A process killed before its first export leaves empty files; the reader, which
+    searches span files in place (mapped) before reading them, takes them as empty."""
+    store, expected = good_store
+    (store / "traces-v2-20300101T000000-7-host-0000000a.jsonl").write_bytes(b"")
+    (store / "metrics-v2-20300101T000000-7-host-0000000b.jsonl").write_bytes(b"")
+    result = report(store)
+    assert calls(result) == expected
+    assert json.loads(result.stdout)["lines_skipped"] == {} and "skipped" not in result.stderr
+    site = store.parent / "site"
+    html = run(command("aiotel") + ["report", "--store", str(store), "--html", str(site)], cwd=str(store.parent))
+    assert html.returncode == 0 and "skipped" not in html.stderr, html.stderr

@@ -105,9 +105,11 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
     provenance and, where ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
     newest: Dict[str, Tuple[int, str, str]] = {}
     details: Dict[str, Detail] = {}
+    if not wanted:
+        return {}, details
     missing = set(wanted)
     uncommitted = set(wanted)  # no commit found yet: lines naming one are still read
-    undescribed = bool(missing)  # some function still lacks its provenance: whole lines are decoded
+    undescribed = True  # some function still lacks its provenance: whole lines are decoded
 
     def decode(text: str) -> dict:
         if undescribed or (uncommitted and semconv.PROVENANCE_COMMIT in text):
@@ -117,7 +119,7 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
         return {}
 
     def containing() -> str:  # once every function is described, only lines naming a commit matter
-        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT if uncommitted else "\0"
+        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT
 
     for path, _, request in _requests(files, skipped, containing=containing, newest_first=True, decode=decode):
         try:
