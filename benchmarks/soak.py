@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -136,11 +135,6 @@ def rss_kib(pid: int) -> Optional[int]:
     return None
 
 
-def program_pid(launcher: subprocess.Popen) -> int:
-    """aiotel-run execs the program in its own process: the same pid."""
-    return launcher.pid
-
-
 def slope_mib_per_hour(samples: List[Tuple[float, int]]) -> float:
     n = len(samples)
     mean_t = sum(t for t, _ in samples) / n
@@ -172,7 +166,7 @@ def main() -> None:
         collector.up()
         launcher = subprocess.Popen([os.path.join(BIN, "aiotel-run"), "python", "app.py", str(seconds)], cwd=work,
                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        pid = program_pid(launcher)
+        pid = launcher.pid  # aiotel-run execs the program: the same process
         started = time.monotonic()
         samples: List[Tuple[float, int]] = []
         phase = "up"

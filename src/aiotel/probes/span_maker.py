@@ -110,8 +110,8 @@ class SpanMaker:
         context = SpanContext(trace_id, ids.generate_span_id(), False, TraceFlags(flags), result.trace_state)
         if not decision.is_recording():
             return NonRecordingSpan(context)
-        given = result.attributes
-        if given is not attributes and (len(given) != len(attributes) or given != attributes):
+        given = result.attributes  # the SDK's samplers hand back a read-only view of ``attributes``
+        if given != attributes:
             span = self._template(name, given)  # the sampler changed them: the SDK's own way
         else:
             span = self._copy(name, attributes)
