@@ -11,6 +11,7 @@ SOURCE_MODULE = "module"
 SOURCE_CLASS = "class"
 SOURCE_DECORATOR = "decorator"
 SOURCE_GIT = "git"  # no marker: the commit that last changed most of its lines has an AI trailer
+SOURCE_CONTROL = "control"  # no marker: an AI rewrite's marker names it (`replaces:`), see provenance.pairs
 
 UNKNOWN_TOOL = "unknown"
 
@@ -43,6 +44,8 @@ class Provenance:
     is_async_generator: bool
     source: str  # one of the SOURCE_* values
     marker: Marker
+    # an experiment's candidate: (the replaced function's local qualname, the comparator)
+    shadow: Optional[Tuple[str, str]] = None
 
     @property
     def local_qualname(self) -> str:
@@ -65,6 +68,7 @@ class Provenance:
             "prompt": self.marker.prompt,
             "fields": self.marker.field_dict(),
             "marker": self.marker.raw,
+            "shadow": list(self.shadow) if self.shadow else None,
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class Provenance:
             is_async_generator=data["is_async_generator"],
             source=data["source"],
             marker=marker,
+            shadow=tuple(data["shadow"]) if data.get("shadow") else None,  # type: ignore[arg-type]
         )
 
 

@@ -19,6 +19,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from . import grammar
 from .decode import MAX_SOURCE_BYTES, Unreadable, decode_source
 from .grammar import DEFAULT_MARKERS, MarkerConfig
+from .pairs import find_pairs
 from .prefilter import Prefilter
 from .records import (
     SOURCE_CLASS,
@@ -80,7 +81,7 @@ def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanR
         # threads must not interleave, or one would restore the other's "ignore".
         with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            syntax = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         return ScanResult(path=path, module=module, skipped=f"syntax error at line {exc.lineno}: {exc.msg}")
     except ValueError as exc:
@@ -94,11 +95,12 @@ def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanR
     wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
     walker = _Walker(module, config, tree)
     wrapper.visit(walker)
+    functions, refused = find_pairs(syntax, module, walker.functions)
     return ScanResult(
         path=path,
         module=module,
-        functions=tuple(walker.functions),
-        notices=tuple(sorted(walker.finish(), key=lambda n: n.line)),
+        functions=tuple(functions),
+        notices=tuple(sorted(walker.finish() + refused, key=lambda n: n.line)),
     )
 
 

@@ -1,0 +1,211 @@
+"""Experiment pairs: a marker's ``replaces: <name>`` names the function an AI rewrite
+replaces. Resolved here, statically, from the module's own syntax tree: nothing named in
+a marker is ever imported or evaluated.
+
+A pair is shadowable only when both functions are plain ``def`` functions of the same
+module (module level, or methods of one class, not nested in a function), neither a
+generator nor ``async``, not static/class methods or properties, with the same
+signature. Anything else is refused, with a notice that says why; the candidate is then
+instrumented alone, as any marked function. Pure: a tree and records in, records out.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .records import SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice, Provenance
+
+REPLACES_FIELD = "replaces"
+COMPARE_FIELD = "compare"
+REPLACED_BY_FIELD = "replaced_by"
+DEFAULT_COMPARATOR = "eq"
+EXPERIMENT_REFUSED = "experiment not shadowed: "  # how a refused pair's notice starts
+COMPARATORS = ("eq", "repr", "type", "approx:<tolerance>")
+
+_NAME_RE = re.compile(r"\.*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# a method that is not called as a plain function with the instance first
+_REFUSED_DECORATORS = {"staticmethod", "classmethod", "property", "cached_property", "setter", "getter", "deleter",
+                       "overload", "abstractmethod"}
+
+_AnyDef = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def parse_comparator(text: str) -> Optional[str]:
+    """The comparator's canonical spelling, or None when it is not a built-in one."""
+    value = text.strip().lower()
+    if value in ("eq", "repr", "type"):
+        return value
+    if value.startswith("approx:"):
+        try:
+            tolerance = float(value[len("approx:"):])
+        except ValueError:
+            return None
+        if tolerance >= 0 and tolerance == tolerance and tolerance != float("inf"):
+            return f"approx:{tolerance!r}"
+    return None
+
+
+def _defs(tree: ast.Module) -> Dict[str, ast.AST]:
+    """Local qualname -> def node, for defs at module level and in class bodies."""
+    found: Dict[str, ast.AST] = {}
+
+    def walk(body: Sequence[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, _AnyDef):
+                found.setdefault(prefix + stmt.name, stmt)  # a redefinition: the first def is the one a marker sits on
+            elif isinstance(stmt, ast.ClassDef):
+                walk(stmt.body, prefix + stmt.name + ".")
+            elif isinstance(stmt, (ast.If, ast.Try)):  # `if TYPE_CHECKING:` / `try: ... except ImportError:` blocks
+                for block in (getattr(stmt, "body", []), getattr(stmt, "orelse", []), getattr(stmt, "finalbody", [])):
+                    walk(block, prefix)
+
+    walk(tree.body, "")
+    return found
+
+
+def _decorator_name(node: ast.expr) -> str:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return target.id if isinstance(target, ast.Name) else ""
+
+
+def _signature(node: ast.AST) -> str:
+    """The call signature, as written (names, kinds, which have defaults), without annotations."""
+    args = node.args  # type: ignore[attr-defined]
+    positional = list(args.posonlyargs) + list(args.args)
+    first_default = len(positional) - len(args.defaults)
+    parts = []
+    for index, arg in enumerate(positional):
+        parts.append(arg.arg + ("=..." if index >= first_default else ""))
+        if args.posonlyargs and index == len(args.posonlyargs) - 1:
+            parts.append("/")
+    if args.vararg is not None:
+        parts.append("*" + args.vararg.arg)
+    elif args.kwonlyargs:
+        parts.append("*")
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+        parts.append(arg.arg + ("=..." if default is not None else ""))
+    if args.kwarg is not None:
+        parts.append("**" + args.kwarg.arg)
+    return "(" + ", ".join(parts) + ")"
+
+
+def _unshadowable(node: ast.AST, qualname: str, yields: bool) -> Optional[str]:
+    """Why this function cannot be an arm of a pair, or None."""
+    if "<locals>" in qualname:
+        return f"{qualname} is nested in a function"
+    if isinstance(node, ast.AsyncFunctionDef):
+        return f"{qualname} is async (not shadowed: both arms would have to be awaited by the caller)"
+    if yields:
+        return f"{qualname} is a generator (not shadowed: its results arrive one by one)"
+    for decorator in node.decorator_list:  # type: ignore[attr-defined]
+        name = _decorator_name(decorator)
+        if name in _REFUSED_DECORATORS:
+            return f"{qualname} is decorated with @{name}"
+    return None
+
+
+def _has_own_yield(node: ast.AST) -> bool:
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(child))
+    return False
+
+
+@dataclasses.dataclass
+class _Resolution:
+    control: Optional[str] = None  # local qualname
+    node: Optional[ast.AST] = None
+    problem: Optional[str] = None
+
+
+def _resolve(name: str, candidate: str, defs: Dict[str, ast.AST]) -> _Resolution:
+    if not _NAME_RE.match(name):
+        return _Resolution(problem=f"replaces: {name!r} is not a function name")
+    if name.startswith("."):
+        return _Resolution(problem=f"replaces: {name!r} is in another module; "
+                                   "only a function of the same module is shadowed")
+    scope = candidate.rpartition(".")[0]
+    tried = ([f"{scope}.{name}"] if scope else []) + [name]
+    for qualname in tried:
+        node = defs.get(qualname)
+        if node is not None:
+            return _Resolution(control=qualname, node=node)
+    return _Resolution(problem=f"replaces: no function {name!r} is defined in this module"
+                               + (f" or in {scope}" if scope else ""))
+
+
+def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance]) -> Tuple[List[Provenance], List[Notice]]:
+    """The records with each valid pair filled in (``Provenance.shadow`` on the candidate, a
+    ``control`` record for a replaced function that carries no marker of its own), and a
+    notice for each refused pair."""
+    wanted = [f for f in functions if REPLACES_FIELD in f.marker.field_dict()]
+    if not wanted:
+        return list(functions), []
+    defs = _defs(tree)
+    by_qualname = {f.local_qualname: f for f in functions}
+    records = list(functions)
+    notices: List[Notice] = []
+    taken: Dict[str, str] = {}  # local qualname -> the pair it is already in
+    for candidate in wanted:
+        fields = candidate.marker.field_dict()
+        name = candidate.local_qualname
+        resolved = _resolve(fields[REPLACES_FIELD].strip(), name, defs)
+        problem = resolved.problem
+        comparator = parse_comparator(fields.get(COMPARE_FIELD, DEFAULT_COMPARATOR))
+        if problem is None and comparator is None:
+            problem = (f"compare: {fields[COMPARE_FIELD]!r} is not a built-in comparator "
+                       f"({', '.join(COMPARATORS)})")
+        candidate_node = defs.get(name)
+        if problem is None and (candidate_node is None or getattr(candidate_node, "lineno", 0) != candidate.def_line):
+            problem = f"{name} is not defined directly in the module or a class body"
+        control = resolved.control
+        if problem is None and control == name:
+            problem = f"{name} names itself"
+        if problem is None:
+            problem = (_unshadowable(candidate_node, name, _has_own_yield(candidate_node))
+                       or _unshadowable(resolved.node, control, _has_own_yield(resolved.node)))
+        if problem is None and _signature(candidate_node) != _signature(resolved.node):
+            problem = (f"signatures differ: {name}{_signature(candidate_node)} and "
+                       f"{control}{_signature(resolved.node)}")
+        if problem is None:
+            for member in (name, control):
+                if member in taken:
+                    problem = f"{member} is already in the pair {taken[member]}"
+                    break
+        if problem is not None:
+            notices.append(Notice(candidate.def_line, EXPERIMENT_REFUSED + problem))
+            continue
+        pair_name = f"{name} replaces {control}"
+        taken[name] = taken[control] = pair_name
+        index = records.index(candidate)
+        records[index] = dataclasses.replace(candidate, shadow=(control, comparator))
+        if control not in by_qualname:
+            records.append(_control_record(resolved.node, control, module, candidate.qualname))
+    records.sort(key=lambda r: r.def_line)
+    return records, notices
+
+
+def _control_record(node: ast.AST, local_qualname: str, module: str, candidate: str) -> Provenance:
+    """The replaced function, which carries no marker: instrumented as the pair's control."""
+    decorators = node.decorator_list  # type: ignore[attr-defined]
+    return Provenance(
+        qualname=f"{module}.{local_qualname}" if module else local_qualname,
+        module=module,
+        def_line=node.lineno,  # type: ignore[attr-defined]
+        first_line=decorators[0].lineno if decorators else node.lineno,  # type: ignore[attr-defined]
+        last_line=node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+        is_async=False,
+        is_generator=False,
+        is_async_generator=False,
+        source=SOURCE_CONTROL,
+        marker=Marker(tool=UNKNOWN_TOOL, fields=((REPLACED_BY_FIELD, candidate),)),
+    )
