@@ -44,6 +44,7 @@ PROBES = "__aiotel_probes__"
 CALL = "__aiotel_call__"
 EXC = "__aiotel_exc__"
 RESULT = "__aiotel_result__"
+TRIAL = "__aiotel_trial__"
 PROBES_MODULE = "aiotel.probes"
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
@@ -51,7 +52,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Raise when the rewritten code changes how it calls the probes (names, arguments): a pyc
 # cached by an earlier rewrite must not meet probes that expect other calls.
-REWRITE_FORMAT = 4  # 4: probes.function also gets the function's source digest
+REWRITE_FORMAT = 5  # 5: experiment pairs (probes.pair, trial_begins/returned/raised)
 
 # Parameters whose shapes are recorded, at most: bounds the span attributes and series.
 MAX_SHAPE_PARAMETERS = 16
@@ -232,6 +233,89 @@ class _EmptyResultCounter(_OwnScope):
         return [assign, check, ast.copy_location(ast.Return(value=at.name(RESULT)), node)]
 
 
+class _ResultKeeper(_OwnScope):
+    """In an arm of an experiment, each ``return`` leaves its value where the ``finally``
+    clause reads it: ``return <expr>`` becomes ``__aiotel_result__ = <expr>`` then
+    ``return __aiotel_result__`` (the expression keeps its own position)."""
+
+    def visit_Return(self, node: ast.Return) -> List[ast.stmt]:
+        at = _Located(node.lineno, node.col_offset)
+        if isinstance(node.value, ast.Name) and node.value.id == RESULT:  # already kept (empty-result counting)
+            return [node]
+        value = node.value if node.value is not None else at.const(None)
+        assign = ast.copy_location(ast.Assign(targets=[at.name(RESULT, ast.Store())], value=value), node)
+        return [assign, ast.copy_location(ast.Return(value=at.name(RESULT)), node)]
+
+
+class _TrialSteps:
+    """The statements that make a call of an experiment's arm a trial, when drawn::
+
+        __aiotel_result__ = None
+        __aiotel_trial__ = None                      # before the try
+        try:
+            if __aiotel_f0__.shadow_rate and __aiotel_call__ is not None and __aiotel_probes__.trial_drawn(__aiotel_f0__):
+                __aiotel_trial__ = __aiotel_probes__.trial_begins(__aiotel_f0__, __aiotel_call__, (a, *args), {'k': k, **kw})
+            <body, each return keeping its value>
+        except BaseException as __aiotel_exc__:
+            if __aiotel_trial__ is not None:
+                __aiotel_trial__ = __aiotel_probes__.trial_raised(__aiotel_trial__, __aiotel_exc__)
+            ...
+        finally:
+            if __aiotel_trial__ is not None:
+                __aiotel_trial__ = __aiotel_probes__.trial_returned(__aiotel_trial__, __aiotel_result__)
+            ...
+
+    Off (``shadow_rate`` 0, the default), a call pays one attribute read. The arguments
+    are gathered only for a drawn call, before the body can rebind the parameters.
+    """
+
+    def __init__(self, at: _Located, handle: str) -> None:
+        self.at = at
+        self.handle = handle
+
+    def initial(self) -> List[ast.stmt]:
+        return [self.at.assign(RESULT, self.at.const(None)), self.at.assign(TRIAL, self.at.const(None))]
+
+    def _guarded_assign(self, target: str, call: ast.expr) -> ast.Try:
+        at = self.at
+        return ast.Try(body=[at.assign(target, call)],
+                       handlers=[ast.ExceptHandler(type=at.name("RecursionError"), name=None,
+                                                   body=[ast.Pass(**at.loc)], **at.loc)],
+                       orelse=[], finalbody=[], **at.loc)
+
+    def begin(self, node: FunctionNode) -> ast.stmt:
+        at = self.at
+        args = node.args
+        positional: List[ast.expr] = [at.name(a.arg) for a in list(args.posonlyargs) + list(args.args)]
+        if args.vararg is not None:
+            positional.append(ast.Starred(value=at.name(args.vararg.arg), ctx=ast.Load(), **at.loc))
+        keys: List[Optional[ast.expr]] = [at.const(a.arg) for a in args.kwonlyargs]
+        values: List[ast.expr] = [at.name(a.arg) for a in args.kwonlyargs]
+        if args.kwarg is not None:
+            keys.append(None)
+            values.append(at.name(args.kwarg.arg))
+        call = at.probe_call("trial_begins", at.name(self.handle), at.name(CALL),
+                             ast.Tuple(elts=positional, ctx=ast.Load(), **at.loc),
+                             ast.Dict(keys=keys, values=values, **at.loc))
+        rate = ast.Attribute(value=at.name(self.handle), attr="shadow_rate", ctx=ast.Load(), **at.loc)
+        made = ast.Compare(left=at.name(CALL), ops=[ast.IsNot()], comparators=[at.const(None)], **at.loc)
+        test = ast.BoolOp(op=ast.And(), values=[rate, made, at.probe_call("trial_drawn", at.name(self.handle))],
+                          **at.loc)
+        return ast.If(test=test, body=[self._guarded_assign(TRIAL, call)], orelse=[], **at.loc)
+
+    def _finish(self, method: str, outcome: str) -> ast.stmt:
+        at = self.at
+        test = ast.Compare(left=at.name(TRIAL), ops=[ast.IsNot()], comparators=[at.const(None)], **at.loc)
+        step = self._guarded_assign(TRIAL, at.probe_call(method, at.name(TRIAL), at.name(outcome)))
+        return ast.If(test=test, body=[step], orelse=[], **at.loc)
+
+    def raised(self) -> ast.stmt:
+        return self._finish("trial_raised", EXC)
+
+    def returned(self) -> ast.stmt:
+        return self._finish("trial_returned", RESULT)
+
+
 def _parameter_names(node: FunctionNode, is_method: bool) -> List[str]:
     """The parameters whose shapes are recorded, in signature order; a method's ``self``
     or ``cls`` is left out (its type is the class, every time)."""
@@ -254,9 +338,11 @@ def instrument_function(
     is_generator: bool,
     options: RewriteOptions = RewriteOptions(),
     parameters: Sequence[str] = (),
+    paired: bool = False,
 ) -> None:
     """Put the probe calls inside ``node`` (changed in place). ``parameters``: the names
-    whose shapes are recorded at the start of each call (``options.capture_shapes``)."""
+    whose shapes are recorded at the start of each call (``options.capture_shapes``).
+    ``paired``: the function is an arm of an experiment (see ``_TrialSteps``)."""
     at = _Located(node.lineno, node.col_offset)
     body = list(node.body)
     docstring: List[ast.stmt] = []
@@ -276,6 +362,11 @@ def instrument_function(
         # falling off the end returns None too (reported on the def line, where no return
         # statement can be); after a final return this is dead code
         body.append(empties.report(at, node.lineno))
+    trial = _TrialSteps(at, handle) if paired else None
+    if trial is not None:
+        keeper = _ResultKeeper()
+        body = [new for stmt in body for new in _as_list(keeper.visit(stmt))]
+        body.insert(0, trial.begin(node))
     if options.capture_shapes and parameters:
         values = ast.Tuple(elts=[at.name(p) for p in parameters], ctx=ast.Load(), **at.loc)
         shapes = at.guarded(at.probe_call("shapes", at.name(handle), at.name(CALL), values))
@@ -294,7 +385,7 @@ def instrument_function(
     handler = ast.ExceptHandler(
         type=at.name("BaseException"),
         name=EXC,
-        body=[
+        body=([trial.raised()] if trial is not None else []) + [
             # fail() finishes the call and returns None, so the finally clause skips leave()
             at.if_call_made(at.assign(CALL, at.probe_call("fail", at.name(handle), at.name(CALL), at.name(EXC)))),
             ast.Raise(exc=None, cause=None, **at.loc),
@@ -305,10 +396,11 @@ def instrument_function(
         body=body,
         handlers=[handler],
         orelse=[],
-        finalbody=[at.if_call_made(at.expr(at.probe_call("leave", at.name(handle), at.name(CALL))))],
+        finalbody=([trial.returned()] if trial is not None else [])
+        + [at.if_call_made(at.expr(at.probe_call("leave", at.name(handle), at.name(CALL))))],
         **at.loc,
     )
-    node.body = docstring + [enter, wrapped]
+    node.body = docstring + [enter] + (trial.initial() if trial is not None else []) + [wrapped]
 
 
 def _as_list(result: Union[ast.AST, List[ast.stmt], None]) -> List[ast.stmt]:
@@ -392,6 +484,13 @@ def _handle_definition(index: int, record: Provenance, path: str, parameters: Se
     return at.assign(handle_name(index), at.probe_call("function", *args))
 
 
+def _pairs(records: Sequence[Provenance], handles: Dict[str, int]) -> List[Tuple[str, str, str]]:
+    """(candidate, control, comparator) for each pair whose two functions are both rewritten here
+    (a selection may have left one out: then neither is shadowed)."""
+    return [(r.local_qualname, r.shadow[0], r.shadow[1]) for r in records
+            if r.shadow is not None and r.local_qualname in handles and r.shadow[0] in handles]
+
+
 def rewrite_module(
     tree: ast.Module, records: Sequence[Provenance], path: str, options: RewriteOptions = RewriteOptions(),
     source: Optional[bytes] = None,
@@ -404,13 +503,21 @@ def rewrite_module(
     if not matches:
         return 0
     definitions: List[ast.stmt] = []
+    handles = {records[record_index].local_qualname: handle_index for handle_index, (_, record_index) in enumerate(matches)}
+    pairs = _pairs(records, handles)
+    paired = {name for pair in pairs for name in pair[:2]}
     for handle_index, (node, record_index) in enumerate(matches):
         record = records[record_index]
         parameters = _parameter_names(node, _is_method(record.local_qualname)) if options.capture_shapes else []
-        instrument_function(node, handle_name(handle_index), _has_own_yield(node), options, parameters)
+        instrument_function(node, handle_name(handle_index), _has_own_yield(node), options, parameters,
+                            paired=record.local_qualname in paired)
         digest = source_digest(lines, record) if lines is not None else ""
         definitions.append(_handle_definition(handle_index, record, path, parameters, digest))
     at = _Located(1)
+    for candidate, control, comparator in pairs:
+        definitions.append(at.expr(at.probe_call("pair", at.name(handle_name(handles[candidate])),
+                                                 at.name(handle_name(handles[control])), at.const(candidate),
+                                                 at.const(control), at.const(comparator))))
     # ast.alias has no location before 3.10: fix_missing_locations gives it the import's.
     probes_import = ast.Import(names=[ast.alias(name=PROBES_MODULE, asname=PROBES)], **at.loc)
     position = _insert_position(tree)
