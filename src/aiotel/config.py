@@ -54,6 +54,8 @@ class Settings:
     capture_prompt: bool = True
     accelerator: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
+    # AIOTEL_SHADOW: (fraction of an experiment's calls that run both arms, per function name)
+    shadow: Tuple[float, Tuple[Tuple[str, float], ...]] = (0.0, ())
     redact: Tuple[str, ...] = ()  # patterns added to aiotel.probes.redact.BUILT_IN
     git_blame: bool = True
     git_provenance: bool = False
@@ -215,6 +217,32 @@ def parse_capture_args(value: str) -> str:
     return mode
 
 
+def _fraction(text: str) -> float:
+    number = float(text.strip())
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{text.strip()!r} is not a fraction from 0 to 1")
+    return number
+
+
+def parse_shadow(value: str) -> Tuple[float, Tuple[Tuple[str, float], ...]]:
+    """AIOTEL_SHADOW: a fraction (``1``: every call, ``0.01``: one in a hundred) for every
+    experiment, and/or ``name=fraction`` items for the pair a function belongs to
+    (``fast_total=1,other=0.05``)."""
+    default = 0.0
+    by_name: List[Tuple[str, float]] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        name, equals, fraction = item.rpartition("=")
+        if not equals:
+            default = _fraction(fraction)
+        elif not name.strip():
+            raise ValueError(f"{item!r} names no function")
+        else:
+            by_name.append((name.strip(), _fraction(fraction)))
+    return default, tuple(by_name)
+
+
 def parse_patterns(value: str) -> Tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
@@ -351,6 +379,7 @@ def _load_settings(env: Mapping[str, str]) -> Settings:
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         accelerator=read("AIOTEL_ACCELERATOR", parse_bool, True),
         capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
+        shadow=read("AIOTEL_SHADOW", parse_shadow, (0.0, ())),
         redact=read("AIOTEL_REDACT", parse_redact_patterns, ()),
         git_blame=read("AIOTEL_GIT_BLAME", parse_bool, True),
         git_provenance=read("AIOTEL_GIT_PROVENANCE", parse_bool, False),

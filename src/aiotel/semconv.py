@@ -63,6 +63,22 @@ FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: cal
 SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans that never reached their exporter's destination, by reason
 SPANS_DROPPED_REASON = "aiotel.spans.dropped.reason"  # queue_full (OTEL_BSP_MAX_QUEUE_SIZE), export_failed, store_rotated or exit_deadline
 METRIC_EXPORTS_FAILED = "aiotel.metrics.exports_failed"  # counter: metric exports that failed (the next one carries the totals)
+# --- experiments (AIOTEL_SHADOW): a candidate (the AI rewrite) against the control it replaces ---
+EXPERIMENT_CALLS = "aiotel.experiment.calls"  # counter: calls run on both arms and compared
+EXPERIMENT_MISMATCHES = "aiotel.experiment.mismatches"  # counter: compared calls whose arms disagreed, by kind
+EXPERIMENT_ARM_DURATION = "aiotel.experiment.arm.duration"  # histogram, s: each arm's own time in a compared call
+EXPERIMENT_SHADOW_ERRORS = "aiotel.experiment.shadow.errors"  # counter: exceptions the shadow arm raised (never re-raised)
+EXPERIMENT_CANDIDATE = "aiotel.experiment.candidate"  # the AI rewrite, qualified (code.function.name form)
+EXPERIMENT_CONTROL = "aiotel.experiment.control"  # the function it replaces, qualified
+EXPERIMENT_COMPARATOR = "aiotel.experiment.comparator"  # eq, repr, type or approx:<tolerance>
+EXPERIMENT_LIVE = "aiotel.experiment.live"  # the arm the program called (candidate or control): its result is the one returned
+EXPERIMENT_ARM = "aiotel.experiment.arm"  # on arm.duration and shadow spans: candidate or control
+EXPERIMENT_ROLE = "aiotel.experiment.role"  # on arm.duration: live (the program's call) or shadow (the extra run)
+MISMATCH_KIND = "aiotel.experiment.mismatch.kind"  # value, exception, type or inconclusive
+SHADOW = "aiotel.shadow"  # true on the span of a shadow arm: not a call the program made
+EVENT_MISMATCH = "aiotel.experiment.mismatch"  # on the live call's span: kind and both arms' types, never values
+MISMATCH_CANDIDATE_TYPE = "aiotel.experiment.candidate.type"  # the candidate's result or exception type
+MISMATCH_CONTROL_TYPE = "aiotel.experiment.control.type"  # the control's
 INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
 INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
 

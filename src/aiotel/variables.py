@@ -36,6 +36,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("AIOTEL_CAPTURE_PROMPT", "--capture-prompt", "true", "put the marker's prompt on spans (true/false)"),
     Variable("AIOTEL_ACCELERATOR", "--accelerator", "true", "use the probes' C accelerator when it was built at install (false: the pure-Python probes)"),
     Variable("AIOTEL_CAPTURE_ARGS", "--capture-args", "none", "shape: record each argument's type name and length (never its value) on spans and as metrics; none: nothing"),
+    Variable("AIOTEL_SHADOW", "--shadow", "0", "experiments: the fraction of calls of a pair (a marker's `replaces:`) that also run the other function and compare (1 = every call; name=fraction per function, comma-separated); both functions then run, on the same arguments"),
     Variable("AIOTEL_REDACT", "--redact", "", "extra regular expressions whose matches are replaced by [REDACTED] in prompts, marker fields and exception messages (one per line or a JSON array; a group named 'secret' limits the replacement to it)"),
     Variable("AIOTEL_GIT_BLAME", "--git-blame", "true", "put on spans the commit that last changed most of each marked function's lines (git blame, cached, in the background)"),
     Variable("AIOTEL_GIT_PROVENANCE", "--git-provenance", "false", "true: functions last changed mostly by a commit with an AI trailer count as AI-generated without a marker"),

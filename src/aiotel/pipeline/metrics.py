@@ -107,6 +107,29 @@ def _input_series(sizes: bool) -> Iterator[_Series]:
                     yield (id(probe), parameter, kind), attributes, copy[probes.INPUT_BUCKETS:] + [copy[probes.INPUT_SIZE_SUM]]
 
 
+def _experiment_series(what: str) -> Iterator[_Series]:
+    """An experiment's counts: compared calls and mismatches by the arm the program called,
+    each arm's time by role, the shadow arm's errors."""
+    experiments = probes.experiments
+    for experiment in experiments.all_experiments():
+        base = experiment.attributes
+        if what == "calls":
+            for live, total in list(experiment.calls.items()):
+                yield (id(experiment), live), dict(base, **{semconv.EXPERIMENT_LIVE: live}), [total]
+        elif what == "mismatches":
+            for (live, kind), total in list(experiment.mismatches.items()):
+                yield ((id(experiment), live, kind),
+                       dict(base, **{semconv.EXPERIMENT_LIVE: live, semconv.MISMATCH_KIND: kind}), [total])
+        elif what == "durations":
+            for (arm, role), counts in list(experiment.durations.items()):
+                yield ((id(experiment), arm, role),
+                       dict(base, **{semconv.EXPERIMENT_ARM: arm, semconv.EXPERIMENT_ROLE: role}), list(counts))
+        else:
+            for (arm, kind), total in list(experiment.shadow_errors.items()):
+                yield ((id(experiment), arm, kind),
+                       dict(base, **{semconv.EXPERIMENT_ARM: arm, semconv.ERROR_TYPE: kind}), [total])
+
+
 @dataclasses.dataclass(frozen=True)
 class _Instrument:
     name: str
@@ -135,6 +158,14 @@ INSTRUMENTS = (
                 "{call}", lambda: _input_series(sizes=False)),
     _Instrument(INPUT_SIZE, "Length of sized arguments of AI-generated functions (AIOTEL_CAPTURE_ARGS=shape)",
                 "{item}", lambda: _input_series(sizes=True), probes.SIZE_BOUNDS),
+    _Instrument(semconv.EXPERIMENT_CALLS, "Calls of an experiment's pair that ran both arms and were compared (AIOTEL_SHADOW)",
+                "{call}", lambda: _experiment_series("calls")),
+    _Instrument(semconv.EXPERIMENT_MISMATCHES, "Compared calls whose candidate and control disagreed, by kind",
+                "{call}", lambda: _experiment_series("mismatches")),
+    _Instrument(semconv.EXPERIMENT_ARM_DURATION, "Each arm's own time in a compared call, by arm and role (live or shadow)",
+                "s", lambda: _experiment_series("durations"), probes.BOUNDS_SECONDS, 1e-9),
+    _Instrument(semconv.EXPERIMENT_SHADOW_ERRORS, "Exceptions the shadow arm raised: caught and counted, never re-raised",
+                "{call}", lambda: _experiment_series("errors")),
 )
 
 

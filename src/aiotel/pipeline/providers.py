@@ -301,6 +301,7 @@ class Pipeline:
             redact=Redactor(settings.redact),
             starter=starter,
         )
+        probes.experiments.configure(settings.shadow[0], dict(settings.shadow[1]))
 
     def begin(self) -> None:
         """The first marked call: build the meter provider and the exporters off its thread."""

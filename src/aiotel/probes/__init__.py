@@ -53,17 +53,21 @@ from .shapes import (INPUT_BUCKETS, INPUT_CALLS, INPUT_SIZE_SUM, INPUT_SIZED, MA
                      SIZE_BOUNDS, shapes)
 from .signals import empty, fallback
 from . import traces
+from .experiments import ShadowCall, arm_ends, pair, trial_begins, trial_drawn, trial_raised, trial_returned
 from .spans import (RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _begin_span, _end_span, _failed_call, _last_trace,
-                    _leave_sampled, _slow_call)
+                    _leave_sampled, _mark_failed, _slow_call)
 from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _NEVER, _SPLIT, _no_redaction, _open_gate,
-                    _probes, _settings, all_probes, refresh_slow, replace_tracers, reset_counts, set_tracer)
+                    _probes, _settings, all_probes, refresh_slow, replace_tracers, set_tracer)
+from .state import reset_counts as _reset_probe_counts
+from . import experiments
 
 __all__ = [
     "BOUNDS_NS", "BOUNDS_SECONDS", "Call", "FunctionProbe", "INPUT_BUCKETS", "INPUT_CALLS", "INPUT_SIZED",
     "INPUT_SIZE_SUM", "MAX_TYPES_PER_PARAMETER", "Marker", "OTHER_TYPE", "Provenance", "SIZE_BOUNDS", "accelerated",
     "accelerator_available", "add_attributes", "all_probes", "configure", "empty", "enter", "fail", "fallback",
-    "function", "leave", "python_enter", "python_leave", "refresh_slow", "replace_tracers", "reset_counts", "resume",
-    "shapes", "suspend", "traces", "use_accelerator",
+    "function", "leave", "pair", "python_enter", "python_leave", "refresh_slow", "replace_tracers", "reset_counts",
+    "experiments", "resume", "shapes", "suspend", "traces", "trial_begins", "trial_drawn", "trial_raised", "trial_returned",
+    "use_accelerator",
 ]
 
 _now = time.perf_counter_ns
@@ -144,6 +148,12 @@ def configure(
         refresh_slow(probe)
 
 
+def reset_counts() -> None:
+    """Zero every count, the experiments' too: a forked child reports its own calls."""
+    _reset_probe_counts()
+    experiments.reset_counts()
+
+
 # No default-argument tricks to make globals local: on 3.13 a call that fills in
 # defaults is not inlined until specialized, and the first deep recursion then stops
 # one frame earlier than the plain function (found by the fidelity matrix).
@@ -199,6 +209,9 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
     """An exception leaves the body: record it and finish the call. Always returns None."""
     end = _now()
     try:
+        if call.__class__ is ShadowCall:  # a shadow arm: caught by the experiment, never a failed call
+            arm_ends(call, end, exc, _mark_failed)
+            return None
         if isinstance(exc, GeneratorExit):  # close() of a generator: a normal end of its life
             leave(probe, call)
             return None

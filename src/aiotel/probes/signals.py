@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import semconv
 from .attributes import _redacted
+from .experiments import ShadowCall
 from .state import Call, FunctionProbe
 
 
@@ -21,6 +22,8 @@ def fallback(probe: FunctionProbe, call: Any, line: int) -> None:
     """An ``except`` handler of the function (on ``line``) caught something: count it, and
     note it on the call's span when the call is sampled."""
     try:
+        if call.__class__ is ShadowCall:  # a shadow arm's handlers are not the function's own calls
+            return
         kind = _type_name(sys.exc_info()[1].__class__)
         key = (line, kind)
         probe.fallbacks[key] = probe.fallbacks.get(key, 0) + 1
@@ -33,6 +36,8 @@ def fallback(probe: FunctionProbe, call: Any, line: int) -> None:
 def empty(probe: FunctionProbe, call: Any, line: int) -> None:
     """The function, which returns values elsewhere, returns None at ``line``."""
     try:
+        if call.__class__ is ShadowCall:
+            return
         probe.empties[line] = probe.empties.get(line, 0) + 1
         if call.__class__ is Call:
             call.span.add_event(semconv.EVENT_EMPTY_RESULT, {semconv.CODE_LINE_NUMBER: line})

@@ -15,6 +15,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from .. import semconv
 from . import traces
+from .experiments import ShadowCall, ShadowParent, arm_begins, arm_ends
 from .state import (BOUNDS_NS, ERROR, IN_TRACE, ROOT, SLOW, Call, FunctionProbe, _open_gate, _probes, _settings,
                     _take_late_slot, _take_span_slot, late_spans_on, refresh_slow)
 
@@ -80,6 +81,8 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
     the trace's budget); inside one decided not recorded, never."""
     token = None
     try:
+        if parent.__class__ is ShadowParent:  # an experiment's shadow arm, or a call below it
+            return arm_begins(probe, start, parent, _begin_in_trace, _outside_any_trace)
         if _settings.starter is not None:
             _start_pipeline()
             start = _now()
@@ -109,6 +112,11 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
     except Exception:
         _undo(token)
         return start
+
+
+def _outside_any_trace(probe: FunctionProbe, start: int) -> Any:
+    """What ``enter`` does when no span is current."""
+    return start if start < probe.gate else _begin_span(probe, start)
 
 
 def _start(probe: FunctionProbe, reason: str, parent: Any) -> Any:
@@ -163,6 +171,9 @@ def _count(probe: FunctionProbe, elapsed: int, end: int) -> None:
 
 
 def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
+    if call.__class__ is ShadowCall:  # a shadow arm: its time is the experiment's, not a call's
+        arm_ends(call, end, None, _mark_failed)  # type: ignore[arg-type]
+        return
     if call.token is not None:
         token, call.token = call.token, None
         _detach(token)

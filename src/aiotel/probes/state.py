@@ -84,7 +84,7 @@ class FunctionProbe:
     __slots__ = (
         "name", "attributes", "metric_attributes", "by_reason", "caller_attributes",
         "ok_buckets", "ok_sum_ns", "errors", "fallbacks", "empties", "parameters", "inputs",
-        "gate", "tat", "slow", "late_tat", "over_budget", "__weakref__",
+        "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "__weakref__",
     )
 
     def __init__(
@@ -109,6 +109,8 @@ class FunctionProbe:
         self.late_tat = 0  # the same for late spans (failed and slow calls without one)
         self.over_budget = 0  # calls left without a span: their trace had the budget's worth
         self.slow = _NEVER  # an unsampled call longer than this (ns) gets a late span
+        self.shadow_rate = 0.0  # an experiment's arm: the fraction of calls that run both arms
+        self.experiment: Any = None  # its experiments.Experiment
         _open_gate(self)
         refresh_slow(self)
 
