@@ -12,6 +12,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from ..provenance.pairs import EXPERIMENT_REFUSED
 from .. import cachedir
 from ..config import VARIABLES, Settings, load_settings
 from ..rewriting.selection import Scope, select
@@ -83,9 +84,17 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
         full = os.path.abspath(path)
         if scope.why_not(name, full) is not None:
             continue  # out of scope: the hook never reads it either
-        selection = select(scope, name, full, scanner.scan_path(path, name))
+        result = scanner.scan_path(path, name)
+        selection = select(scope, name, full, result)
         if selection.functions:
-            found.append({"file": path, "module": name, "functions": [f.qualname for f in selection.functions]})
+            found.append({
+                "file": path, "module": name, "functions": [f.qualname for f in selection.functions],
+                # experiments: a pair runs both arms under AIOTEL_SHADOW; a refused one never does
+                "pairs": [f"{f.qualname} replaces {f.module + '.' if f.module else ''}{f.shadow[0]} "
+                          f"(compare: {f.shadow[1]})" for f in selection.functions if f.shadow is not None],
+                "pairs_refused": [f"line {n.line}: {n.message}" for n in result.notices
+                                  if n.message.startswith(EXPERIMENT_REFUSED)],
+            })
     return found
 
 
@@ -256,6 +265,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out.write(f"would instrument here: {total} function(s) in {len(marked)} file(s)\n")
     for entry in marked:
         out.write(f"  {entry['file']}: {', '.join(entry['functions'])}\n")
+        for pair in entry.get("pairs", []):
+            out.write(f"    experiment: {pair}\n")
+        for refused in entry.get("pairs_refused", []):
+            out.write(f"    {refused}\n")
     zipped = report["not_instrumented_zipped"]
     if zipped:
         out.write(f"not instrumented: {sum(len(m['functions']) for m in zipped)} marked function(s) inside zip "

@@ -192,14 +192,25 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             _print_comparison(comparisons, old, new, out)
         return 1 if any(c.flagged for c in comparisons) else 0
+    from ..store import experiments as trials
+
+    verdicts = trials.summarize(points, since)
     if args.json:
         json.dump({"store": os.path.abspath(store), "spans_dropped": sum(dropped.values()),
                    "spans_dropped_by_reason": dropped, "metric_exports_failed": failed_exports,
                    "lines_skipped": {path: dict(reasons) for path, reasons in skipped.by_file.items()},
-                   "functions": [s.to_json() for s in stats]}, out, indent=2)
+                   "functions": [s.to_json() for s in stats],
+                   "experiments": [e.to_json() for e in verdicts]}, out, indent=2)
         out.write("\n")
-    elif stats:
+        return 0
+    if stats:
         _print_stats(stats, out)
     else:
         print("no calls of AI-generated functions in this window", file=sys.stderr)
+    if verdicts:
+        out.write("\nEXPERIMENTS (AIOTEL_SHADOW): candidate against the control it replaces; RATIO = candidate's "
+                  "mean time / control's\n")
+        _table(trials.table_rows(verdicts), out)
+        for e in verdicts:
+            out.write(f"  {e.candidate}: {e.verdict}: {e.reason}\n")
     return 0

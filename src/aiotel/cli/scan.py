@@ -14,6 +14,7 @@ from .. import cachedir
 from .._version import __version__
 from ..config import load_settings
 from ..provenance import CachedScanner, Provenance, ScanResult
+from ..provenance.records import SOURCE_CONTROL
 from ..provenance.git import Commit, GitHistory, TrailerRules, ai_functions, iso_date
 from ..rewriting.selection import Scope
 from .walk import module_name, python_files
@@ -133,7 +134,7 @@ def build_report(
 ) -> Dict[str, Any]:
     """The scan as JSON (schema ``aiotel.scan/1``). With ``scope`` (the one aiotel-run's
     hook uses), a function the hook would leave alone carries ``not_instrumented``: why."""
-    functions, notices, skipped, missing = [], [], [], []
+    functions, notices, skipped, missing, pairs = [], [], [], [], []
     by_tool: Dict[str, int] = collections.Counter()
     by_file: Dict[str, int] = collections.Counter()
     for result in results:
@@ -144,6 +145,13 @@ def build_report(
             notices.append({"file": shown, "line": notice.line, "message": notice.message})
         left_alone = scope.why_not(result.module, os.path.abspath(result.path)) if scope is not None else None
         for function in result.functions:
+            if function.shadow is not None:
+                control, comparator = function.shadow
+                pairs.append({"file": shown, "line": function.def_line, "candidate": function.qualname,
+                              "control": f"{function.module}.{control}" if function.module else control,
+                              "comparator": comparator})
+            if function.source == SOURCE_CONTROL:
+                continue  # not AI-generated: listed as its pair's control
             entry = {"file": shown}
             entry.update(function.to_json())
             if left_alone is not None:
@@ -165,6 +173,7 @@ def build_report(
         "functions": functions,
         "notices": notices,
         "skipped": skipped,
+        "pairs": pairs,  # experiments (a marker's `replaces:`) that AIOTEL_SHADOW can run; refused ones are notices
         "summary": {
             "functions": len(functions),
             "files_with_markers": len(by_file),
@@ -201,6 +210,11 @@ def print_text(report: Dict[str, Any], out: TextIO) -> None:
             rows.append([f"{f['file']}:{f['def_line']}", f["qualname"], f["tool"], f["date"] or ""] + commit
                         + [_excerpt(f["prompt"])])
         _table(rows, out)
+        print(file=out)
+    if report["pairs"]:
+        _table([["LOCATION", "CANDIDATE", "REPLACES", "COMPARE"]]
+               + [[f"{p['file']}:{p['line']}", p["candidate"], p["control"], p["comparator"]] for p in report["pairs"]],
+               out)
         print(file=out)
     summary = report["summary"]
     print(f"{summary['functions']} AI-generated functions in {summary['files_with_markers']} files "

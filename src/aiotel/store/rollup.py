@@ -39,7 +39,17 @@ _LABELS = {
     semconv.FUNCTION_SPANS_OVER_BUDGET: (),
     semconv.SPANS_DROPPED: (semconv.SPANS_DROPPED_REASON,),
     semconv.METRIC_EXPORTS_FAILED: (),
+    # an experiment's series are filed under its candidate (store.experiments reads them)
+    semconv.EXPERIMENT_CALLS: (semconv.EXPERIMENT_CONTROL, semconv.EXPERIMENT_COMPARATOR, semconv.EXPERIMENT_LIVE),
+    semconv.EXPERIMENT_MISMATCHES: (semconv.EXPERIMENT_CONTROL, semconv.EXPERIMENT_COMPARATOR, semconv.EXPERIMENT_LIVE,
+                                    semconv.MISMATCH_KIND),
+    semconv.EXPERIMENT_ARM_DURATION: (semconv.EXPERIMENT_CONTROL, semconv.EXPERIMENT_COMPARATOR, semconv.EXPERIMENT_ARM,
+                                      semconv.EXPERIMENT_ROLE),
+    semconv.EXPERIMENT_SHADOW_ERRORS: (semconv.EXPERIMENT_CONTROL, semconv.EXPERIMENT_COMPARATOR,
+                                       semconv.EXPERIMENT_ARM, semconv.ERROR_TYPE),
 }
+EXPERIMENT_METRICS = (semconv.EXPERIMENT_CALLS, semconv.EXPERIMENT_MISMATCHES, semconv.EXPERIMENT_ARM_DURATION,
+                      semconv.EXPERIMENT_SHADOW_ERRORS)
 
 
 @dataclasses.dataclass
@@ -308,7 +318,8 @@ def _points_of(request: dict, process: str) -> Iterator[Point]:
                         process=owner,
                         service=service,
                         version=version,
-                        function=str(attrs.get(semconv.CODE_FUNCTION_NAME, "?")),
+                        function=str(attrs.get(semconv.CODE_FUNCTION_NAME) or attrs.get(semconv.EXPERIMENT_CANDIDATE)
+                                     or "?"),
                         tool=str(attrs.get(semconv.PROVENANCE_TOOL, "")),
                         path=str(attrs.get(semconv.CODE_FILE_PATH, "")),
                         error_type=_text(attrs.get(semconv.ERROR_TYPE)) if name == DURATION else None,
@@ -370,6 +381,11 @@ def commits_of(newest: Dict[str, Tuple[int, str, str]]) -> Dict[str, Tuple[str, 
 SeriesKey = Tuple[str, str, str, str, str, Tuple[object, ...]]
 
 
+def series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]:
+    """What each series added in the window (its last point, less its last before ``since``)."""
+    return _series_totals(points, since)
+
+
 def _series_totals(points: Iterable[Point], since: Optional[int]) -> List[Point]:
     """The amount of each series (process, service, version, function, error type) in the window."""
     last: Dict[SeriesKey, Point] = {}
@@ -404,8 +420,8 @@ def summarize(
     fallbacks, empty results, input shapes and (from ``commits``) the function's commit."""
     stats: Dict[Tuple[str, str], FunctionStats] = {}
     for p in _series_totals(points, since):
-        if p.metric in (semconv.SPANS_DROPPED, semconv.METRIC_EXPORTS_FAILED):
-            continue  # the pipeline's, not a function's: see spans_dropped()
+        if p.metric in (semconv.SPANS_DROPPED, semconv.METRIC_EXPORTS_FAILED) or p.metric in EXPERIMENT_METRICS:
+            continue  # the pipeline's (see spans_dropped()) or an experiment's (store.experiments)
         entry = stats.get((p.function, p.version))
         if entry is None:
             entry = stats[(p.function, p.version)] = FunctionStats(p.function, p.version, p.tool, p.path)
