@@ -1,0 +1,190 @@
+"""Experiments (AIOTEL_SHADOW) as a user runs them: `aiotel-run` in a fresh interpreter, from
+another directory, checked on the wire (OTLP decoded from protobuf) and in `aiotel report`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+from conftest import SAMPLES, command, run, telemetry_env
+
+pytestmark = pytest.mark.instrumentation
+
+SAMPLE = os.path.join(SAMPLES, "experiments")
+TOTAL = {"aiotel.experiment.candidate": "pricing.fast_total", "aiotel.experiment.control": "pricing.legacy_total",
+         "aiotel.experiment.comparator": "eq"}
+PARSE = {"aiotel.experiment.candidate": "pricing.new_parse", "aiotel.experiment.control": "pricing.old_parse",
+         "aiotel.experiment.comparator": "eq"}
+
+
+@pytest.fixture
+def app(tmp_path):
+    target = tmp_path / "experiments"
+    shutil.copytree(SAMPLE, target)
+    return target
+
+
+def aiotel_run(args, cwd, env):
+    return run(command("aiotel-run") + args, cwd=str(cwd), env=env)
+
+
+def counters(received, metric):
+    """attributes (as a sorted tuple) -> value, for the latest point of each series."""
+    return {key: point.sum for key, point in received.latest_points(metric).items()}
+
+
+def series(attributes, **more):
+    return tuple(sorted(dict(attributes, **{k.replace("__", "."): v for k, v in more.items()}).items()))
+
+
+def test_nothing_runs_twice_by_default(app, http_receiver, tmp_path):
+    plain = run([sys.executable, "main.py", "mixed"], cwd=str(app))
+    result = aiotel_run(["python", "main.py", "mixed"], app, telemetry_env(http_receiver, tmp_path))
+    assert (result.returncode, result.stdout, result.stderr.count("experiment not shadowed")) == (
+        plain.returncode, plain.stdout, 1)  # the refused pairs are said once, in one line
+    assert "{'legacy_total': 2, 'fast_total': 50}" in result.stdout
+    got = http_receiver.received
+    assert got.wait(lambda r: r.latest_points("aiotel.function.duration"))
+    assert not [p for p in got.points if p.metric.startswith("aiotel.experiment.")]
+    assert not [s for s in got.spans if "aiotel.shadow" in s.attributes]
+
+
+def test_shadow_runs_compare_on_the_wire_and_change_no_result(app, http_receiver, tmp_path):
+    plain = run([sys.executable, "main.py", "mixed"], cwd=str(app))
+    result = aiotel_run(["python", "main.py", "mixed"], app, telemetry_env(http_receiver, tmp_path, AIOTEL_SHADOW="1"))
+    assert result.returncode == plain.returncode == 0
+    # the program gets what it called: each line as without aiotel, only the call counts
+    # show that both functions ran
+    assert result.stdout.splitlines()[0] == plain.stdout.splitlines()[0]
+    assert result.stdout.splitlines()[1] == "{'legacy_total': 52, 'fast_total': 52}"
+    got = http_receiver.received
+    assert got.wait(lambda r: r.latest_points("aiotel.experiment.calls") and r.latest_points("aiotel.function.duration"))
+
+    assert counters(got, "aiotel.experiment.calls") == {
+        series(TOTAL, aiotel__experiment__live="candidate"): 50,
+        series(TOTAL, aiotel__experiment__live="control"): 2,
+        series(PARSE, aiotel__experiment__live="candidate"): 1,
+    }
+    mismatch = "aiotel.experiment.mismatch.kind"
+    assert counters(got, "aiotel.experiment.mismatches") == {
+        series(TOTAL, aiotel__experiment__live="candidate", **{mismatch.replace(".", "__"): "value"}): 10,
+        series(TOTAL, aiotel__experiment__live="candidate", **{mismatch.replace(".", "__"): "exception"}): 10,
+        series(TOTAL, aiotel__experiment__live="control", **{mismatch.replace(".", "__"): "exception"}): 1,
+        series(PARSE, aiotel__experiment__live="candidate", **{mismatch.replace(".", "__"): "type"}): 1,
+    }
+    assert counters(got, "aiotel.experiment.shadow.errors") == {
+        series(TOTAL, aiotel__experiment__arm="candidate", error__type="ValueError"): 1,
+    }
+    durations = {key: p.count for key, p in got.latest_points("aiotel.experiment.arm.duration").items()}
+    assert durations == {
+        series(TOTAL, aiotel__experiment__arm="candidate", aiotel__experiment__role="live"): 50,
+        series(TOTAL, aiotel__experiment__arm="control", aiotel__experiment__role="shadow"): 50,
+        series(TOTAL, aiotel__experiment__arm="control", aiotel__experiment__role="live"): 2,
+        series(TOTAL, aiotel__experiment__arm="candidate", aiotel__experiment__role="shadow"): 2,
+        series(PARSE, aiotel__experiment__arm="candidate", aiotel__experiment__role="live"): 1,
+        series(PARSE, aiotel__experiment__arm="control", aiotel__experiment__role="shadow"): 1,
+    }
+    # the call counts are the program's calls: a shadow arm is never one
+    calls = {}
+    for key, point in got.latest_points("aiotel.function.duration").items():
+        name = dict(key)["code.function.name"]
+        calls[name] = calls.get(name, 0) + point.count
+    assert calls == {"pricing.fast_total": 50, "pricing.legacy_total": 2, "pricing.new_parse": 1}
+
+    # shadow spans: tagged, children of the live call's span; the mismatch is an event on
+    # the live span with the types, never the values
+    assert got.wait(lambda r: sum(1 for s in r.spans if s.attributes.get("aiotel.shadow")) == 53)
+    spans = {s.span_id: s for s in got.spans}
+    for shadow in (s for s in got.spans if s.attributes.get("aiotel.shadow")):
+        live = spans[shadow.parent_span_id]
+        assert "aiotel.shadow" not in live.attributes
+        assert {live.name, shadow.name} in ({"pricing.fast_total", "pricing.legacy_total"},
+                                            {"pricing.new_parse", "pricing.old_parse"})
+        assert shadow.attributes["aiotel.experiment.arm"] == (
+            "control" if shadow.name in ("pricing.legacy_total", "pricing.old_parse") else "candidate")
+    events = [(s.name, e) for s in got.spans for e in s.events if e["name"] == "aiotel.experiment.mismatch"]
+    assert len(events) == 22
+    parse_event = [e for name, e in events if name == "pricing.new_parse"][0]
+    assert parse_event == {"name": "aiotel.experiment.mismatch", "aiotel.experiment.mismatch.kind": "type",
+                                         "aiotel.experiment.candidate.type": "float",
+                                         "aiotel.experiment.control.type": "int"}
+    assert "7" not in json.dumps([e for _, e in events])
+
+
+def test_an_exception_is_the_live_arms_with_its_traceback(app, tmp_path):
+    plain = run([sys.executable, "main.py", "crash"], cwd=str(app))
+    shadowed = aiotel_run(["python", "main.py", "crash"], app,
+                          {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(tmp_path / "store"),
+                           "AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
+    assert plain.returncode == shadowed.returncode == 1
+    refused = [line for line in shadowed.stderr.splitlines() if line.startswith("aiotel:")]
+    assert len(refused) == 1 and "experiment not shadowed" in refused[0]
+    assert [line for line in shadowed.stderr.splitlines() if not line.startswith("aiotel:")] == plain.stderr.splitlines()
+    assert 'line 19, in fast_total\n    raise ValueError("four items")' in plain.stderr
+
+
+def test_the_fraction_is_respected(app, tmp_path):
+    store = tmp_path / "store"
+    env = {"AIOTEL_SHADOW": "0.3,new_parse=1", "AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    result = aiotel_run(["python", "main.py", "many", "4000"], app, env)
+    assert result.returncode == 0, result.stderr
+    report = run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path))
+    [experiment] = json.loads(report.stdout)["experiments"]
+    compared = experiment["calls_compared"]
+    # binomial(4000, 0.3): mean 1200, standard deviation 29; five of them either side
+    assert 1055 <= compared <= 1345, compared
+    assert experiment["calls_compared_by_live_arm"] == {"control": compared}
+
+    named = aiotel_run(["python", "main.py", "many", "500"], app,
+                       dict(env, AIOTEL_SHADOW="fast_total=1", AIOTEL_STORE=str(tmp_path / "named")))
+    assert named.returncode == 0
+    report = run(command("aiotel") + ["report", "--json", "--store", str(tmp_path / "named")], cwd=str(tmp_path))
+    # a name selects its pair: calls of either arm
+    assert [e["calls_compared"] for e in json.loads(report.stdout)["experiments"]] == [500]
+
+
+def test_the_report_gives_the_verdict(app, tmp_path):
+    store = tmp_path / "store"
+    env = {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    for mode in ("slow", "mixed"):
+        assert aiotel_run(["python", "main.py", mode], app, env).returncode == 0
+    report = run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path))
+    verdicts = {e["candidate"]: e for e in json.loads(report.stdout)["experiments"]}
+    slow = verdicts["pricing.slow_sum"]
+    assert slow["verdict"] == "same results, slower", slow
+    assert slow["calls_compared"] == 60 and slow["mismatches"] == {}
+    low, high = slow["latency_ratio_95ci"]
+    assert 1 < low <= slow["latency_ratio"] <= high
+    total = verdicts["pricing.fast_total"]
+    assert total["verdict"] == "differs"
+    assert total["mismatches"] == {"value": 10, "exception": 11}
+    assert verdicts["pricing.new_parse"]["verdict"] == "differs"
+
+    text = run(command("aiotel") + ["report", "--store", str(store)], cwd=str(tmp_path))
+    assert "EXPERIMENTS" in text.stdout
+    assert "pricing.slow_sum: same results, slower" in text.stdout
+
+
+def test_scan_and_doctor_list_pairs_and_refusals(app, tmp_path):
+    scan = run(command("aiotel") + ["scan", "--json", "--no-cache", "pricing.py"], cwd=str(app))
+    found = json.loads(scan.stdout)
+    assert [(p["candidate"], p["control"], p["comparator"]) for p in found["pairs"]] == [
+        ("pricing.fast_total", "pricing.legacy_total", "eq"),
+        ("pricing.new_parse", "pricing.old_parse", "eq"),
+        ("pricing.slow_sum", "pricing.quick_sum", "eq"),
+    ]
+    # the replaced functions are not AI-generated: listed as controls, not counted
+    assert found["summary"]["functions"] == 5
+    refused = {n["line"]: n["message"] for n in found["notices"]}
+    assert refused == {
+        43: "experiment not shadowed: signatures differ: other_signature(items) and legacy_total(items, tax=...)",
+        48: "experiment not shadowed: replaces: '.elsewhere.total' is in another module; "
+            "only a function of the same module is shadowed",
+    }
+    doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
+    assert "experiment: pricing.fast_total replaces pricing.legacy_total (compare: eq)" in doctor.stdout
+    assert "line 43: experiment not shadowed: signatures differ" in doctor.stdout
