@@ -42,7 +42,17 @@ APP = textwrap.dedent(
             return None
 
 
+    def old_double(n):
+        return n * 2
+
+
+    # AI-generated: Claude, 2025-01-01, replaces: old_double
+    def double(n):
+        return n + n
+
+
     for text in ["1", "2", "x", "3", "y"]:
+        double(len(text))
         lenient(text)
         try:
             parse(text)
@@ -149,13 +159,15 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
     env.update({"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none",
                 "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1", "OTEL_EXPORTER_PROMETHEUS_PORT": str(app_port),
-                "AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_CAPTURE_ARGS": "shape"})
+                "AIOTEL_CACHE_DIR": str(tmp_path / "c"), "AIOTEL_CAPTURE_ARGS": "shape",
+                "AIOTEL_SHADOW": "1"})
     app = subprocess.Popen(command("aiotel-run") + [sys.executable, "app.py"], cwd=str(tmp_path), env=env,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert app.stdout.readline() == "ready\n"
         calls = wait_until(lambda: query(base, 'sum by (code_function_name) (aiotel_function_duration_seconds_count)'))
-        assert calls == {(("code_function_name", "app.parse"),): 5.0, (("code_function_name", "app.lenient"),): 5.0}
+        assert calls == {(("code_function_name", "app.parse"),): 5.0, (("code_function_name", "app.lenient"),): 5.0,
+                         (("code_function_name", "app.double"),): 5.0}  # its shadow arm, app.old_double, is no call
         errors = query(base, 'sum by (code_function_name, error_type) (aiotel_function_duration_seconds_count{error_type!=""})')
         assert errors == {(("code_function_name", "app.parse"), ("error_type", "ValueError")): 2.0}
         p95 = query(base, 'histogram_quantile(0.95, sum by (le) (aiotel_function_duration_seconds_bucket))')
@@ -168,6 +180,12 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
             (("aiotel_input_type", "str"), ("code_function_name", "app.lenient")): 5.0,
             (("aiotel_input_type", "str"), ("code_function_name", "app.parse")): 5.0}
         assert query(base, 'sum(aiotel_function_input_size_sum{code_function_name="app.parse"})') == {(): 5.0}
+        # the experiment (AIOTEL_SHADOW=1), under the names the dashboard and alert (f) use
+        assert query(base, 'sum by (aiotel_experiment_candidate, aiotel_experiment_control) (aiotel_experiment_calls_total)') == {
+            (("aiotel_experiment_candidate", "app.double"), ("aiotel_experiment_control", "app.old_double")): 5.0}
+        assert query(base, 'sum by (aiotel_experiment_arm) (aiotel_experiment_arm_duration_seconds_count)') == {
+            (("aiotel_experiment_arm", "candidate"),): 5.0, (("aiotel_experiment_arm", "control"),): 5.0}
+        assert query(base, 'aiotel_experiment_mismatches_total') == {}
         # every alert expression runs without error on the series aiotel-run produced
         # (no data yet: the windows need hours of history; promtool tests cover firing)
         for rule in alert_rules():
@@ -177,7 +195,7 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
         for title, expr in dashboard_queries():
             result = query(base, expr)
             if re.match(r"(Calls per second|p95 latency|Error rate|Functions|Fallbacks per call|None results"
-                        r"|Argument types|p95 argument length)", title):
+                        r"|Argument types|p95 argument length|Experiments)", title):
                 # rate() needs two scrapes inside its window
                 assert result or wait_until(lambda: query(base, expr), timeout=20), title
         # and the dashboard's variables, label_values(selector, label), through the labels API
@@ -185,7 +203,7 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
             data = get_json(f"{base}/api/v1/label/{label}/values?{urllib.parse.urlencode({'match[]': selector})}")
             assert data is not None and data["status"] == "success", (selector, label, data)
             if label == "code_function_name":
-                assert data["data"] == ["app.lenient", "app.parse"]
+                assert data["data"] == ["app.double", "app.lenient", "app.parse"]
     finally:
         app.stdin.close()
         app.wait(timeout=20)
