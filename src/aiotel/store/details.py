@@ -150,8 +150,8 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
 
 def _take(details: Dict[str, Detail], span: dict, attrs: Dict[str, object], version: str) -> None:
     function = attrs.get(semconv.CODE_FUNCTION_NAME)
-    if not isinstance(function, str) or semconv.SPAN_REASON not in attrs:
-        return  # not an aiotel span
+    if not isinstance(function, str) or semconv.SPAN_REASON not in attrs or attrs.get(semconv.SHADOW):
+        return  # not an aiotel span, or a shadow arm's: no call the program made
     detail = details.setdefault(function, Detail(function))
     end = int(span.get("endTimeUnixNano", 0))
     if end >= detail.seen:
