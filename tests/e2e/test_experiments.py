@@ -188,3 +188,38 @@ def test_scan_and_doctor_list_pairs_and_refusals(app, tmp_path):
     doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
     assert "experiment: pricing.fast_total replaces pricing.legacy_total (compare: eq)" in doctor.stdout
     assert "line 43: experiment not shadowed: signatures differ" in doctor.stdout
+
+
+CANARY_APP = '''\
+import os, time
+
+
+# AI-generated: Claude, 2026-11-20
+def handle(n):
+    time.sleep(float(os.environ["DELAY"]))
+    return n
+
+
+for n in range(30):
+    handle(n)
+'''
+
+
+def test_compare_groups_by_any_resource_attribute(tmp_path):
+    (tmp_path / "app.py").write_text(CANARY_APP)
+    store = tmp_path / "store"
+    for environment, delay in (("stable", "0.001"), ("canary", "0.004")):
+        env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "DELAY": delay,
+               "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name={environment},service.version=1.0"}
+        assert aiotel_run(["python", "app.py"], tmp_path, env).returncode == 0
+    compare = command("aiotel") + ["report", "--store", str(store), "--json", "--compare", "stable", "canary",
+                                   "--by", "deployment.environment.name"]
+    result = run(compare, cwd=str(tmp_path))
+    assert result.returncode == 1, result.stderr  # a regression is flagged
+    found = json.loads(result.stdout)
+    assert found["by"] == "deployment.environment.name"
+    [function] = found["functions"]
+    assert function["function"] == "app.handle" and function["slower"] and not function["more_errors"], function
+    # grouped by service.version, both runs are one version: nothing to set side by side
+    same = run(compare[:-2], cwd=str(tmp_path))
+    assert same.returncode == 2 and "no data for service.version 'stable', 'canary'" in same.stderr

@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
                         help="per-function regressions between two service.version values; exit 1 if any is flagged")
+    parser.add_argument("--by", metavar="ATTRIBUTE", default="service.version",
+                        help="the resource attribute whose values the report and --compare set side by side "
+                             "(default: service.version; a canary: deployment.environment.name, k8s.deployment.name)")
     parser.add_argument("--threshold", type=float, default=1.5, metavar="RATIO",
                         help="flag functions at least RATIO times slower (mean latency) in NEW (default: 1.5)")
     parser.add_argument("--min-delta", type=float, default=0.0001, metavar="SECONDS",
@@ -137,7 +140,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
     skipped = report.Skipped()
-    points = list(report.read_points(files, skipped))
+    points = list(report.read_points(files, skipped, args.by))
     # before the spans are read: which functions failed decides how far back they are read
     stats = report.summarize(points, since)
     details: Dict[str, Any] = {}
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         versions = {s.version for s in stats}
         missing = [v for v in (old, new) if v not in versions]
         if missing:
-            print(f"aiotel report: no data for service.version {', '.join(map(repr, missing))}; "
+            print(f"aiotel report: no data for {args.by} {', '.join(map(repr, missing))}; "
                   f"known: {', '.join(sorted(versions)) or 'none'}", file=sys.stderr)
             return 2
         comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.compare:
         old, new = args.compare
         if args.json:
-            json.dump({"old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
+            json.dump({"by": args.by, "old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
                        "functions": [c.to_json() for c in comparisons]}, out, indent=2)
             out.write("\n")
         else:

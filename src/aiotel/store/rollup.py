@@ -219,13 +219,16 @@ def store_files(store: str, signal: str = "metrics") -> List[str]:
     return sorted(path for path in found if _FILE.match(os.path.basename(path)))
 
 
-def read_points(files: Sequence[str], skipped: Optional[Skipped] = None) -> Iterator[Point]:
+def read_points(files: Sequence[str], skipped: Optional[Skipped] = None,
+                group_by: str = semconv.SERVICE_VERSION) -> Iterator[Point]:
     """Every point of aiotel's metrics in ``files``. A line that is not an OTLP/JSON
     metrics request, and a file of a layout this version does not know, is skipped and
-    counted in ``skipped``."""
+    counted in ``skipped``. ``group_by``: the resource attribute whose value is each
+    point's ``version`` (what a report and a comparison set side by side; a canary's
+    ``deployment.environment.name``, say)."""
     for path, process, request in _requests(files, skipped):
         try:
-            points = list(_points_of(request, process))
+            points = list(_points_of(request, process, group_by))
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
@@ -293,11 +296,11 @@ def _read_if_holding(path: str, needle: bytes) -> Optional[bytes]:
         return fh.read()
 
 
-def _points_of(request: dict, process: str) -> Iterator[Point]:
+def _points_of(request: dict, process: str, group_by: str = semconv.SERVICE_VERSION) -> Iterator[Point]:
     for rm in request.get("resourceMetrics", []) or []:
         resource = _attributes(rm.get("resource", {}).get("attributes", []))
         service = str(resource.get(semconv.SERVICE_NAME) or "unknown_service")
-        version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
+        version = str(resource.get(group_by) or UNKNOWN_VERSION)
         # Each process's cumulative series are its own, even when two processes once
         # shared a file (layout 1 names could collide: pid 1 in two containers).
         instance = resource.get(semconv.SERVICE_INSTANCE_ID)
