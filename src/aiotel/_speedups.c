@@ -11,7 +11,10 @@
  *                         probe's rate-cap gate is open (a trace may start). Under the
  *                         span last seen in a trace decided not recorded: the start time.
  *                         Under any other span: what probes._begin_in_trace returns.
- *                         Spans off (the gate at "never"): the start time, nothing read.
+ *                         Spans off (the gate at "never"): the start time, nothing read,
+ *                         unless an experiment's shadow arm runs somewhere in the process
+ *                         (set_shadowing): then the context is read, as in Python, so the
+ *                         arm's own call is told apart (aiotel.probes.experiments).
  *   leave(probe, call) -> counts an unsampled call (call is its int start time) in
  *                         probe.ok_buckets and probe.ok_sum_ns, unless it took longer
  *                         than probe.slow; that call, and any other (a Call with a span),
@@ -48,6 +51,7 @@ static PyObject *empty_context = NULL; /* the variable's default: no span, no lo
 static PyObject *invalid_span = NULL;  /* trace.INVALID_SPAN: no trace */
 static PyObject *unsampled = NULL;     /* a one-item list: the span last seen in an unrecorded trace */
 static long long never = 0;            /* the gate value that means "spans off" */
+static int shadowing = 0;              /* shadow arms running now: spans off still reads the context */
 static PyObject *one = NULL;
 
 static inline long long
@@ -187,7 +191,7 @@ enter(PyObject *module, PyObject *probe)
     int known = probe_type != NULL && Py_TYPE(probe) == probe_type;
     int ok = 0;
     long long gate = known ? int_slot(probe, gate_offset, &ok) : 0;
-    if (ok && gate >= never) {
+    if (ok && gate >= never && !shadowing) {
         return PyLong_FromLongLong(start); /* spans off */
     }
     if (begin_span == NULL) {
@@ -310,7 +314,20 @@ leave(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+static PyObject *
+set_shadowing(PyObject *module, PyObject *count)
+{
+    long value = PyLong_AsLong(count);
+    if (value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    shadowing = value > 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"set_shadowing", set_shadowing, METH_O,
+     "set_shadowing(count): how many experiment shadow arms run now (0: spans off reads nothing)."},
     {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
      "bind(FunctionProbe, bounds_ns, begin_span, leave_sampled, begin_in_trace, context_var, span_key, "
      "invalid_span, unsampled, never, empty_context): where the probe's slots are, and what enter reads and calls."},

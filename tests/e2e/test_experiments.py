@@ -223,3 +223,19 @@ def test_compare_groups_by_any_resource_attribute(tmp_path):
     # grouped by service.version, both runs are one version: nothing to set side by side
     same = run(compare[:-2], cwd=str(tmp_path))
     assert same.returncode == 2 and "no data for service.version 'stable', 'canary'" in same.stderr
+
+
+@pytest.mark.parametrize("accelerator", ["true", "false"])
+def test_a_shadow_arm_is_no_call_with_spans_off(app, tmp_path, accelerator):
+    """Metrics only (no trace exporter): the C enter reads no context then, unless a shadow
+    arm runs; the Python one always does. Either way the arm is told apart."""
+    store = tmp_path / "store"
+    env = {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+           "OTEL_TRACES_EXPORTER": "none", "AIOTEL_ACCELERATOR": accelerator}
+    assert aiotel_run(["python", "main.py", "mixed"], app, env).returncode == 0
+    report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert {f["function"]: f["calls"] for f in report["functions"]} == {
+        "pricing.fast_total": 50, "pricing.legacy_total": 2, "pricing.new_parse": 1}
+    verdicts = {e["candidate"]: e for e in report["experiments"]}
+    assert verdicts["pricing.fast_total"]["calls_compared"] == 52
+    assert verdicts["pricing.fast_total"]["mismatches"] == {"value": 10, "exception": 11}

@@ -87,14 +87,15 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
         result = scanner.scan_path(path, name)
         selection = select(scope, name, full, result)
         if selection.functions:
-            found.append({
-                "file": path, "module": name, "functions": [f.qualname for f in selection.functions],
-                # experiments: a pair runs both arms under AIOTEL_SHADOW; a refused one never does
-                "pairs": [f"{f.qualname} replaces {f.module + '.' if f.module else ''}{f.shadow[0]} "
-                          f"(compare: {f.shadow[1]})" for f in selection.functions if f.shadow is not None],
-                "pairs_refused": [f"line {n.line}: {n.message}" for n in result.notices
-                                  if n.message.startswith(EXPERIMENT_REFUSED)],
-            })
+            entry: Dict[str, Any] = {"file": path, "module": name,
+                                     "functions": [f.qualname for f in selection.functions]}
+            # experiments, when the file has any: a pair runs both arms under AIOTEL_SHADOW, a refused one never
+            pairs = [f"{f.qualname} replaces {f.module + '.' if f.module else ''}{f.shadow[0]} (compare: {f.shadow[1]})"
+                     for f in selection.functions if f.shadow is not None]
+            refused = [f"line {n.line}: {n.message}" for n in result.notices if n.message.startswith(EXPERIMENT_REFUSED)]
+            if pairs or refused:
+                entry.update(pairs=pairs, pairs_refused=refused)
+            found.append(entry)
     return found
 
 

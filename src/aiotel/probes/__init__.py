@@ -264,6 +264,9 @@ def _load_accelerator() -> Any:
             return None
         import aiotel._speedups as _speedups  # the C module (a relative import reads as the package)
 
+        if not hasattr(_speedups, "set_shadowing"):  # built from an older source: it would miss shadow arms
+            return None
+
         _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled, _begin_in_trace, _CONTEXT_VARIABLE,
                        _SPAN_KEY, _INVALID_SPAN, UNSAMPLED, _NEVER, _EMPTY_CONTEXT)
         # start times cross between the C and Python functions: one clock
@@ -275,6 +278,7 @@ def _load_accelerator() -> Any:
 
 
 _accelerator = _load_accelerator()
+experiments.shadowing_changed = _accelerator.set_shadowing if _accelerator is not None else None
 
 
 def accelerator_available() -> bool:

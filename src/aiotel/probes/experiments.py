@@ -56,6 +56,18 @@ class _Rates:
 
 _rates = _Rates()
 _experiments: List["Experiment"] = []
+# The C enter reads no context when spans are off: told how many shadow arms run, so
+# that it does while one does (set by aiotel.probes when the accelerator loads)
+shadowing_changed: Any = None
+_shadowing = [0]
+_shadowing_lock = threading.Lock()
+
+
+def _count_shadowing(step: int) -> None:
+    with _shadowing_lock:
+        _shadowing[0] += step
+        if shadowing_changed is not None:
+            shadowing_changed(_shadowing[0])
 
 
 def configure(default: float, by_name: Dict[str, float]) -> None:
@@ -234,6 +246,7 @@ def _run_shadow(trial: Trial) -> None:
         return
     outer = trace.get_current_span()
     token = _attach(_in_context(ShadowParent(outer.get_span_context(), trial, outer)))
+    _count_shadowing(1)
     start = _now()
     try:
         trial.shadow_result = function(*trial.args, **trial.kwargs)
@@ -243,6 +256,7 @@ def _run_shadow(trial: Trial) -> None:
         trial.shadow_exc = exc
     finally:
         end = _now()
+        _count_shadowing(-1)
         try:
             _detach(token)
         except Exception:
