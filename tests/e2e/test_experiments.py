@@ -239,3 +239,20 @@ def test_a_shadow_arm_is_no_call_with_spans_off(app, tmp_path, accelerator):
     verdicts = {e["candidate"]: e for e in report["experiments"]}
     assert verdicts["pricing.fast_total"]["calls_compared"] == 52
     assert verdicts["pricing.fast_total"]["mismatches"] == {"value": 10, "exception": 11}
+
+
+def test_an_arm_rebound_at_run_time_is_said_once_and_not_compared(app, tmp_path):
+    (app / "rebind.py").write_text(
+        "import pricing\n"
+        "pricing.legacy_total = None  # the program replaces the control by something else\n"
+        "print([pricing.fast_total([1, 2]) for _ in range(3)])\n")
+    store = tmp_path / "store"
+    env = {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    result = aiotel_run(["python", "rebind.py"], app, env)
+    plain = run([sys.executable, "rebind.py"], cwd=str(app))
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout) == (0, "[3.3, 3.3, 3.3]\n")
+    said = [line for line in result.stderr.splitlines() if "no longer a function" in line]
+    assert said == ["aiotel: experiment pricing.fast_total replaces pricing.legacy_total: legacy_total is no longer "
+                    "a function of its module; calls are not compared while it is not"]
+    report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert report["experiments"] == []

@@ -292,6 +292,13 @@ def _record(trial: Trial, result: Any, exc: Optional[BaseException]) -> None:
     experiment = trial.experiment
     if trial.shadow_missing:
         experiment.missing += 1
+        if experiment.missing == 1:
+            from .. import log  # here: a rare path
+
+            log.warn(f"experiment {experiment.attributes[semconv.EXPERIMENT_CANDIDATE]} replaces "
+                     f"{experiment.attributes[semconv.EXPERIMENT_CONTROL]}: "
+                     f"{experiment.local_names[trial.shadow]} is no longer a function of its module; "
+                     "calls are not compared while it is not")
         return
     experiment.count_duration(trial.live, LIVE, trial.live_elapsed)
     experiment.count_duration(trial.shadow, SHADOW, trial.shadow_elapsed)
