@@ -17,6 +17,7 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .records import SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice, Provenance
+from .syntax import has_own_yield
 
 REPLACES_FIELD = "replaces"
 COMPARE_FIELD = "compare"
@@ -109,17 +110,6 @@ def _unshadowable(node: ast.AST, qualname: str, yields: bool) -> Optional[str]:
     return None
 
 
-def _has_own_yield(node: ast.AST) -> bool:
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        if isinstance(child, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(child))
-    return False
-
-
 @dataclasses.dataclass
 class _Resolution:
     control: Optional[str] = None  # local qualname
@@ -171,8 +161,8 @@ def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance]) -
         if problem is None and control == name:
             problem = f"{name} names itself"
         if problem is None:
-            problem = (_unshadowable(candidate_node, name, _has_own_yield(candidate_node))
-                       or _unshadowable(resolved.node, control, _has_own_yield(resolved.node)))
+            problem = (_unshadowable(candidate_node, name, has_own_yield(candidate_node))
+                       or _unshadowable(resolved.node, control, has_own_yield(resolved.node)))
         if problem is None and _signature(candidate_node) != _signature(resolved.node):
             problem = (f"signatures differ: {name}{_signature(candidate_node)} and "
                        f"{control}{_signature(resolved.node)}")

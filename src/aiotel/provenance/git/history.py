@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from ...cachedir import write_atomically
 from ..digest import sha256_hex
 from ..records import SOURCE_GIT, Marker, Provenance
+from ..syntax import has_own_yield
 from ..trailers import TrailerRules, parse_trailers
 from .blame import Blame, Commit, commit_fields, iso_date, parse_blame
 from .repository import GitError, Repository, find_git_dir, head_revision
@@ -236,7 +237,7 @@ def ai_functions(
                 commit = commits.get(winner.sha) if winner else None
                 if commit is None or not commit.tool:
                     continue
-                own = _has_own_yield(node)
+                own = has_own_yield(node)
                 is_async = isinstance(node, ast.AsyncFunctionDef)
                 qualname = prefix + node.name
                 found.append(Provenance(
@@ -255,14 +256,3 @@ def ai_functions(
 
     visit(tree.body, "")
     return found
-
-
-def _has_own_yield(node: ast.AST) -> bool:
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        if isinstance(child, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(child))
-    return False
