@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -58,6 +58,11 @@ def run(args: List[str], cwd: str, env: Optional[Dict[str, Optional[str]]] = Non
         else:
             full_env[key] = value
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def aiotel_run(args: List[str], cwd: Any, env: Optional[Dict[str, Optional[str]]] = None) -> subprocess.CompletedProcess:
+    """``aiotel-run <args>`` as a user runs it, from ``cwd`` (see ``run`` for ``env``)."""
+    return run(command("aiotel-run") + list(args), cwd=str(cwd), env=env)
 
 
 @pytest.fixture(autouse=True)

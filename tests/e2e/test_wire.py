@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, command, run, telemetry_env
+from conftest import SAMPLES, aiotel_run, command, run, telemetry_env
 
 pytestmark = pytest.mark.instrumentation
 
@@ -33,10 +33,6 @@ def app(tmp_path):
     target = tmp_path / "shopapp"
     shutil.copytree(SAMPLE, target)
     return target
-
-
-def aiotel_run(args, cwd, env):
-    return run(command("aiotel-run") + args, cwd=str(cwd), env=env)
 
 
 def by_name(spans):

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from aiotel.cli.report import parse_since
 from aiotel.store.rollup import FunctionStats, Point, compare, histogram_quantile, summarize
 from aiotel.store.writer import ROTATED_FILES, JsonLinesFile
-from conftest import ROOT, SAMPLES, command, run
+from conftest import ROOT, SAMPLES, aiotel_run, command, run
 
 SAMPLE = os.path.join(SAMPLES, "shopapp")
 BOUNDS = [0.001, 0.01, 0.1]
@@ -97,10 +97,6 @@ def app(tmp_path):
     target = tmp_path / "shopapp"
     shutil.copytree(SAMPLE, target)
     return target
-
-
-def aiotel_run(args, cwd, env=None):
-    return run(command("aiotel-run") + args, cwd=str(cwd), env=env)
 
 
 @pytest.mark.instrumentation
