@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import SAMPLES, command, run, telemetry_env
+from conftest import SAMPLES, aiotel_run, command, run, telemetry_env
 
 pytestmark = pytest.mark.instrumentation
 
@@ -26,10 +26,6 @@ def app(tmp_path):
     target = tmp_path / "experiments"
     shutil.copytree(SAMPLE, target)
     return target
-
-
-def aiotel_run(args, cwd, env):
-    return run(command("aiotel-run") + args, cwd=str(cwd), env=env)
 
 
 def counters(received, metric):
@@ -124,7 +120,7 @@ def test_an_exception_is_the_live_arms_with_its_traceback(app, tmp_path):
     refused = [line for line in shadowed.stderr.splitlines() if line.startswith("aiotel:")]
     assert len(refused) == 1 and "experiment not shadowed" in refused[0]
     assert [line for line in shadowed.stderr.splitlines() if not line.startswith("aiotel:")] == plain.stderr.splitlines()
-    assert 'line 19, in fast_total\n    raise ValueError("four items")' in plain.stderr
+    assert 'line 22, in fast_total\n    raise ValueError("four items")' in plain.stderr
 
 
 def test_the_fraction_is_respected(app, tmp_path):
@@ -176,18 +172,19 @@ def test_scan_and_doctor_list_pairs_and_refusals(app, tmp_path):
         ("pricing.fast_total", "pricing.legacy_total", "eq"),
         ("pricing.new_parse", "pricing.old_parse", "eq"),
         ("pricing.slow_sum", "pricing.quick_sum", "eq"),
+        ("pricing.depth", "pricing.old_depth", "eq"),
     ]
     # the replaced functions are not AI-generated: listed as controls, not counted
-    assert found["summary"]["functions"] == 5
+    assert found["summary"]["functions"] == 6
     refused = {n["line"]: n["message"] for n in found["notices"]}
     assert refused == {
-        43: "experiment not shadowed: signatures differ: other_signature(items) and legacy_total(items, tax=...)",
-        48: "experiment not shadowed: replaces: '.elsewhere.total' is in another module; "
+        46: "experiment not shadowed: signatures differ: other_signature(items) and legacy_total(items, tax=...)",
+        51: "experiment not shadowed: replaces: '.elsewhere.total' is in another module; "
             "only a function of the same module is shadowed",
     }
     doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
     assert "experiment: pricing.fast_total replaces pricing.legacy_total (compare: eq)" in doctor.stdout
-    assert "line 43: experiment not shadowed: signatures differ" in doctor.stdout
+    assert "line 46: experiment not shadowed: signatures differ" in doctor.stdout
 
 
 CANARY_APP = '''\
@@ -256,3 +253,24 @@ def test_an_arm_rebound_at_run_time_is_said_once_and_not_compared(app, tmp_path)
                     "a function of its module; calls are not compared while it is not"]
     report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
     assert report["experiments"] == []
+
+
+def test_the_arm_that_runs_first_is_drawn_per_call(app, tmp_path):
+    env = {"AIOTEL_STORE": str(tmp_path / "store"), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    assert aiotel_run(["python", "main.py", "order"], app, env).stdout == "['fast_total'] 40\n"
+    # 40 calls, each drawing which arm goes first: both orders appear (all alike: 2 in 2**40)
+    shadowed = aiotel_run(["python", "main.py", "order"], app, dict(env, AIOTEL_SHADOW="1"))
+    assert shadowed.stdout == "['fast_total', 'legacy_total'] 80\n"
+
+
+def test_recursion_below_an_arm_is_part_of_it(app, tmp_path):
+    """A recursive pair: each top-level call is one trial; the live arm's recursive calls are
+    its calls, the shadow arm's are part of the shadow arm (counted nowhere)."""
+    store = tmp_path / "store"
+    env = {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    result = aiotel_run(["python", "main.py", "recurse"], app, env)
+    assert (result.returncode, result.stdout) == (0, "[20, 20, 20, 20, 20]\n")
+    report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert {f["function"]: f["calls"] for f in report["functions"]} == {"pricing.depth": 105}  # 5 x 21, as without aiotel
+    [experiment] = report["experiments"]
+    assert (experiment["candidate"], experiment["calls_compared"], experiment["mismatches"]) == ("pricing.depth", 5, {})

@@ -11,9 +11,9 @@ How the shadow arm is told apart: it is called with a ``ShadowParent`` as the cu
 span, so its own ``enter`` (Python or C) takes the in-trace path, where
 ``spans._begin_in_trace`` hands it to ``arm_begins``. It gets a ``ShadowCall``: its
 ``leave``/``fail`` come back here, with its own time measured inside its frame, as
-the live arm's is. Calls it makes are ordinary calls (they happen). One trial at a time
-per thread: a call made during a trial (recursion, or the shadow arm calling its pair)
-never starts another.
+the live arm's is. Marked calls below it (its recursion, helpers) are part of it: counted
+nowhere, no span of their own. One trial at a time per thread: a call made during a
+trial never starts another.
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ def configure(default: float, by_name: Dict[str, float]) -> None:
         experiment.apply_rates()
 
 
-def _rate_of(probe: FunctionProbe, partner: FunctionProbe) -> float:
-    for name in (probe.name, partner.name):
-        for key in (name, name.rpartition(".")[2], name.split(".", 1)[-1]):
+def _rate_of(names: List[Tuple[str, str]]) -> float:
+    """The rate set for the first of ``names`` (qualified, local) that AIOTEL_SHADOW names:
+    by its qualified name, its name in the module or its last part."""
+    for qualified, local in names:
+        for key in (qualified, local, local.rpartition(".")[2]):
             rate = _rates.by_name.get(key)
             if rate is not None:
                 return rate
@@ -116,9 +118,9 @@ class Experiment:
         self.missing = 0  # drawn calls whose other arm could not be found
 
     def apply_rates(self) -> None:
-        candidate, control = self.probes[CANDIDATE], self.probes[CONTROL]
-        candidate.shadow_rate = _rate_of(candidate, control)
-        control.shadow_rate = _rate_of(control, candidate)
+        names = {arm: (self.probes[arm].name, self.local_names[arm]) for arm in (CANDIDATE, CONTROL)}
+        self.probes[CANDIDATE].shadow_rate = _rate_of([names[CANDIDATE], names[CONTROL]])
+        self.probes[CONTROL].shadow_rate = _rate_of([names[CONTROL], names[CANDIDATE]])
 
     def arm_of(self, probe: FunctionProbe) -> str:
         return CANDIDATE if probe is self.probes[CANDIDATE] else CONTROL
@@ -198,7 +200,7 @@ def trial_begins(probe: FunctionProbe, call: Any, args: tuple, kwargs: dict) -> 
     live arm's clock starts."""
     try:
         experiment = probe.experiment
-        if experiment is None or call.__class__ is ShadowCall:
+        if experiment is None:  # pair() failed when the module ran
             return None
         trial = Trial(experiment, experiment.arm_of(probe), call, args, kwargs)
         _active.trial = trial
@@ -246,7 +248,7 @@ def _run_shadow(trial: Trial) -> None:
         trial.shadow_missing = True
         return
     outer = trace.get_current_span()
-    token = _attach(_in_context(ShadowParent(outer.get_span_context(), trial, outer)))
+    token = _attach(_in_context(ShadowParent(outer.get_span_context(), trial)))
     _count_shadowing(1)
     start = _now()
     try:
@@ -323,13 +325,13 @@ def _record(trial: Trial, result: Any, exc: Optional[BaseException]) -> None:
 
 
 class ShadowParent(NonRecordingSpan):
-    """The current span while a shadow arm runs: what was current before (so another
-    instrumentation's spans keep their parent), and the trial it belongs to."""
+    """The current span while a shadow arm runs: the context of the span another
+    instrumentation's spans should have as parent (the live call's, then the arm's own),
+    and the trial it belongs to."""
 
-    def __init__(self, context: Any, trial: Trial, outer: Any) -> None:
+    def __init__(self, context: Any, trial: Trial) -> None:
         super().__init__(context)
         self.trial = trial
-        self.outer = outer
 
 
 class ShadowCall:
@@ -344,17 +346,17 @@ class ShadowCall:
         self.trial = trial
 
 
-def arm_begins(probe: FunctionProbe, start: int, parent: ShadowParent, in_trace: Any, outside: Any) -> Any:
+# A marked call below a shadow arm (its recursion, its helpers): part of the arm, counted
+# nowhere (what ``leave``/``fail`` get back for it; arm_ends ignores it)
+BELOW_ARM = ShadowCall(0, None, None, None)  # type: ignore[arg-type]
+
+
+def arm_begins(probe: FunctionProbe, start: int, parent: ShadowParent) -> Any:
     """``enter`` under a ShadowParent: the shadow arm itself gets a ShadowCall (with a span,
-    tagged, when the live call has a recording one); a call below it is an ordinary call
-    under what was current before (``in_trace``/``outside``: the spans module's own paths)."""
+    tagged, when the live call has a recording one); a marked call below it, BELOW_ARM."""
     trial = parent.trial
-    shadow_probe = trial.experiment.probes[trial.shadow]
-    if probe is not shadow_probe or trial.shadow_started:
-        outer = parent.outer
-        if outer is None or not outer.get_span_context().is_valid:
-            return outside(probe, start)
-        return in_trace(probe, start, outer)
+    if probe is not trial.experiment.probes[trial.shadow] or trial.shadow_started:
+        return BELOW_ARM
     trial.shadow_started = True
     span = token = None
     live = trial.live_call
@@ -362,13 +364,16 @@ def arm_begins(probe: FunctionProbe, start: int, parent: ShadowParent, in_trace:
         attributes = dict(probe.by_reason[IN_TRACE], **{semconv.SHADOW: True, semconv.EXPERIMENT_ARM: trial.shadow})
         span = _settings.tracer.start_span(probe.name, context=_in_context(live.span), kind=SpanKind.INTERNAL,
                                            attributes=attributes)
-        token = _attach(_in_context(span))
+        # below the arm, its span is the parent, still marked as the shadow's
+        token = _attach(_in_context(ShadowParent(span.get_span_context(), trial)))
     return ShadowCall(_now(), span, token, trial)
 
 
 def arm_ends(call: ShadowCall, end: int, exc: Optional[BaseException], mark_failed: Any) -> None:
     """The shadow arm's ``leave`` or ``fail``: its time, and its span ended."""
     trial = call.trial
+    if trial is None:  # BELOW_ARM
+        return
     trial.shadow_elapsed = end - call.start
     if call.token is not None:
         token, call.token = call.token, None

@@ -82,7 +82,7 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
     token = None
     try:
         if parent.__class__ is ShadowParent:  # an experiment's shadow arm, or a call below it
-            return arm_begins(probe, start, parent, _begin_in_trace, _outside_any_trace)
+            return arm_begins(probe, start, parent)
         if _settings.starter is not None:
             _start_pipeline()
             start = _now()
@@ -112,11 +112,6 @@ def _begin_in_trace(probe: FunctionProbe, start: int, parent: Any) -> Any:
     except Exception:
         _undo(token)
         return start
-
-
-def _outside_any_trace(probe: FunctionProbe, start: int) -> Any:
-    """What ``enter`` does when no span is current."""
-    return start if start < probe.gate else _begin_span(probe, start)
 
 
 def _start(probe: FunctionProbe, reason: str, parent: Any) -> Any:

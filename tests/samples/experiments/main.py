@@ -21,5 +21,11 @@ elif mode == "many":
         pricing.legacy_total([n])
 elif mode == "slow":
     print(sum(pricing.slow_sum(list(range(n))) for n in range(60)))
+elif mode == "order":
+    for _ in range(40):
+        pricing.fast_total([1])
+    print(sorted(set(pricing.ORDER[::2])), len(pricing.ORDER))  # what ran first in each call
+elif mode == "recurse":
+    print([pricing.depth(20) for _ in range(5)])
 elif mode == "crash":
     pricing.fast_total([1, 2, 3, 4])
