@@ -28,11 +28,13 @@ def _truth(result: Any) -> Optional[bool]:
     return None
 
 
+def _containers(a: Any, b: Any, depth: int) -> bool:
+    """Lists, tuples or dicts of one type, not nested too deep: compared element by element."""
+    return depth < _MAX_DEPTH and a.__class__ is b.__class__ and a.__class__ in (list, tuple, dict)
+
+
 def _elements(a: Any, b: Any, same: Callable[[Any, Any, int], Optional[bool]], depth: int) -> Optional[bool]:
-    """Lists, tuples and dicts of one type, element by element (NaN in them counts as
-    equal); None when they are not such containers."""
-    if a.__class__ is not b.__class__ or a.__class__ not in (list, tuple, dict):
-        return None
+    """Two containers (``_containers``), element by element with ``same``."""
     if len(a) != len(b):
         return False
     if a.__class__ is dict:
@@ -54,10 +56,8 @@ def eq(a: Any, b: Any, depth: int = 0) -> Optional[bool]:
     """``==``, with NaN equal to NaN (also inside lists, tuples and dicts)."""
     if a is b or (_is_nan(a) and _is_nan(b)):
         return True
-    if depth < _MAX_DEPTH:
-        verdict = _elements(a, b, eq, depth)
-        if verdict is not None or (a.__class__ is b.__class__ and a.__class__ in (list, tuple, dict)):
-            return verdict
+    if _containers(a, b, depth):
+        return _elements(a, b, eq, depth)
     try:
         return _truth(a == b)
     except Exception:
@@ -73,10 +73,8 @@ def approx(tolerance: float) -> Callable[[Any, Any, int], Optional[bool]]:
             if _is_nan(a) or _is_nan(b):
                 return _is_nan(a) and _is_nan(b)
             return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
-        if depth < _MAX_DEPTH:
-            verdict = _elements(a, b, close, depth)
-            if verdict is not None or (a.__class__ is b.__class__ and a.__class__ in (list, tuple, dict)):
-                return verdict
+        if _containers(a, b, depth):
+            return _elements(a, b, close, depth)
         return eq(a, b, _MAX_DEPTH)
 
     return close
