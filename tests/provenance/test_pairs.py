@@ -36,9 +36,16 @@ def test_same_module_and_same_class_and_decorator_form():
         @aiotel.ai_generated("Claude", replaces="Cart.total", compare="repr")
         def outside(self, items):
             return 0
+
+        def old_rate():
+            return 1
+
+        @aiotel.ai_generated("Claude", replaces="old_rate", compare="repr")
+        def rate():
+            return 1
     ''')
-    assert pairs == {"new": ("old", "eq"), "Cart.fast_total": ("Cart.total", "approx:0.001")}
-    assert controls == ["old", "Cart.total"]
+    assert pairs == {"new": ("old", "eq"), "Cart.fast_total": ("Cart.total", "approx:0.001"), "rate": ("old_rate", "repr")}
+    assert controls == ["old", "Cart.total", "old_rate"]
     assert notices == ["experiment not shadowed: Cart.total is already in the pair Cart.fast_total replaces Cart.total"]
 
 
