@@ -33,15 +33,17 @@ class CachedScanner:
         """Scan ``data``, the current bytes of ``path`` (whose stat result is ``st``)."""
         if not self.prefilter.may_have_markers(data):
             return ScanResult(path=path, module=module)
-        if st is not None:
-            hit = self.cache.get(path, st)
-            if hit is not None and hit.module == module:
-                return hit
-        from .scanner import scan_candidate  # libcst: loaded only when a file needs it
+        result = self.cache.get(path, st) if st is not None else None
+        if result is None or result.module != module:
+            from .scanner import scan_candidate  # libcst: loaded only when a file needs it
 
-        result = scan_candidate(data, path, module, self.config, self.max_bytes)
-        if st is not None:
-            self.cache.put(path, st, result)
+            result = scan_candidate(data, path, module, self.config, self.max_bytes)
+            if st is not None:
+                self.cache.put(path, st, result)
+        if any(r.shadow is not None and r.shadow[1] != r.module for r in result.functions):
+            from .cross_pairs import resolve_across  # the other half of a pair across modules: another file
+
+            result = resolve_across(result, data, self.max_bytes)
         return result
 
     def scan_path(self, path: str, module: str) -> ScanResult:

@@ -1,12 +1,19 @@
 """Experiment pairs: a marker's ``replaces: <name>`` names the function an AI rewrite
-replaces. Resolved here, statically, from the module's own syntax tree: nothing named in
-a marker is ever imported or evaluated.
+replaces. Resolved here, statically, from syntax trees: nothing named in a marker is
+ever imported or evaluated.
 
-A pair is shadowable only when both functions are plain ``def`` functions of the same
-module (module level, or methods of one class, not nested in a function), neither a
-generator nor ``async``, not static/class methods or properties, with the same
-signature. Anything else is refused, with a notice that says why; the candidate is then
-instrumented alone, as any marked function. Pure: a tree and records in, records out.
+The name is a function of the same module (``legacy_total``, ``Cart.total``) or, relative
+as in a ``from . import``, of another module of the same package: ``.legacy.total``,
+``..billing.legacy.total``, and ``.legacy:Cart.total`` for a method (the module, then
+the function's name in it, as entry points write it).
+
+A pair is shadowable only when both functions are plain ``def`` functions (module level,
+or methods of a class, not nested in a function), neither a generator nor ``async``,
+not static/class methods or properties, with the same signature. Anything else is
+refused, with a notice that says why; the candidate is then instrumented alone, as any
+marked function. Pure: trees and records in, records out. A cross-module pair is half
+checked here (the candidate's side); ``check_control`` checks the other half once the
+other module's tree is read (see ``cross_pairs``).
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ REPLACED_BY_FIELD = "replaced_by"
 DEFAULT_COMPARATOR = "eq"
 EXPERIMENT_REFUSED = "experiment not shadowed: "  # how a refused pair's notice starts
 COMPARATORS = ("eq", "repr", "type", "approx:<tolerance>")
+CANDIDATE, CONTROL = "candidate", "control"  # the arm a record is, first in Provenance.shadow
 
-_NAME_RE = re.compile(r"\.*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_NAME_RE = re.compile(rf"{_DOTTED}$")
+_RELATIVE_RE = re.compile(rf"(\.+)({_DOTTED})(?::({_DOTTED}))?$")
 # a method that is not called as a plain function with the instance first
 _REFUSED_DECORATORS = {"staticmethod", "classmethod", "property", "cached_property", "setter", "getter", "deleter",
                        "overload", "abstractmethod"}
@@ -117,12 +127,29 @@ class _Resolution:
     problem: Optional[str] = None
 
 
+def relative_target(name: str, module: str, is_package: bool) -> Tuple[str, str]:
+    """``(module, function's local qualname)`` that a relative name means in ``module``,
+    as ``from <dots><module> import`` would; ValueError says why it means none."""
+    match = _RELATIVE_RE.match(name)
+    if match is None:
+        raise ValueError(f"replaces: {name!r} is not a function name")
+    dots, dotted, local = match.groups()
+    if local is None:
+        dotted, _, local = dotted.rpartition(".")
+        if not dotted:
+            raise ValueError(f"replaces: {name!r} names no module (write {dots}module.function)")
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    if not package:
+        raise ValueError(f"replaces: {name!r} is relative, and {module or 'this script'} is not in a package")
+    if len(dots) > len(package):
+        raise ValueError(f"replaces: {name!r} reaches above the top-level package of {module or 'this script'}")
+    base = package[:len(package) - len(dots) + 1]
+    return ".".join(base + [dotted]), local
+
+
 def _resolve(name: str, candidate: str, defs: Dict[str, ast.AST]) -> _Resolution:
     if not _NAME_RE.match(name):
         return _Resolution(problem=f"replaces: {name!r} is not a function name")
-    if name.startswith("."):
-        return _Resolution(problem=f"replaces: {name!r} is in another module; "
-                                   "only a function of the same module is shadowed")
     scope = candidate.rpartition(".")[0]
     tried = ([f"{scope}.{name}"] if scope else []) + [name]
     for qualname in tried:
@@ -133,22 +160,36 @@ def _resolve(name: str, candidate: str, defs: Dict[str, ast.AST]) -> _Resolution
                                + (f" or in {scope}" if scope else ""))
 
 
-def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance]) -> Tuple[List[Provenance], List[Notice]]:
-    """The records with each valid pair filled in (``Provenance.shadow`` on the candidate, a
-    ``control`` record for a replaced function that carries no marker of its own), and a
-    notice for each refused pair."""
+def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance],
+               is_package: bool = False) -> Tuple[List[Provenance], List[Notice]]:
+    """The records with each valid pair filled in (``Provenance.shadow`` on both arms, a
+    ``control`` record for a replaced function of this module that carries no marker of
+    its own), and a notice for each refused pair. ``is_package``: the tree is a package's
+    ``__init__``, where a relative name starts from the package itself."""
     wanted = [f for f in functions if REPLACES_FIELD in f.marker.field_dict()]
     if not wanted:
         return list(functions), []
     defs = _defs(tree)
-    by_qualname = {f.local_qualname: f for f in functions}
     records = list(functions)
     notices: List[Notice] = []
     taken: Dict[str, str] = {}  # local qualname -> the pair it is already in
     for candidate in wanted:
         fields = candidate.marker.field_dict()
         name = candidate.local_qualname
-        resolved = _resolve(fields[REPLACES_FIELD].strip(), name, defs)
+        replaces = fields[REPLACES_FIELD].strip()
+        elsewhere: Optional[Tuple[str, str]] = None  # (module, local qualname) of a control in another module
+        if replaces.startswith("."):
+            try:
+                elsewhere = relative_target(replaces, module, is_package)
+            except ValueError as exc:
+                resolved = _Resolution(problem=str(exc))
+            else:
+                if elsewhere[0] == module:  # `.this_module.f` from inside it: a same-module pair
+                    resolved, elsewhere = _resolve(elsewhere[1], "", defs), None
+                else:
+                    resolved = _Resolution(control=f"{elsewhere[0]}.{elsewhere[1]}")
+        else:
+            resolved = _resolve(replaces, name, defs)
         problem = resolved.problem
         comparator = parse_comparator(fields.get(COMPARE_FIELD, DEFAULT_COMPARATOR))
         if problem is None and comparator is None:
@@ -161,11 +202,10 @@ def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance]) -
         if problem is None and control == name:
             problem = f"{name} names itself"
         if problem is None:
-            problem = (_unshadowable(candidate_node, name, has_own_yield(candidate_node))
-                       or _unshadowable(resolved.node, control, has_own_yield(resolved.node)))
-        if problem is None and _signature(candidate_node) != _signature(resolved.node):
-            problem = (f"signatures differ: {name}{_signature(candidate_node)} and "
-                       f"{control}{_signature(resolved.node)}")
+            problem = _unshadowable(candidate_node, name, has_own_yield(candidate_node))
+        if problem is None and elsewhere is None:
+            problem = (_unshadowable(resolved.node, control, has_own_yield(resolved.node))
+                       or _signatures_differ(candidate_node, name, resolved.node, control))
         if problem is None:
             for member in (name, control):
                 if member in taken:
@@ -174,17 +214,45 @@ def find_pairs(tree: ast.Module, module: str, functions: Sequence[Provenance]) -
         if problem is not None:
             notices.append(Notice(candidate.def_line, EXPERIMENT_REFUSED + problem))
             continue
-        pair_name = f"{name} replaces {control}"
-        taken[name] = taken[control] = pair_name
+        taken[name] = taken[control] = f"{name} replaces {control}"
         index = records.index(candidate)
-        records[index] = dataclasses.replace(candidate, shadow=(control, comparator))
-        if control not in by_qualname:
-            records.append(_control_record(resolved.node, control, module, candidate.qualname))
+        if elsewhere is not None:  # the other half is checked when that module's file is read
+            records[index] = dataclasses.replace(candidate, shadow=(CANDIDATE, elsewhere[0], elsewhere[1], comparator))
+            continue
+        records[index] = dataclasses.replace(candidate, shadow=(CANDIDATE, module, control, comparator))
+        marked = next((i for i, r in enumerate(records) if r.local_qualname == control), None)
+        if marked is not None:
+            records[marked] = dataclasses.replace(records[marked], shadow=(CONTROL, module, name, comparator))
+        else:
+            records.append(_control_record(resolved.node, control, module, candidate, comparator))
     records.sort(key=lambda r: r.def_line)
     return records, notices
 
 
-def _control_record(node: ast.AST, local_qualname: str, module: str, candidate: str) -> Provenance:
+def _signatures_differ(candidate: ast.AST, name: str, control: ast.AST, control_name: str) -> Optional[str]:
+    if _signature(candidate) == _signature(control):
+        return None
+    return f"signatures differ: {name}{_signature(candidate)} and {control_name}{_signature(control)}"
+
+
+def check_control(candidate_tree: ast.Module, candidate: Provenance, control_tree: ast.Module) -> Tuple[Optional[Provenance], Optional[str]]:
+    """The other half of a cross-module pair (``candidate.shadow`` names a function of
+    another module, whose syntax tree is ``control_tree``): the control's record, or why
+    the pair is refused."""
+    assert candidate.shadow is not None
+    _, module, control, comparator = candidate.shadow
+    node = _defs(control_tree).get(control)
+    if node is None:
+        return None, f"replaces: no function {control!r} is defined in {module}"
+    qualified = f"{module}.{control}"
+    problem = (_unshadowable(node, qualified, has_own_yield(node))
+               or _signatures_differ(_defs(candidate_tree)[candidate.local_qualname], candidate.qualname, node, qualified))
+    if problem is not None:
+        return None, problem
+    return _control_record(node, control, module, candidate, comparator), None
+
+
+def _control_record(node: ast.AST, local_qualname: str, module: str, candidate: Provenance, comparator: str) -> Provenance:
     """The replaced function, which carries no marker: instrumented as the pair's control."""
     decorators = node.decorator_list  # type: ignore[attr-defined]
     return Provenance(
@@ -197,5 +265,6 @@ def _control_record(node: ast.AST, local_qualname: str, module: str, candidate: 
         is_generator=False,
         is_async_generator=False,
         source=SOURCE_CONTROL,
-        marker=Marker(tool=UNKNOWN_TOOL, fields=((REPLACED_BY_FIELD, candidate),)),
+        marker=Marker(tool=UNKNOWN_TOOL, fields=((REPLACED_BY_FIELD, candidate.qualname),)),
+        shadow=(CONTROL, candidate.module, candidate.local_qualname, comparator),
     )

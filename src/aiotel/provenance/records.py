@@ -44,8 +44,9 @@ class Provenance:
     is_async_generator: bool
     source: str  # one of the SOURCE_* values
     marker: Marker
-    # an experiment's candidate: (the replaced function's local qualname, the comparator)
-    shadow: Optional[Tuple[str, str]] = None
+    # an arm of an experiment (see provenance.pairs): (this arm, "candidate" or "control";
+    # the other arm's module and local qualname; the comparator)
+    shadow: Optional[Tuple[str, str, str, str]] = None
 
     @property
     def local_qualname(self) -> str:
@@ -119,6 +120,9 @@ class ScanResult:
     functions: Tuple[Provenance, ...] = ()
     notices: Tuple[Notice, ...] = ()
     skipped: Optional[str] = None
+    # the controls of this file's cross-module pairs: records of functions of other modules
+    # (see provenance.cross_pairs); never cached, they depend on those modules' files
+    controls: Tuple[Provenance, ...] = ()
 
     def to_json(self) -> Dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from .digest import sha256_hex
 from .grammar import MarkerConfig
 from .records import ScanResult
 
-_FORMAT = 2  # 2: records carry experiment pairs (Provenance.shadow)
+_FORMAT = 3  # 3: Provenance.shadow names both arms, across modules too
 
 
 class ScanCache:

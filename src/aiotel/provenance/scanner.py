@@ -6,11 +6,9 @@ cannot read comes back with ``skipped`` saying why.
 
 from __future__ import annotations
 
-import ast
+import os
 import dataclasses
 import unicodedata
-import threading
-import warnings
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
@@ -20,6 +18,7 @@ from . import grammar
 from .decode import MAX_SOURCE_BYTES, Unreadable, decode_source
 from .grammar import DEFAULT_MARKERS, MarkerConfig
 from .pairs import find_pairs
+from .syntax import parse_quietly
 from .prefilter import Prefilter
 from .records import (
     SOURCE_CLASS,
@@ -68,20 +67,11 @@ def scan_candidate(
         return ScanResult(path=path, module=module, skipped=f"internal scanner error: {type(exc).__name__}: {exc}")
 
 
-_WARNINGS_LOCK = threading.Lock()
-
-
 def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanResult:
     # The interpreter's own parser goes first: its verdict is the one that matters, its
     # messages are the ones users know, and it bounds nesting before libcst recurses.
     try:
-        # The import that follows compiles this source and warns (invalid escapes...)
-        # once, as it would without aiotel; the check must not warn a second time.
-        # catch_warnings swaps the process-wide filters: two imports scanning in two
-        # threads must not interleave, or one would restore the other's "ignore".
-        with _WARNINGS_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            syntax = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        syntax = parse_quietly(text, path)
     except SyntaxError as exc:
         return ScanResult(path=path, module=module, skipped=f"syntax error at line {exc.lineno}: {exc.msg}")
     except ValueError as exc:
@@ -95,7 +85,7 @@ def _scan_text(text: str, path: str, module: str, config: MarkerConfig) -> ScanR
     wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
     walker = _Walker(module, config, tree)
     wrapper.visit(walker)
-    functions, refused = find_pairs(syntax, module, walker.functions)
+    functions, refused = find_pairs(syntax, module, walker.functions, os.path.basename(path) == "__init__.py")
     return ScanResult(
         path=path,
         module=module,
