@@ -13,7 +13,8 @@ from aiotel.probes.state import FunctionProbe
 def pair():
     candidate = FunctionProbe("shop.pricing.Cart.fast_total", {}, {})
     control = FunctionProbe("shop.pricing.Cart.total", {}, {})
-    experiment = experiments.Experiment(candidate, control, ("Cart.fast_total", "Cart.total"), "eq", {})
+    experiment = experiments.Experiment({"candidate": (candidate, {}, "Cart.fast_total"),
+                                         "control": (control, {}, "Cart.total")}, "eq")
     yield experiment, candidate, control
     experiments.configure(0.0, {})
 

@@ -53,7 +53,7 @@ from .shapes import (INPUT_BUCKETS, INPUT_CALLS, INPUT_SIZE_SUM, INPUT_SIZED, MA
                      SIZE_BOUNDS, shapes)
 from .signals import empty, fallback
 from . import traces
-from .experiments import ShadowCall, arm_ends, pair, trial_begins, trial_drawn, trial_raised, trial_returned
+from .experiments import ShadowCall, arm_ends, pair, pair_half, trial_begins, trial_drawn, trial_raised, trial_returned
 from .spans import (RECORDED_PARENT, UNSAMPLED, _begin_in_trace, _begin_span, _end_span, _failed_call, _last_trace,
                     _leave_sampled, _mark_failed, _slow_call)
 from .state import (BOUNDS_NS, BOUNDS_SECONDS, Call, FunctionProbe, _LOW, _NEVER, _SPLIT, _no_redaction, _open_gate,
@@ -65,7 +65,7 @@ __all__ = [
     "BOUNDS_NS", "BOUNDS_SECONDS", "Call", "FunctionProbe", "INPUT_BUCKETS", "INPUT_CALLS", "INPUT_SIZED",
     "INPUT_SIZE_SUM", "MAX_TYPES_PER_PARAMETER", "Marker", "OTHER_TYPE", "Provenance", "SIZE_BOUNDS", "accelerated",
     "accelerator_available", "add_attributes", "all_probes", "configure", "empty", "enter", "fail", "fallback",
-    "function", "leave", "pair", "python_enter", "python_leave", "refresh_slow", "replace_tracers", "reset_counts",
+    "function", "leave", "pair", "pair_half", "python_enter", "python_leave", "refresh_slow", "replace_tracers", "reset_counts",
     "experiments", "resume", "shapes", "suspend", "traces", "trial_begins", "trial_drawn", "trial_raised", "trial_returned",
     "use_accelerator",
 ]

@@ -56,7 +56,10 @@ class _Rates:
 
 
 _rates = _Rates()
-_experiments: List["Experiment"] = []
+_experiments: Dict[str, "Experiment"] = {}  # pair key ("<candidate> replaces <control>") -> experiment
+# a cross-module pair's arm whose other module has not run yet: key -> arm -> (probe, globals, local name)
+_waiting: Dict[str, Dict[str, Tuple[FunctionProbe, Dict[str, Any], str]]] = {}
+_pairing_lock = threading.Lock()  # two modules of one pair may run in two threads
 # The C enter reads no context when spans are off: told how many shadow arms run, so
 # that it does while one does (set by aiotel.probes when the accelerator loads)
 shadowing_changed: Any = None
@@ -76,7 +79,7 @@ def configure(default: float, by_name: Dict[str, float]) -> None:
     qualname, its name in the module, or its last part), for either arm of a pair."""
     _rates.default = default
     _rates.by_name = dict(by_name)
-    for experiment in _experiments:
+    for experiment in _experiments.values():
         experiment.apply_rates()
 
 
@@ -95,20 +98,29 @@ class Experiment:
     """One pair: the candidate (the marker that says ``replaces:``), the control, how their
     outcomes compare, and the counts."""
 
-    def __init__(self, candidate: FunctionProbe, control: FunctionProbe, names: Tuple[str, str],
-                 comparator_name: str, namespace: Dict[str, Any]) -> None:
-        self.probes = {CANDIDATE: candidate, CONTROL: control}
-        self.local_names = {CANDIDATE: names[0], CONTROL: names[1]}
+    def __init__(self, arms: Dict[str, Tuple[FunctionProbe, Dict[str, Any], str]], comparator_name: str) -> None:
+        self.probes: Dict[str, FunctionProbe] = {}
+        self.namespaces: Dict[str, Dict[str, Any]] = {}  # each arm's module globals: where it is looked up at run time
+        self.local_names: Dict[str, str] = {}
         self.comparator_name = comparator_name
         self.compare = comparator(comparator_name)
-        self.namespace = namespace  # the module's globals: where each arm is looked up at run time
-        self.attributes = {
-            semconv.EXPERIMENT_CANDIDATE: candidate.name,
-            semconv.EXPERIMENT_CONTROL: control.name,
-            semconv.EXPERIMENT_COMPARATOR: comparator_name,
-        }
         self.reset()
-        self.apply_rates()
+        for arm, (probe, namespace, local) in arms.items():
+            self.set_arm(arm, probe, namespace, local)
+
+    def set_arm(self, arm: str, probe: FunctionProbe, namespace: Dict[str, Any], local: str) -> None:
+        """Each arm when its module runs (again, on a reload: the counts go on)."""
+        self.probes[arm] = probe
+        self.namespaces[arm] = namespace
+        self.local_names[arm] = local
+        probe.experiment = self
+        if len(self.probes) == 2:
+            self.attributes = {
+                semconv.EXPERIMENT_CANDIDATE: self.probes[CANDIDATE].name,
+                semconv.EXPERIMENT_CONTROL: self.probes[CONTROL].name,
+                semconv.EXPERIMENT_COMPARATOR: self.comparator_name,
+            }
+            self.apply_rates()
 
     def reset(self) -> None:
         self.calls: Dict[str, int] = {}  # live arm -> compared calls
@@ -128,7 +140,7 @@ class Experiment:
     def function(self, arm: str) -> Any:
         """The arm as the program would call it now (a rebinding is followed), or None."""
         owner: Any = None
-        found: Any = self.namespace
+        found: Any = self.namespaces[arm]
         for part in self.local_names[arm].split("."):
             owner = found
             found = owner.get(part) if isinstance(owner, dict) else owner.__dict__.get(part)
@@ -149,19 +161,42 @@ def pair(candidate: FunctionProbe, control: FunctionProbe, candidate_name: str, 
     """Called once per pair when its module runs (both functions are rewritten there)."""
     try:
         namespace = sys._getframe(1).f_globals  # the module being run: its functions are looked up there
-        experiment = Experiment(candidate, control, (candidate_name, control_name), comparator_name, namespace)
-        candidate.experiment = control.experiment = experiment
-        _experiments.append(experiment)
+        with _pairing_lock:
+            _join(f"{candidate.name} replaces {control.name}", comparator_name,
+                  {CANDIDATE: (candidate, namespace, candidate_name), CONTROL: (control, namespace, control_name)})
     except Exception:
         pass
 
 
+def pair_half(probe: FunctionProbe, arm: str, key: str, local_name: str, comparator_name: str) -> None:
+    """Called when the module of one arm of a cross-module pair runs; the pair is made
+    when the other arm's module has run too. aiotel never imports one for the other."""
+    try:
+        namespace = sys._getframe(1).f_globals
+        with _pairing_lock:
+            halves = _waiting.setdefault(key, {})
+            halves[arm] = (probe, namespace, local_name)
+            if len(halves) == 2 or key in _experiments:
+                _join(key, comparator_name, {arm: halves[arm]} if key in _experiments else halves)
+    except Exception:
+        pass
+
+
+def _join(key: str, comparator_name: str, arms: Dict[str, Tuple[FunctionProbe, Dict[str, Any], str]]) -> None:
+    experiment = _experiments.get(key)
+    if experiment is None:
+        _experiments[key] = Experiment(arms, comparator_name)
+    else:  # a module run again (reload): same pair, new functions
+        for arm, (probe, namespace, local) in arms.items():
+            experiment.set_arm(arm, probe, namespace, local)
+
+
 def all_experiments() -> List[Experiment]:
-    return list(_experiments)
+    return [e for e in _experiments.values() if len(e.probes) == 2]
 
 
 def reset_counts() -> None:
-    for experiment in _experiments:
+    for experiment in _experiments.values():
         experiment.reset()
 
 

@@ -52,7 +52,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Raise when the rewritten code changes how it calls the probes (names, arguments): a pyc
 # cached by an earlier rewrite must not meet probes that expect other calls.
-REWRITE_FORMAT = 5  # 5: experiment pairs (probes.pair, trial_begins/returned/raised)
+REWRITE_FORMAT = 6  # 6: experiment pairs across modules (probes.pair_half)
 
 # Parameters whose shapes are recorded, at most: bounds the span attributes and series.
 MAX_SHAPE_PARAMETERS = 16
@@ -487,8 +487,22 @@ def _handle_definition(index: int, record: Provenance, path: str, parameters: Se
 def _pairs(records: Sequence[Provenance], handles: Dict[str, int]) -> List[Tuple[str, str, str]]:
     """(candidate, control, comparator) for each pair whose two functions are both rewritten here
     (a selection may have left one out: then neither is shadowed)."""
-    return [(r.local_qualname, r.shadow[0], r.shadow[1]) for r in records
-            if r.shadow is not None and r.local_qualname in handles and r.shadow[0] in handles]
+    return [(r.local_qualname, r.shadow[2], r.shadow[3]) for r in records
+            if r.shadow is not None and r.shadow[0] == "candidate" and r.shadow[1] == r.module
+            and r.local_qualname in handles and r.shadow[2] in handles]
+
+
+def _halves(records: Sequence[Provenance], handles: Dict[str, int]) -> List[Tuple[Provenance, str]]:
+    """(record, pair key) for each rewritten arm of a pair whose other arm is in another
+    module: the two halves meet at run time, under the key, when both modules have run."""
+    halves = []
+    for record in records:
+        if record.shadow is None or record.shadow[1] == record.module or record.local_qualname not in handles:
+            continue
+        arm, module, local, _ = record.shadow
+        other = f"{module}.{local}"
+        halves.append((record, f"{record.qualname} replaces {other}" if arm == "candidate" else f"{other} replaces {record.qualname}"))
+    return halves
 
 
 def rewrite_module(
@@ -505,7 +519,8 @@ def rewrite_module(
     definitions: List[ast.stmt] = []
     handles = {records[record_index].local_qualname: handle_index for handle_index, (_, record_index) in enumerate(matches)}
     pairs = _pairs(records, handles)
-    paired = {name for pair in pairs for name in pair[:2]}
+    halves = _halves(records, handles)
+    paired = {name for pair in pairs for name in pair[:2]} | {record.local_qualname for record, _ in halves}
     for handle_index, (node, record_index) in enumerate(matches):
         record = records[record_index]
         parameters = _parameter_names(node, _is_method(record.local_qualname)) if options.capture_shapes else []
@@ -518,6 +533,10 @@ def rewrite_module(
         definitions.append(at.expr(at.probe_call("pair", at.name(handle_name(handles[candidate])),
                                                  at.name(handle_name(handles[control])), at.const(candidate),
                                                  at.const(control), at.const(comparator))))
+    for record, key in halves:
+        definitions.append(at.expr(at.probe_call("pair_half", at.name(handle_name(handles[record.local_qualname])),
+                                                 at.const(record.shadow[0]), at.const(key),  # type: ignore[index]
+                                                 at.const(record.local_qualname), at.const(record.shadow[3]))))  # type: ignore[index]
     # ast.alias has no location before 3.10: fix_missing_locations gives it the import's.
     probes_import = ast.Import(names=[ast.alias(name=PROBES_MODULE, asname=PROBES)], **at.loc)
     position = _insert_position(tree)
