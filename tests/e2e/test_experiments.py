@@ -3,6 +3,7 @@ another directory, checked on the wire (OTLP decoded from protobuf) and in `aiot
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -179,8 +180,7 @@ def test_scan_and_doctor_list_pairs_and_refusals(app, tmp_path):
     refused = {n["line"]: n["message"] for n in found["notices"]}
     assert refused == {
         46: "experiment not shadowed: signatures differ: other_signature(items) and legacy_total(items, tax=...)",
-        51: "experiment not shadowed: replaces: '.elsewhere.total' is in another module; "
-            "only a function of the same module is shadowed",
+        51: "experiment not shadowed: replaces: '.elsewhere.total' is relative, and pricing is not in a package",
     }
     doctor = run(command("aiotel") + ["doctor"], cwd=str(app), env={"AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
     assert "experiment: pricing.fast_total replaces pricing.legacy_total (compare: eq)" in doctor.stdout
@@ -274,3 +274,114 @@ def test_recursion_below_an_arm_is_part_of_it(app, tmp_path):
     assert {f["function"]: f["calls"] for f in report["functions"]} == {"pricing.depth": 105}  # 5 x 21, as without aiotel
     [experiment] = report["experiments"]
     assert (experiment["candidate"], experiment["calls_compared"], experiment["mismatches"]) == ("pricing.depth", 5, {})
+
+
+ACROSS = os.path.join(SAMPLES, "experiments_across")
+SHOP_TOTAL = {"aiotel.experiment.candidate": "shop.fast.fast_total", "aiotel.experiment.control": "shop.legacy.total",
+              "aiotel.experiment.comparator": "eq"}
+SHOP_COUNT = dict(SHOP_TOTAL, **{"aiotel.experiment.candidate": "shop.fast.fast_count",
+                                 "aiotel.experiment.control": "shop.legacy.Cart.count"})
+SHOP_RATE = dict(SHOP_TOTAL, **{"aiotel.experiment.candidate": "shop.billing.vat.vat_rate",
+                                "aiotel.experiment.control": "shop.legacy.rate"})
+KIND = "aiotel__experiment__mismatch__kind"
+
+
+@pytest.fixture
+def shop(tmp_path):
+    target = tmp_path / "across"
+    shutil.copytree(ACROSS, target)
+    return target
+
+
+@pytest.mark.parametrize("mode", ["legacy", "fast"])
+def test_a_pair_across_modules_is_shadowed_though_the_replaced_code_is_imported_first(shop, http_receiver, tmp_path, mode):
+    """main.py imports shop.legacy (no marker) before the rewrites that name it: aiotel
+    finds the pairs when the package is imported and instruments the control anyway."""
+    plain = run([sys.executable, "main.py", mode], cwd=str(shop))
+    result = aiotel_run(["python", "main.py", mode], shop, telemetry_env(http_receiver, tmp_path, AIOTEL_SHADOW="1"))
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout) == (0, plain.stdout)
+    assert "[11, 'ValueError: negative quantity', 4]" in plain.stdout or mode == "fast"
+    # the refused pair is said once, with the reason; the others are not mentioned
+    assert result.stderr.count("experiment not shadowed") == 1
+    assert "signatures differ: shop.fast.fast_rate(region, default=...) and shop.legacy.rate(region)" in result.stderr
+    got = http_receiver.received
+    assert got.wait(lambda r: r.latest_points("aiotel.experiment.calls"))
+    live = "control" if mode == "legacy" else "candidate"
+    assert counters(got, "aiotel.experiment.calls") == {
+        series(SHOP_TOTAL, aiotel__experiment__live=live): 3,
+        series(SHOP_COUNT, aiotel__experiment__live="control"): 1,
+        series(SHOP_RATE, aiotel__experiment__live="candidate"): 1,
+        series(SHOP_RATE, aiotel__experiment__live="control"): 1,
+    }
+    assert counters(got, "aiotel.experiment.mismatches") == {
+        series(SHOP_TOTAL, aiotel__experiment__live=live, **{KIND: "exception"}): 1,
+        series(SHOP_COUNT, aiotel__experiment__live="control", **{KIND: "value"}): 1,
+    }
+    shadow_errors = counters(got, "aiotel.experiment.shadow.errors")
+    assert shadow_errors == ({} if mode == "legacy" else
+                             {series(SHOP_TOTAL, aiotel__experiment__arm="control", error__type="ValueError"): 1})
+    # each arm's calls are the program's own: the shadow runs are counted under experiments only
+    calls = collections.Counter()
+    for key, point in got.latest_points("aiotel.function.duration").items():  # a series per error.type
+        calls[dict(key)["code.function.name"]] += point.count
+    assert calls == {("shop.legacy.total" if mode == "legacy" else "shop.fast.fast_total"): 3,
+                     "shop.legacy.Cart.count": 1, "shop.billing.vat.vat_rate": 1, "shop.legacy.rate": 1}
+
+
+def test_a_pair_across_modules_costs_nothing_by_default_and_its_control_is_watched(shop, http_receiver, tmp_path):
+    result = aiotel_run(["python", "main.py", "legacy"], shop, telemetry_env(http_receiver, tmp_path))
+    assert result.returncode == 0
+    got = http_receiver.received
+    assert got.wait(lambda r: r.latest_points("aiotel.function.duration"))
+    assert not [p for p in got.points if p.metric.startswith("aiotel.experiment.")]
+    sources = {s.attributes["code.function.name"]: s.attributes["aiotel.provenance.source"] for s in got.spans}
+    assert sources["shop.legacy.total"] == "control" and sources["shop.billing.vat.vat_rate"] == "comment"
+    # a second run reads the scan cache and the cached rewritten code: the same pairs
+    again = aiotel_run(["python", "main.py", "legacy"], shop, telemetry_env(http_receiver, tmp_path, AIOTEL_SHADOW="1"))
+    assert (again.returncode, again.stdout) == (result.returncode, result.stdout)
+    assert got.wait(lambda r: r.latest_points("aiotel.experiment.calls"))
+
+
+def test_scan_lists_pairs_across_modules(shop):
+    scan = run(command("aiotel") + ["scan", "--json", "--no-cache", "."], cwd=str(shop))
+    found = json.loads(scan.stdout)
+    assert [(p["candidate"], p["control"]) for p in found["pairs"]] == [
+        ("shop.billing.vat.vat_rate", "shop.legacy.rate"), ("shop.fast.fast_total", "shop.legacy.total"),
+        ("shop.fast.fast_count", "shop.legacy.Cart.count")]
+    assert [n["message"] for n in found["notices"]] == [
+        "experiment not shadowed: signatures differ: shop.fast.fast_rate(region, default=...) and shop.legacy.rate(region)"]
+    assert "shop.legacy.total" not in [f["qualname"] for f in found["functions"]]  # a control is not AI-generated
+
+
+def test_a_control_imported_before_aiotel_started_is_said_once(shop, tmp_path):
+    """`import aiotel.auto` after the replaced code already ran: its pair cannot be
+    followed, and aiotel says so instead of reporting an experiment that never runs."""
+    (shop / "late.py").write_text("from shop import legacy\nimport aiotel.auto\nfrom shop import fast\n"
+                                  "print(legacy.total([(1, 2)]), fast.fast_total([(1, 2)]))\n")
+    env = {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(tmp_path / "store"), "AIOTEL_CACHE_DIR": str(tmp_path / "cache")}
+    result = run([sys.executable, "late.py"], cwd=str(shop), env=env)
+    assert (result.returncode, result.stdout) == (0, "2 2\n")
+    said = [line for line in result.stderr.splitlines() if "imported before aiotel read the marker" in line]
+    assert said == ["aiotel: experiment not shadowed: shop.fast.fast_total replaces shop.legacy.total, shop.fast.fast_count "
+                    "replaces shop.legacy.Cart.count: shop.legacy was imported before aiotel read the marker that names it"]
+
+
+def test_two_rewrites_of_one_function_in_two_modules_pair_only_the_first(tmp_path):
+    app = tmp_path / "app"
+    (app / "shop").mkdir(parents=True)
+    (app / "shop" / "__init__.py").write_text("")
+    (app / "shop" / "legacy.py").write_text("def total(items):\n    return sum(items)\n")
+    for name in ("a", "b"):
+        (app / "shop" / f"{name}.py").write_text(
+            f"# AI-generated: Claude, replaces: .legacy.total\ndef total_{name}(items):\n    return sum(items)\n")
+    (app / "main.py").write_text("from shop import legacy, a, b\nprint(legacy.total([1, 2]), a.total_a([1]), b.total_b([2]))\n")
+    store = tmp_path / "store"
+    result = aiotel_run(["python", "main.py"], app, {"AIOTEL_SHADOW": "1", "AIOTEL_STORE": str(store),
+                                                       "AIOTEL_CACHE_DIR": str(tmp_path / "cache")})
+    assert (result.returncode, result.stdout) == (0, "3 1 2\n")
+    assert [line for line in result.stderr.splitlines() if "experiment not shadowed" in line] == [
+        "aiotel: experiment not shadowed: shop.b.total_b replaces shop.legacy.total: shop.legacy.total is in the "
+        "pair shop.a.total_a replaces shop.legacy.total already"]
+    report = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    assert [(e["candidate"], e["control"], e["calls_compared"]) for e in report["experiments"]] == [
+        ("shop.a.total_a", "shop.legacy.total", 2)]

@@ -23,10 +23,11 @@ import dataclasses
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import threading
 from types import CodeType, ModuleType
-from typing import Any, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from zipimport import zipimporter
 
 from .. import log
@@ -37,12 +38,16 @@ from ..provenance.scan_cache import UnmarkedIndex
 from ..provenance.digest import sha256_hex
 from ..provenance.git import GitHistory, TrailerRules, ai_functions
 from ..provenance.records import SOURCE_GIT
+from ..provenance.cross_pairs import crosses_modules
+from ..provenance.pairs import EXPERIMENT_REFUSED
 from .pyc import read_pyc, rewritten_pyc_path, source_invalidation, write_pyc
 from .selection import Scope, select
 from .rewrite import PROBES, RewriteOptions, rewrite_module
 
 _PathFinder = importlib.machinery.PathFinder
 _SourceFileLoader = importlib.machinery.SourceFileLoader
+MAX_PACKAGE_FILES = 5000  # looked through for cross-module pairs, per top-level package
+_MAY_REPLACE = re.compile(rb"(?i)replaces")
 
 def rewrite_options(settings: Settings) -> RewriteOptions:
     return RewriteOptions(capture_shapes=settings.capture_args == "shape")
@@ -119,12 +124,17 @@ class ImportHook:
             self.history = GitHistory(settings.cache_dir, rules)
         if settings.git_blame and self.history is not None:
             self.attribution = Attribution(self.history)
+        # cross-module pairs: module -> local qualname -> the control's record, from its candidate's scan
+        self.controls: Dict[str, Dict[str, Provenance]] = {}
+        self._controls_rewritten: Set[Tuple[str, str]] = set()
+        self._packages_looked_through: Set[str] = set()
 
     def scan(self, source: bytes, path: str, module: str, st: os.stat_result) -> ScanResult:
         """The functions of ``source`` to instrument: marked ones, then (with
         AIOTEL_GIT_PROVENANCE) those last changed by AI commits; queues commit attribution."""
         result = self.scanner.scan_bytes(source, path, module, st)
         report_scan_problems(result)
+        self._register_controls(result)
         self._say_once_if_unwritable(self.scanner.cache.problem, self.scanner.cache.directory)
         if self.git_provenance and self.history is not None and not result.skipped:
             from_git = self._functions_from_git(source, path, module, st, result)
@@ -156,9 +166,9 @@ class ImportHook:
         return found
 
     def pyc_fingerprint(self, result: ScanResult) -> str:
-        """Git-provenance records are not a function of the source alone: their digest is
-        part of the cached pyc's name."""
-        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT]
+        """Git-provenance records, and the arms of cross-module pairs, are not a function of
+        the source alone: their digest is part of the cached pyc's name."""
+        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT or crosses_modules(r)]
         if not from_git:
             return self.fingerprint
         import json
@@ -188,6 +198,9 @@ class ImportHook:
         if isinstance(spec.loader, zipimporter):
             self._say_if_zipped_and_marked(fullname, spec)
             return None
+        locations = list(spec.submodule_search_locations or ())
+        if "." not in fullname and locations and self.scope.wants(fullname, os.path.join(locations[0], "__init__.py")):
+            self._look_through_package(fullname, locations)
         # A module left alone: hand back PathFinder's own answer, when PathFinder would be
         # asked next anyway, so the path is not searched a second time.
         return self.rewritten(fullname, spec, spec if _path_finder_answers_next(self, fullname) else None)
@@ -214,7 +227,8 @@ class ImportHook:
         origin = spec.origin
         if not self.scope.wants(fullname, origin):
             return plain
-        if not self.git_provenance:
+        controls = self.controls.get(fullname)
+        if not self.git_provenance and not controls:
             try:
                 if self.unmarked.has(origin, os.stat(origin)):
                     return plain  # this version of the file was read before: no marker
@@ -229,12 +243,91 @@ class ImportHook:
         if not self.git_provenance and not self.scanner.prefilter.may_have_markers(source):
             self.unmarked.add(origin, st)
             self._say_once_if_unwritable(self.unmarked.problem, self.unmarked.directory)
-            return plain
+            if not controls:
+                return plain
         result = self.scan(source, origin, fullname, st)
+        if controls:
+            result = self._with_controls(result, controls)
         if not select(self.scope, fullname, origin, result).functions:
             return plain
         spec.loader = RewritingLoader(fullname, origin, source, st, result, self.pyc_fingerprint(result), self.options)
         return spec
+
+    def _register_controls(self, result: ScanResult) -> None:
+        """Remember the controls that ``result``'s pairs name in other modules, for when
+        those modules are imported. A control module imported already ran uninstrumented:
+        said once, with the pairs it leaves out."""
+        late: Dict[str, List[str]] = {}
+        for control in result.controls:
+            known = self.controls.setdefault(control.module, {})
+            earlier = known.setdefault(control.local_qualname, control)
+            pair = f"{control.marker.field_dict().get('replaced_by')} replaces {control.qualname}"
+            if earlier.shadow != control.shadow:
+                log.warn(f"{EXPERIMENT_REFUSED}{pair}: {control.qualname} is in the pair "
+                         f"{earlier.marker.field_dict().get('replaced_by')} replaces {control.qualname} already")
+            elif control.module in sys.modules and (control.module, control.local_qualname) not in self._controls_rewritten:
+                late.setdefault(control.module, []).append(pair)
+        for module, pairs in late.items():
+            log.warn(f"{EXPERIMENT_REFUSED}{', '.join(pairs)}: {module} was imported before aiotel read the marker that names it")
+
+    def _with_controls(self, result: ScanResult, controls: Dict[str, Provenance]) -> ScanResult:
+        """``result`` (a control module's) with the records of the controls other modules' pairs name."""
+        if result.skipped:
+            return result  # not read (too large, undecodable...): said by the scan, and rewritten for nobody
+        functions = list(result.functions)
+        for local, control in controls.items():
+            own = next((i for i, r in enumerate(functions) if r.local_qualname == local), None)
+            if own is None:
+                functions.append(control)
+            elif functions[own].shadow is None:  # marked itself: keeps its own provenance
+                functions[own] = dataclasses.replace(functions[own], shadow=control.shadow)
+            else:
+                log.warn(f"{EXPERIMENT_REFUSED}{control.qualname} is already in a pair of its own module; "
+                         f"not paired with {control.marker.field_dict().get('replaced_by')}")
+                continue
+            self._controls_rewritten.add((result.module, local))
+        functions.sort(key=lambda r: r.def_line)
+        return dataclasses.replace(result, functions=tuple(functions))
+
+    def _look_through_package(self, package: str, locations: List[str]) -> None:
+        """Before the first module of a top-level package runs: the controls that markers in
+        its files name in its other modules, so that a control module imported before its
+        rewrite is instrumented too. A stat per known unmarked file; a read for the rest."""
+        if package in self._packages_looked_through:
+            return
+        self._packages_looked_through.add(package)
+        seen = 0
+        for location in locations:
+            for directory, subdirs, files in os.walk(location):
+                subdirs[:] = sorted(d for d in subdirs if d.isidentifier() and d != "__pycache__")
+                relative = os.path.relpath(directory, location)
+                parts = [package] + ([] if relative == os.curdir else relative.split(os.sep))
+                for name in sorted(files):
+                    if not name.endswith(".py") or not name[:-3].isidentifier():
+                        continue
+                    seen += 1
+                    if seen > MAX_PACKAGE_FILES:
+                        log.warn(f"{package} has more than {MAX_PACKAGE_FILES} files: cross-module experiment pairs "
+                                 "beyond them are paired only when the rewrite is imported before the code it replaces")
+                        return
+                    module = ".".join(parts + ([] if name == "__init__.py" else [name[:-3]]))
+                    self._register_pairs_of(os.path.join(directory, name), module)
+
+    def _register_pairs_of(self, path: str, module: str) -> None:
+        if not self.scope.wants(module, path):
+            return
+        try:
+            if self.unmarked.has(path, os.stat(path)):
+                return
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                source = fh.read()
+        except OSError:
+            return
+        if not self.scanner.prefilter.may_have_markers(source):
+            self.unmarked.add(path, st)
+        elif _MAY_REPLACE.search(source):
+            self._register_controls(self.scanner.scan_bytes(source, path, module, st))
 
     def _say_if_zipped_and_marked(self, fullname: str, spec: Any) -> None:
         """A module in a zip archive (zipapp, egg) is not rewritten: said once per archive
