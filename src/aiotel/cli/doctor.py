@@ -12,7 +12,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..provenance.pairs import EXPERIMENT_REFUSED
+from ..provenance.pairs import CANDIDATE, EXPERIMENT_REFUSED
 from .. import cachedir
 from ..config import VARIABLES, Settings, load_settings
 from ..rewriting.selection import Scope, select
@@ -90,8 +90,8 @@ def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]
             entry: Dict[str, Any] = {"file": path, "module": name,
                                      "functions": [f.qualname for f in selection.functions]}
             # experiments, when the file has any: a pair runs both arms under AIOTEL_SHADOW, a refused one never
-            pairs = [f"{f.qualname} replaces {f.module + '.' if f.module else ''}{f.shadow[0]} (compare: {f.shadow[1]})"
-                     for f in selection.functions if f.shadow is not None]
+            pairs = [f"{f.qualname} replaces {f.shadow[1] + '.' if f.shadow[1] else ''}{f.shadow[2]} (compare: {f.shadow[3]})"
+                     for f in selection.functions if f.shadow is not None and f.shadow[0] == CANDIDATE]
             refused = [f"line {n.line}: {n.message}" for n in result.notices if n.message.startswith(EXPERIMENT_REFUSED)]
             if pairs or refused:
                 entry.update(pairs=pairs, pairs_refused=refused)

@@ -14,6 +14,7 @@ from .. import cachedir
 from .._version import __version__
 from ..config import load_settings
 from ..provenance import CachedScanner, Provenance, ScanResult
+from ..provenance.pairs import CANDIDATE
 from ..provenance.records import SOURCE_CONTROL
 from ..provenance.git import Commit, GitHistory, TrailerRules, ai_functions, iso_date
 from ..rewriting.selection import Scope
@@ -145,10 +146,10 @@ def build_report(
             notices.append({"file": shown, "line": notice.line, "message": notice.message})
         left_alone = scope.why_not(result.module, os.path.abspath(result.path)) if scope is not None else None
         for function in result.functions:
-            if function.shadow is not None:
-                control, comparator = function.shadow
+            if function.shadow is not None and function.shadow[0] == CANDIDATE:
+                _, module, control, comparator = function.shadow
                 pairs.append({"file": shown, "line": function.def_line, "candidate": function.qualname,
-                              "control": f"{function.module}.{control}" if function.module else control,
+                              "control": f"{module}.{control}" if module else control,
                               "comparator": comparator})
             if function.source == SOURCE_CONTROL:
                 continue  # not AI-generated: listed as its pair's control
