@@ -6,19 +6,22 @@
  *
  * What it does, as the Python versions do:
  *   enter(probe)       -> reads the OTel context's current span (one context variable
- *                         read and one dict lookup). Outside any trace: the start time
- *                         (an int), or whatever probes._begin_span returns when the
- *                         probe's rate-cap gate is open (a trace may start). Under the
- *                         span last seen in a trace decided not recorded: the start time.
+ *                         read and one dict lookup). Outside any trace: the call's token
+ *                         (its start time less the base bind() returns, a float: floats
+ *                         come from a free list), or whatever probes._begin_span returns
+ *                         when the probe's rate-cap gate is open (a trace may start). Under
+ *                         the span last seen in a trace decided not recorded: the token.
  *                         Under any other span: what probes._begin_in_trace returns.
  *                         Spans off (the gate at "never"): the start time, nothing read,
  *                         unless an experiment's shadow arm runs somewhere in the process
  *                         (set_shadowing): then the context is read, as in Python, so the
  *                         arm's own call is told apart (aiotel.probes.experiments).
- *   leave(probe, call) -> counts an unsampled call (call is its int start time) in
- *                         probe.ok_buckets and probe.ok_sum_ns, unless it took longer
- *                         than probe.slow; that call, and any other (a Call with a span),
- *                         goes to probes._leave_sampled.
+ *   leave(probe, call) -> counts an unsampled call (call is its token, or its int start
+ *                         time from the Python functions) in probe.fast_counts, a
+ *                         bytearray of C long longs (bucket counts, then the sum in ns),
+ *                         unless it took longer than probe.slow; that call (with its start
+ *                         as an int), and any other (a Call with a span), goes to
+ *                         probes._leave_sampled.
  *
  * The probe's slots are read at the offsets of FunctionProbe's member descriptors, found
  * once by bind(); an object of another type, or slots holding what they should not,
@@ -39,7 +42,7 @@
 #define MAX_BOUNDS 64
 
 static PyTypeObject *probe_type = NULL;
-static Py_ssize_t gate_offset, buckets_offset, sum_offset, slow_offset;
+static Py_ssize_t gate_offset, counts_offset, slow_offset;
 static long long bounds[MAX_BOUNDS];
 static Py_ssize_t bound_count = 0;
 static PyObject *begin_span = NULL;   /* probes._begin_span(probe, start) */
@@ -51,8 +54,8 @@ static PyObject *empty_context = NULL; /* the variable's default: no span, no lo
 static PyObject *invalid_span = NULL;  /* trace.INVALID_SPAN: no trace */
 static PyObject *unsampled = NULL;     /* a one-item list: the span last seen in an unrecorded trace */
 static long long never = 0;            /* the gate value that means "spans off" */
+static long long token_base = 0;       /* an unsampled call's token is its start minus this, as a float */
 static int shadowing = 0;              /* shadow arms running now: spans off still reads the context */
-static PyObject *one = NULL;
 
 static inline long long
 now_ns(void)
@@ -117,10 +120,9 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyTypeObject *type = (PyTypeObject *)args[0];
     Py_ssize_t gate = member_offset(type, "gate");
-    Py_ssize_t buckets = member_offset(type, "ok_buckets");
-    Py_ssize_t sum = member_offset(type, "ok_sum_ns");
+    Py_ssize_t counts = member_offset(type, "fast_counts");
     Py_ssize_t slow = member_offset(type, "slow");
-    if (gate < 0 || buckets < 0 || sum < 0 || slow < 0) {
+    if (gate < 0 || counts < 0 || slow < 0) {
         return NULL;
     }
     if (!PyContextVar_CheckExact(args[5])) {
@@ -149,10 +151,12 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     bound_count = count;
     gate_offset = gate;
-    buckets_offset = buckets;
-    sum_offset = sum;
+    counts_offset = counts;
     slow_offset = slow;
     never = never_value;
+    if (token_base == 0) {
+        token_base = now_ns(); /* once: a token in flight must keep its meaning */
+    }
     /* the objects kept, in the order of bind's arguments (never is a number, copied above) */
     PyObject **kept[] = {(PyObject **)&probe_type, NULL, &begin_span, &leave_sampled, &begin_in_trace, &context_var,
                          &span_key, &invalid_span, &unsampled, NULL, &empty_context};
@@ -162,7 +166,7 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_XSETREF(*kept[i], args[i]);
         }
     }
-    Py_RETURN_NONE;
+    return PyLong_FromLongLong(token_base);
 }
 
 static PyObject *
@@ -184,6 +188,15 @@ call_with_start(PyObject *function, PyObject *probe, long long start, PyObject *
     return result;
 }
 
+/* An unsampled call's token: its start time less token_base, as a float. Floats come from
+ * a free list, ints do not: this is most of what an unsampled call allocates. Exact while
+ * the difference is below 2**53 ns (104 days after the accelerator was bound). */
+static inline PyObject *
+token(long long start)
+{
+    return PyFloat_FromDouble((double)(start - token_base));
+}
+
 static PyObject *
 enter(PyObject *module, PyObject *probe)
 {
@@ -192,10 +205,10 @@ enter(PyObject *module, PyObject *probe)
     int ok = 0;
     long long gate = known ? int_slot(probe, gate_offset, &ok) : 0;
     if (ok && gate >= never && !shadowing) {
-        return PyLong_FromLongLong(start); /* spans off */
+        return token(start); /* spans off */
     }
     if (begin_span == NULL) {
-        return PyLong_FromLongLong(start);
+        return token(start);
     }
     /* A context that cannot be read counts as no trace: enter never raises into the
      * user's function. */
@@ -214,13 +227,13 @@ enter(PyObject *module, PyObject *probe)
     if (span == NULL || span == invalid_span) { /* outside any trace: the rate cap decides */
         Py_XDECREF(context);
         if (ok && start < gate) {
-            return PyLong_FromLongLong(start);
+            return token(start);
         }
         return call_with_start(begin_span, probe, start, NULL);
     }
     if (span == PyList_GET_ITEM(unsampled, 0)) { /* inside a trace decided not recorded */
         Py_DECREF(context);
-        return PyLong_FromLongLong(start);
+        return token(start);
     }
     Py_INCREF(span); /* the context may go while Python runs */
     Py_DECREF(context);
@@ -234,10 +247,9 @@ enter(PyObject *module, PyObject *probe)
 static int
 count_call(PyObject *probe, long long elapsed)
 {
-    PyObject *buckets = *slot(probe, buckets_offset);
-    PyObject **sum_slot = slot(probe, sum_offset);
-    if (buckets == NULL || !PyList_CheckExact(buckets) || PyList_GET_SIZE(buckets) != bound_count + 1
-        || *sum_slot == NULL || !PyLong_CheckExact(*sum_slot)) {
+    PyObject *counts = *slot(probe, counts_offset);
+    if (counts == NULL || !PyByteArray_CheckExact(counts)
+        || PyByteArray_GET_SIZE(counts) != (Py_ssize_t)sizeof(long long) * (bound_count + 2)) {
         return -1;
     }
     Py_ssize_t index = 0; /* bisect_left: the first bound >= elapsed */
@@ -251,28 +263,9 @@ count_call(PyObject *probe, long long elapsed)
             high = middle;
         }
     }
-    PyObject *count = PyList_GET_ITEM(buckets, index);
-    if (!PyLong_CheckExact(count)) {
-        return -1;
-    }
-    PyObject *new_count = PyNumber_Add(count, one);
-    if (new_count == NULL) {
-        return -2;
-    }
-    PyObject *delta = PyLong_FromLongLong(elapsed);
-    if (delta == NULL) {
-        Py_DECREF(new_count);
-        return -2;
-    }
-    PyObject *new_sum = PyNumber_Add(*sum_slot, delta);
-    Py_DECREF(delta);
-    if (new_sum == NULL) {
-        Py_DECREF(new_count);
-        return -2;
-    }
-    PyList_SET_ITEM(buckets, index, new_count);
-    Py_DECREF(count);
-    Py_SETREF(*sum_slot, new_sum);
+    long long *cells = (long long *)PyByteArray_AS_STRING(counts);
+    cells[index] += 1;
+    cells[bound_count + 1] += elapsed;
     return 0;
 }
 
@@ -285,21 +278,30 @@ leave(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *probe = args[0], *call = args[1];
-    if (PyLong_CheckExact(call) && probe_type != NULL && Py_TYPE(probe) == probe_type) {
-        long long start = PyLong_AsLongLong(call);
+    int is_token = PyFloat_CheckExact(call);
+    if ((is_token || PyLong_CheckExact(call)) && probe_type != NULL && Py_TYPE(probe) == probe_type) {
+        /* an unsampled call: its token, or the int start time the Python functions give */
+        long long start = is_token ? token_base + (long long)PyFloat_AS_DOUBLE(call) : PyLong_AsLongLong(call);
         int ok = 0;
         long long slow = int_slot(probe, slow_offset, &ok);
-        if (!(start == -1 && PyErr_Occurred()) && ok && end - start <= slow) {
-            int counted = count_call(probe, end - start);
-            if (counted == 0) {
-                Py_RETURN_NONE;
-            }
-            if (counted == -2) {
-                PyErr_Clear(); /* out of memory: the call goes uncounted, as in Python */
-                Py_RETURN_NONE;
-            }
+        if (!(start == -1 && PyErr_Occurred()) && ok && end - start <= slow && count_call(probe, end - start) == 0) {
+            Py_RETURN_NONE;
         }
         PyErr_Clear();
+        if (leave_sampled == NULL) {
+            Py_RETURN_NONE;
+        }
+        /* slow (or slots the C code leaves alone): Python gets the start as an int */
+        PyObject *start_object = PyLong_FromLongLong(start);
+        PyObject *end_object = PyLong_FromLongLong(end);
+        PyObject *result = NULL;
+        if (start_object != NULL && end_object != NULL) {
+            PyObject *call_args[3] = {probe, start_object, end_object};
+            result = PyObject_Vectorcall(leave_sampled, call_args, 3, NULL);
+        }
+        Py_XDECREF(start_object);
+        Py_XDECREF(end_object);
+        return result;
     }
     if (leave_sampled == NULL) {
         Py_RETURN_NONE;
@@ -345,8 +347,5 @@ static struct PyModuleDef module_definition = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (one == NULL && (one = PyLong_FromLong(1)) == NULL) {
-        return NULL;
-    }
     return PyModule_Create(&module_definition);
 }

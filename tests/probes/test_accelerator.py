@@ -55,22 +55,33 @@ def test_the_accelerator_is_built_where_a_compiler_is():
     assert probes.accelerator_available()
 
 
-def test_unsampled_calls_land_in_the_bucket_of_their_duration(implementation):
-    probe = new_probe()
+def calls(probe):
+    """How many calls the probe counted, Python's and the accelerator's."""
+    return sum(probe.ok_counts()[:-1])
+
+
+def start_of(call):
+    """An unsampled call's start: the int the Python probes give, or the accelerator's token."""
+    return call if call.__class__ is int else probes._token_base + int(call)
+
+
+@pytest.mark.parametrize("token", [False, True])
+def test_unsampled_calls_land_in_the_bucket_of_their_duration(implementation, token):
+    if token and implementation != "accelerator":
+        pytest.skip("only the accelerator's enter gives tokens")
     clock = probes._now
-    expected_sum_low = expected_sum_high = 0
     for bound in probes.BOUNDS_NS:
         for elapsed in (bound - bound // 3, bound + 1):
+            probe = new_probe()
             before = clock()
-            probes.leave(probe, before - elapsed)  # a call that started `elapsed` ns ago
+            start = before - elapsed  # a call that started `elapsed` ns ago
+            probes.leave(probe, float(start - probes._token_base) if token else start)
             slack = clock() - before  # what the leave itself may add to it
-            expected_sum_low += elapsed
-            expected_sum_high += elapsed + slack
             low, high = bisect_left(probes.BOUNDS_NS, elapsed), bisect_left(probes.BOUNDS_NS, elapsed + slack)
-            counted = [i for i, n in enumerate(probe.ok_buckets) if n]
-            assert len(counted) == 1 and low <= counted[0] <= high, (elapsed, counted)
-            probe.ok_buckets[counted[0]] = 0
-    assert expected_sum_low <= probe.ok_sum_ns <= expected_sum_high
+            counts = probe.ok_counts()
+            counted = [i for i, n in enumerate(counts[:-1]) if n]
+            assert len(counted) == 1 and low <= counted[0] <= high and counts[counted[0]] == 1, (elapsed, counted)
+            assert elapsed <= counts[-1] <= elapsed + slack
 
 
 def test_enter_returns_the_start_time_while_no_span_may_start(implementation):
@@ -78,9 +89,26 @@ def test_enter_returns_the_start_time_while_no_span_may_start(implementation):
     probes.configure(tracer=None, accelerator=implementation == "accelerator")
     before = probes._now()
     call = probes.enter(probe)
-    assert call.__class__ is int and before <= call <= probes._now()
+    assert call.__class__ is (float if implementation == "accelerator" else int)
+    assert before <= start_of(call) <= probes._now()
     probes.leave(probe, call)
-    assert sum(probe.ok_buckets) == 1
+    assert calls(probe) == 1
+
+
+def test_a_failed_call_and_a_slow_one_are_timed_from_the_tokens_start(implementation):
+    """The accelerator's token crosses into the Python functions (fail, a slow call's late span)."""
+    probe = new_probe()
+    probes.configure(tracer=None, accelerator=implementation == "accelerator")
+    call = probes.enter(probe)
+    time.sleep(0.002)
+    probes.fail(probe, call, ValueError("x"))
+    (kind, counts), = probe.errors.items()
+    assert kind == "ValueError" and sum(counts[:-1]) == 1 and 2_000_000 <= counts[-1] < 1_000_000_000
+    probe.slow = 1_000_000  # 1 ms: the next call is slow, handed to Python with its start as an int
+    call = probes.enter(probe)
+    time.sleep(0.002)
+    probes.leave(probe, call)
+    assert calls(probe) == 1 and 2_000_000 <= probe.ok_counts()[-1] < 1_000_000_000
 
 
 def test_calls_outside_a_trace_get_spans_until_the_burst_is_spent(implementation):
@@ -90,13 +118,14 @@ def test_calls_outside_a_trace_get_spans_until_the_burst_is_spent(implementation
     probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=0.001, span_burst=3,
                      accelerator=implementation == "accelerator")
     probe = new_probe("sampled")
-    calls = []
+    entered = []
     for _ in range(5):
-        calls.append(probes.enter(probe))
-        probes.leave(probe, calls[-1])
-    assert [c.__class__.__name__ for c in calls] == ["Call", "Call", "Call", "int", "int"]
+        entered.append(probes.enter(probe))
+        probes.leave(probe, entered[-1])
+    unsampled = "float" if implementation == "accelerator" else "int"
+    assert [c.__class__.__name__ for c in entered] == ["Call", "Call", "Call", unsampled, unsampled]
     assert [s.name for s in exporter.get_finished_spans()] == ["m.sampled"] * 3
-    assert sum(probe.ok_buckets) == 5
+    assert calls(probe) == 5
 
 
 def test_calls_inside_a_recorded_trace_always_get_spans(implementation):
@@ -106,10 +135,10 @@ def test_calls_inside_a_recorded_trace_always_get_spans(implementation):
     probes.configure(tracer=provider.get_tracer("t"), span_rate_limit=0.001, span_burst=1,
                      accelerator=implementation == "accelerator")
     probe = new_probe("nested")
-    calls = [probes.enter(probe) for _ in range(5)]  # each inside the one before
-    for call in reversed(calls):
+    entered = [probes.enter(probe) for _ in range(5)]  # each inside the one before
+    for call in reversed(entered):
         probes.leave(probe, call)
-    assert [c.__class__.__name__ for c in calls] == ["Call"] * 5
+    assert [c.__class__.__name__ for c in entered] == ["Call"] * 5
     spans = exporter.get_finished_spans()
     assert [s.attributes["aiotel.span.reason"] for s in spans] == ["in_trace"] * 4 + ["root"]
     assert len({s.context.trace_id for s in spans}) == 1
@@ -121,7 +150,7 @@ def test_the_first_call_starts_the_pipeline(implementation):
     probe = new_probe()
     probes.leave(probe, probes.enter(probe))
     probes.leave(probe, probes.enter(probe))
-    assert started == [True] and sum(probe.ok_buckets) == 2
+    assert started == [True] and calls(probe) == 2
 
 
 @pytest.mark.parametrize("spans", [False, True])
@@ -131,7 +160,7 @@ def test_the_pipeline_start_is_not_timed_as_the_first_call(implementation, spans
     probes.configure(tracer=tracer, starter=lambda: time.sleep(0.05), accelerator=implementation == "accelerator")
     probe = new_probe()
     probes.leave(probe, probes.enter(probe))
-    assert sum(probe.ok_buckets) == 1 and probe.ok_sum_ns < 50_000_000
+    assert calls(probe) == 1 and probe.ok_counts()[-1] < 50_000_000
 
 
 def test_slots_holding_something_unexpected_take_the_python_path():
@@ -140,9 +169,9 @@ def test_slots_holding_something_unexpected_take_the_python_path():
     probes.configure(accelerator=True)
     try:
         probe = new_probe()
-        probe.ok_sum_ns = 0.0  # not an int: the C code leaves it to Python
+        probe.fast_counts = bytearray(3)  # not the size the C code writes: it leaves the call to Python
         probes.leave(probe, probes.enter(probe))
-        assert sum(probe.ok_buckets) == 1 and probe.ok_sum_ns > 0
+        assert sum(probe.ok_buckets) == 1 and probe.ok_sum_ns > 0 and probe.fast_counts == bytearray(3)
 
         class Subclass(probes.FunctionProbe):
             pass
@@ -179,7 +208,7 @@ def test_threads_lose_no_counts_with_the_accelerator():
     finally:
         sys.setswitchinterval(previous)
         probes.configure()
-    assert sum(probe.ok_buckets) == 8 * 20_000
+    assert calls(probe) == 8 * 20_000
 
 
 @pytest.mark.parametrize("value, expected", [(None, "C accelerator"), ("false", "pure Python (AIOTEL_ACCELERATOR=false)")])
@@ -189,3 +218,29 @@ def test_doctor_says_which_probes_run(tmp_path, value, expected):
     result = run(command("aiotel") + ["doctor"], cwd=str(tmp_path),
                  env={"AIOTEL_ACCELERATOR": value, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
     assert f"probes: {expected}" in result.stdout, result.stdout + result.stderr
+
+
+def test_switching_probes_rebinds_them_in_rewritten_modules(monkeypatch):
+    """Rewritten modules call their own globals ``__aiotel_enter__``/``__aiotel_leave__``
+    (one global read on the hottest path): a switch must reach them, as a pair."""
+    import ast
+    import types
+
+    from aiotel.provenance import scan_source
+    from aiotel.rewriting.rewrite import rewrite_module
+
+    source = "# AI-generated: Claude\ndef f(x):\n    return x\n"
+    tree = ast.parse(source)
+    assert rewrite_module(tree, scan_source(source.encode(), "/virtual/switch.py", "switch").functions, "/virtual/switch.py")
+    module = types.ModuleType("switch")
+    monkeypatch.setitem(sys.modules, "switch", module)
+    exec(compile(tree, "/virtual/switch.py", "exec"), module.__dict__)
+    try:
+        for accelerator in (False, True):
+            probes.configure(accelerator=accelerator)
+            assert (module.__aiotel_enter__, module.__aiotel_leave__) == (probes.enter, probes.leave)
+            assert module.f(3) == 3
+    finally:
+        probes.configure()
+    probe = module.__aiotel_f0__
+    assert calls(probe) == 2

@@ -50,9 +50,9 @@ _Series = Tuple[Tuple[Any, ...], Dict[str, Any], List[int]]
 
 def _duration_series() -> Iterator[_Series]:
     for probe in probes.all_probes():
-        buckets = list(probe.ok_buckets)
-        if any(buckets):
-            yield (id(probe), None), probe.metric_attributes, buckets + [probe.ok_sum_ns]
+        counts = probe.ok_counts()
+        if any(counts[:-1]):
+            yield (id(probe), None), probe.metric_attributes, counts
         for kind, counts in list(probe.errors.items()):
             yield (id(probe), kind), dict(probe.metric_attributes, **{semconv.ERROR_TYPE: kind}), list(counts)
 

@@ -40,7 +40,9 @@ otherwise.
 from __future__ import annotations
 
 import contextvars
+import sys
 import time
+from types import ModuleType
 from bisect import bisect_left
 from typing import Any, Callable, Optional, Tuple
 
@@ -200,6 +202,9 @@ def leave(probe: FunctionProbe, call: Any) -> None:
                 pass
         return
     try:
+        if call.__class__ is float:  # the accelerator's token (it was switched off during the call)
+            leave(probe, _token_base + int(call))
+            return
         _end_span(probe, call, end)
     except Exception:
         pass
@@ -220,7 +225,7 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
         cls = exc.__class__
         module = cls.__module__
         kind = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
-        start = call if call.__class__ is int else call.start
+        start = call if call.__class__ is int else (_token_base + int(call) if call.__class__ is float else call.start)
         elapsed = end - start
         counts = probe.errors.get(kind)
         if counts is None:
@@ -256,6 +261,7 @@ def resume(call: Any, sent: Any) -> Any:
 
 # The pure-Python pair, kept under these names when the accelerator replaces them.
 python_enter, python_leave = enter, leave
+_token_base = 0  # what the accelerator's unsampled-call tokens (floats) count from: see _speedups.c
 
 
 def _load_accelerator() -> Any:
@@ -267,8 +273,9 @@ def _load_accelerator() -> Any:
         if not hasattr(_speedups, "set_shadowing"):  # built from an older source: it would miss shadow arms
             return None
 
-        _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled, _begin_in_trace, _CONTEXT_VARIABLE,
-                       _SPAN_KEY, _INVALID_SPAN, UNSAMPLED, _NEVER, _EMPTY_CONTEXT)
+        global _token_base
+        _token_base = _speedups.bind(FunctionProbe, BOUNDS_NS, _begin_span, _leave_sampled, _begin_in_trace,
+                                     _CONTEXT_VARIABLE, _SPAN_KEY, _INVALID_SPAN, UNSAMPLED, _NEVER, _EMPTY_CONTEXT)
         # start times cross between the C and Python functions: one clock
         if abs(_speedups.now() - _now()) > 50_000_000:
             return None
@@ -292,13 +299,19 @@ def accelerated() -> bool:
 
 
 def use_accelerator(wanted: bool) -> None:
-    """Rewritten code looks ``enter``/``leave`` up on this module at each call, so this
-    takes effect at once; a call in flight may start in one and end in the other."""
+    """Takes effect at once: rewritten modules bind ``enter``/``leave`` as their own globals
+    (``__aiotel_enter__``/``__aiotel_leave__``), rebound here. A call in flight may start
+    in one and end in the other: each takes the other's call."""
     global enter, leave
     if wanted and _accelerator is not None:
         enter, leave = _accelerator.enter, _accelerator.leave
     else:
         enter, leave = python_enter, python_leave
+    for module in list(sys.modules.values()):
+        if issubclass(type(module), ModuleType):  # no code of the object's own runs to ask
+            namespace = module.__dict__
+            if "__aiotel_enter__" in namespace:
+                namespace["__aiotel_enter__"], namespace["__aiotel_leave__"] = enter, leave
 
 
 use_accelerator(True)

@@ -239,7 +239,7 @@ def _mark_failed(span: Any, exc: BaseException, kind: str) -> None:
 
 
 def _failed_call(probe: FunctionProbe, call: Any, exc: BaseException, kind: str, elapsed: int, end: int) -> None:
-    if call.__class__ is not int:
+    if call.__class__ is not int and call.__class__ is not float:  # not an unsampled call's start or token
         if call.token is not None:
             _detach(call.token)
             call.token = None

@@ -4,6 +4,7 @@ threshold."""
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -17,6 +18,8 @@ BOUNDS_NS: Tuple[int, ...] = tuple(
     int(m * 10**e) for e in range(3, 10) for m in (1, 2.5, 5)
 ) + (10_000_000_000,)
 BOUNDS_SECONDS: Tuple[float, ...] = tuple(b / 1e9 for b in BOUNDS_NS)
+# FunctionProbe.fast_counts, as the accelerator writes it: a C long long per bucket, then the sum
+_FAST_COUNTS = struct.Struct(f"={len(BOUNDS_NS) + 2}q")
 
 
 def _bucket_tables() -> Tuple[List[int], List[int]]:
@@ -83,7 +86,7 @@ class FunctionProbe:
 
     __slots__ = (
         "name", "attributes", "metric_attributes", "by_reason", "caller_attributes",
-        "ok_buckets", "ok_sum_ns", "errors", "fallbacks", "empties", "parameters", "inputs",
+        "ok_buckets", "ok_sum_ns", "fast_counts", "errors", "fallbacks", "empties", "parameters", "inputs",
         "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "__weakref__",
     )
 
@@ -95,6 +98,8 @@ class FunctionProbe:
         self.metric_attributes = metric_attributes
         self.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
         self.ok_sum_ns = 0
+        # the same counts, kept by the C accelerator: bucket counts then the sum, as C long longs
+        self.fast_counts = bytearray(_FAST_COUNTS.size)
         # error.type -> [bucket counts..., sum_ns]: a new type is rare, a dict lookup is fine
         self.errors: Dict[str, List[int]] = {}
         # (handler line, exception.type) -> times that except handler caught something
@@ -113,6 +118,16 @@ class FunctionProbe:
         self.experiment: Any = None  # its experiments.Experiment
         _open_gate(self)
         refresh_slow(self)
+
+    def ok_counts(self) -> List[int]:
+        """Bucket counts then the sum (ns) of the calls that raised nothing: the Python
+        probes' and the accelerator's together (a copy, read at collection, never per call)."""
+        counts = self.ok_buckets + [self.ok_sum_ns]
+        fast = self.fast_counts
+        if fast.count(0) != len(fast):
+            for index, value in enumerate(_FAST_COUNTS.unpack(fast)):
+                counts[index] += value
+        return counts
 
     def set_attributes(self, attributes: Dict[str, Any]) -> None:
         """The span attributes, and what a span of each reason and a foreign span started
@@ -194,7 +209,7 @@ def refresh_slow(probe: FunctionProbe) -> None:
         return
     threshold = floor
     if _settings.slow_p99_multiple > 0:
-        p99 = p99_ns(probe.ok_buckets)
+        p99 = p99_ns(probe.ok_counts()[:-1])
         if p99 is not None:
             threshold = max(threshold, int(p99 * _settings.slow_p99_multiple))
     probe.slow = threshold
@@ -222,6 +237,7 @@ def reset_counts() -> None:
     for probe in _probes:
         probe.ok_buckets = [0] * (len(BOUNDS_NS) + 1)
         probe.ok_sum_ns = 0
+        probe.fast_counts = bytearray(_FAST_COUNTS.size)
         probe.errors = {}
         probe.fallbacks = {}
         probe.empties = {}
