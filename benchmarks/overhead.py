@@ -47,6 +47,7 @@ import platform
 import statistics
 import sys
 import time
+import types
 from typing import Callable, Dict, List, Tuple
 
 from opentelemetry import trace
@@ -101,9 +102,15 @@ def instrumented(
 ) -> Callable:
     tree = ast.parse(source)
     rewrite_module(tree, scan_source(source.encode(), path, "hot").functions, path, options)
-    namespace: Dict[str, object] = {"__name__": "hot"}
-    exec(compile(tree, path, "exec"), namespace)
-    return namespace[name]  # type: ignore[return-value]
+    # a module in sys.modules, as an imported one is: switching the probes reaches it
+    module = types.ModuleType(f"hot{len(_MODULES)}")
+    _MODULES.append(module)
+    sys.modules[module.__name__] = module
+    exec(compile(tree, path, "exec"), module.__dict__)
+    return module.__dict__[name]  # type: ignore[return-value]
+
+
+_MODULES: List[types.ModuleType] = []
 
 
 def bare(x):
@@ -204,8 +211,8 @@ def main(argv: List[str] = None) -> int:
         print(f"{name:<40}{ns:>10.0f}{ns / base:>10.1f}{ns / otel:>10.2f}")
     found = dict(rows)
     unsampled, sampled = found["aiotel unsampled call"] / base, found["aiotel sampled span"] / otel
-    print(f"targets: unsampled <= 12x bare: {unsampled:.1f}x {'met' if unsampled <= 12 else 'MISSED'}; "
-          f"sampled <= 0.7x OTel decorator: {sampled:.2f}x {'met' if sampled <= 0.7 else 'MISSED'}")
+    print(f"targets: unsampled <= 5.3x bare: {unsampled:.1f}x {'met' if unsampled <= 5.3 else 'MISSED'}; "
+          f"sampled <= 0.5x OTel decorator: {sampled:.2f}x {'met' if sampled <= 0.5 else 'MISSED'}")
     child = found["aiotel recorded child in a trace"] / found["aiotel sampled span"]
     print(f"a recorded child costs {child:.2f}x a call that starts its own trace; the context read costs "
           f"{found['aiotel unsampled call'] / found['aiotel spans off']:.2f}x the metrics-only call (C probes)")

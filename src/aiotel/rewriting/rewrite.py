@@ -4,7 +4,7 @@ For a marked function the body becomes::
 
     def f(a, b):
         \"\"\"docstring stays first\"\"\"
-        __aiotel_call__ = __aiotel_probes__.enter(__aiotel_f0__)
+        __aiotel_call__ = __aiotel_enter__(__aiotel_f0__)
         try:
             <original body, unchanged>
         except BaseException as __aiotel_exc__:
@@ -13,9 +13,11 @@ For a marked function the body becomes::
             raise
         finally:
             if __aiotel_call__ is not None:
-                __aiotel_probes__.leave(__aiotel_f0__, __aiotel_call__)
+                __aiotel_leave__(__aiotel_f0__, __aiotel_call__)
 
-No wrapper function exists, so decorators, closures, ``inspect``, pickling and the
+``__aiotel_enter__``/``__aiotel_leave__`` are the module's own names for the probes'
+``enter``/``leave`` (one global read, not a global and an attribute, on the hottest
+path; ``probes.use_accelerator`` rebinds them in every rewritten module). No wrapper function exists, so decorators, closures, ``inspect``, pickling and the
 recursion depth all see the original function object. Every new node carries the
 ``def`` line, and the original nodes keep theirs, so tracebacks and coverage are
 unchanged. The probe calls after the body are guarded by ``is not None``: at the edge
@@ -41,6 +43,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from ..provenance import Provenance
 
 PROBES = "__aiotel_probes__"
+ENTER = "__aiotel_enter__"  # the module's binding of probes.enter (see probes.use_accelerator)
+LEAVE = "__aiotel_leave__"
 CALL = "__aiotel_call__"
 EXC = "__aiotel_exc__"
 RESULT = "__aiotel_result__"
@@ -52,7 +56,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # Raise when the rewritten code changes how it calls the probes (names, arguments): a pyc
 # cached by an earlier rewrite must not meet probes that expect other calls.
-REWRITE_FORMAT = 6  # 6: experiment pairs across modules (probes.pair_half)
+REWRITE_FORMAT = 7  # 7: enter/leave through module globals; 6: pairs across modules (probes.pair_half)
 
 # Parameters whose shapes are recorded, at most: bounds the span attributes and series.
 MAX_SHAPE_PARAMETERS = 16
@@ -374,7 +378,7 @@ def instrument_function(
     # Calling `enter` one frame below the recursion limit raises before enter can catch
     # anything: the call then runs bare, as deep as it would without aiotel.
     enter = ast.Try(
-        body=[at.assign(CALL, at.probe_call("enter", at.name(handle)))],
+        body=[at.assign(CALL, ast.Call(func=at.name(ENTER), args=[at.name(handle)], keywords=[], **at.loc))],
         handlers=[
             ast.ExceptHandler(type=at.name("RecursionError"), name=None, body=[at.assign(CALL, at.const(None))], **at.loc)
         ],
@@ -397,7 +401,8 @@ def instrument_function(
         handlers=[handler],
         orelse=[],
         finalbody=([trial.returned()] if trial is not None else [])
-        + [at.if_call_made(at.expr(at.probe_call("leave", at.name(handle), at.name(CALL))))],
+        + [at.if_call_made(at.expr(ast.Call(func=at.name(LEAVE), args=[at.name(handle), at.name(CALL)], keywords=[],
+                                            **at.loc)))],
         **at.loc,
     )
     node.body = docstring + [enter] + (trial.initial() if trial is not None else []) + [wrapped]
@@ -540,6 +545,8 @@ def rewrite_module(
     # ast.alias has no location before 3.10: fix_missing_locations gives it the import's.
     probes_import = ast.Import(names=[ast.alias(name=PROBES_MODULE, asname=PROBES)], **at.loc)
     position = _insert_position(tree)
-    tree.body[position:position] = [probes_import] + definitions
+    bindings = [at.assign(name, ast.Attribute(value=at.name(PROBES), attr=attr, ctx=ast.Load(), **at.loc))
+                for name, attr in ((ENTER, "enter"), (LEAVE, "leave"))]
+    tree.body[position:position] = [probes_import] + bindings + definitions
     ast.fix_missing_locations(tree)
     return len(matches)
