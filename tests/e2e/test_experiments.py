@@ -351,6 +351,11 @@ def test_scan_lists_pairs_across_modules(shop):
     assert [n["message"] for n in found["notices"]] == [
         "experiment not shadowed: signatures differ: shop.fast.fast_rate(region, default=...) and shop.legacy.rate(region)"]
     assert "shop.legacy.total" not in [f["qualname"] for f in found["functions"]]  # a control is not AI-generated
+    doctor = run(command("aiotel") + ["doctor"], cwd=str(shop), env={"AIOTEL_CACHE_DIR": str(shop / "cache")})
+    assert ("  ./shop/legacy.py: shop.legacy.total, shop.legacy.Cart.count, shop.legacy.rate\n"
+            "    replaced by rewrites elsewhere (instrumented as their controls): shop.legacy.total, "
+            "shop.legacy.Cart.count, shop.legacy.rate\n") in doctor.stdout
+    assert "experiment: shop.billing.vat.vat_rate replaces shop.legacy.rate (compare: eq)" in doctor.stdout
 
 
 def test_a_control_imported_before_aiotel_started_is_said_once(shop, tmp_path):

@@ -78,23 +78,32 @@ def answers(endpoint: str, timeout: float) -> Optional[str]:
 def would_instrument(settings: Settings, root: str = ".") -> List[Dict[str, Any]]:
     scope = Scope(settings.include, settings.exclude)
     scanner = CachedScanner(settings.markers, settings.cache_dir, settings.max_source_bytes)
-    found = []
+    scanned = []
+    controls: Dict[str, List[str]] = {}  # module -> controls that pairs in other modules name there
     for path in python_files(root, ()):
         name = module_name(path)
         full = os.path.abspath(path)
         if scope.why_not(name, full) is not None:
             continue  # out of scope: the hook never reads it either
         result = scanner.scan_path(path, name)
+        scanned.append((path, name, full, result))
+        for control in result.controls:
+            controls.setdefault(control.module, []).append(control.qualname)
+    found = []
+    for path, name, full, result in scanned:
         selection = select(scope, name, full, result)
-        if selection.functions:
-            entry: Dict[str, Any] = {"file": path, "module": name,
-                                     "functions": [f.qualname for f in selection.functions]}
+        functions = [f.qualname for f in selection.functions] + [
+            q for q in controls.get(name, []) if q not in {f.qualname for f in selection.functions}]
+        if functions:
+            entry: Dict[str, Any] = {"file": path, "module": name, "functions": functions}
             # experiments, when the file has any: a pair runs both arms under AIOTEL_SHADOW, a refused one never
             pairs = [f"{f.qualname} replaces {f.shadow[1] + '.' if f.shadow[1] else ''}{f.shadow[2]} (compare: {f.shadow[3]})"
                      for f in selection.functions if f.shadow is not None and f.shadow[0] == CANDIDATE]
             refused = [f"line {n.line}: {n.message}" for n in result.notices if n.message.startswith(EXPERIMENT_REFUSED)]
             if pairs or refused:
                 entry.update(pairs=pairs, pairs_refused=refused)
+            if name in controls:
+                entry["controls_of_other_modules"] = controls[name]
             found.append(entry)
     return found
 
@@ -270,6 +279,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             out.write(f"    experiment: {pair}\n")
         for refused in entry.get("pairs_refused", []):
             out.write(f"    {refused}\n")
+        if entry.get("controls_of_other_modules"):
+            out.write(f"    replaced by rewrites elsewhere (instrumented as their controls): "
+                      f"{', '.join(entry['controls_of_other_modules'])}\n")
     zipped = report["not_instrumented_zipped"]
     if zipped:
         out.write(f"not instrumented: {sum(len(m['functions']) for m in zipped)} marked function(s) inside zip "
