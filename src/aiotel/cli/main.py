@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import List, Optional
 
 from .._version import __version__
-from . import doctor, push, report, scan
+
+COMMANDS = ("scan", "report", "doctor", "push")  # each a module of this package with add_parser and run
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, that command's alone: a command loads no other's modules."""
     parser = argparse.ArgumentParser(prog="aiotel", description="OpenTelemetry for AI-generated code.")
     parser.add_argument("--version", action="version", version=f"aiotel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    scan.add_parser(subparsers)
-    report.add_parser(subparsers)
-    doctor.add_parser(subparsers)
-    push.add_parser(subparsers)
+    for name in COMMANDS:
+        if only is None or name == only:
+            importlib.import_module(f"{__package__}.{name}").add_parser(subparsers)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    parser = build_parser(arguments[0] if arguments and arguments[0] in COMMANDS else None)
+    args = parser.parse_args(arguments)
     if getattr(args, "run", None) is None:
         parser.print_usage(sys.stderr)
         print("aiotel: error: a COMMAND is required", file=sys.stderr)
