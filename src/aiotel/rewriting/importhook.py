@@ -200,7 +200,11 @@ class ImportHook:
             return None
         locations = list(spec.submodule_search_locations or ())
         if "." not in fullname and locations and self.scope.wants(fullname, os.path.join(locations[0], "__init__.py")):
-            self._look_through_package(fullname, locations)
+            try:
+                self._look_through_package(fullname, locations)
+            except Exception as exc:  # the package itself is still imported, and instrumented
+                log.warn(f"could not look through {fullname} for experiment pairs across its modules "
+                         f"({type(exc).__name__}: {exc}); a pair is then followed only when its rewrite is imported first")
         # A module left alone: hand back PathFinder's own answer, when PathFinder would be
         # asked next anyway, so the path is not searched a second time.
         return self.rewritten(fullname, spec, spec if _path_finder_answers_next(self, fullname) else None)
