@@ -40,7 +40,7 @@ class CachedScanner:
             result = scan_candidate(data, path, module, self.config, self.max_bytes)
             if st is not None:
                 self.cache.put(path, st, result)
-        if any(r.shadow is not None and r.shadow[1] != r.module for r in result.functions):
+        if any(r.crosses_modules for r in result.functions):
             from .cross_pairs import resolve_across  # the other half of a pair across modules: another file
 
             result = resolve_across(result, data, self.max_bytes)

@@ -11,14 +11,9 @@ import os
 from typing import Dict, List, Optional, Union
 
 from .decode import MAX_SOURCE_BYTES
-from .pairs import CANDIDATE, EXPERIMENT_REFUSED, check_control
-from .records import Notice, Provenance, ScanResult
+from .pairs import EXPERIMENT_REFUSED, check_control
+from .records import CANDIDATE, Notice, Provenance, ScanResult
 from .syntax import parse_quietly
-
-
-def crosses_modules(record: Provenance) -> bool:
-    """Whether ``record`` is an arm of a pair whose other arm is in another module."""
-    return record.shadow is not None and record.shadow[1] != record.module
 
 
 def module_file(beside: str, beside_module: str, module: str) -> Optional[str]:
@@ -60,7 +55,7 @@ def resolve_across(result: ScanResult, source: bytes, max_bytes: int = MAX_SOURC
     """``result`` with each cross-module pair checked against the other module's file: a
     valid one's control record in ``controls``, a refused one's ``shadow`` dropped and a
     notice added."""
-    if not any(r.shadow[0] == CANDIDATE for r in result.functions if crosses_modules(r)):
+    if not any(r.shadow[0] == CANDIDATE for r in result.functions if r.crosses_modules):  # type: ignore[index]
         return result
     trees: Dict[str, Union[str, object]] = {}
     functions: List[Provenance] = []
@@ -68,7 +63,7 @@ def resolve_across(result: ScanResult, source: bytes, max_bytes: int = MAX_SOURC
     controls: List[Provenance] = []
     own_tree = None
     for record in result.functions:
-        if not crosses_modules(record) or record.shadow[0] != CANDIDATE:  # type: ignore[index]
+        if not record.crosses_modules or record.shadow[0] != CANDIDATE:  # type: ignore[index]
             functions.append(record)
             continue
         module = record.shadow[1]  # type: ignore[index]

@@ -23,7 +23,7 @@ import dataclasses
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .records import SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice, Provenance
+from .records import CANDIDATE, CONTROL, SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice, Provenance
 from .syntax import has_own_yield
 
 REPLACES_FIELD = "replaces"
@@ -32,7 +32,6 @@ REPLACED_BY_FIELD = "replaced_by"
 DEFAULT_COMPARATOR = "eq"
 EXPERIMENT_REFUSED = "experiment not shadowed: "  # how a refused pair's notice starts
 COMPARATORS = ("eq", "repr", "type", "approx:<tolerance>")
-CANDIDATE, CONTROL = "candidate", "control"  # the arm a record is, first in Provenance.shadow
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _NAME_RE = re.compile(rf"{_DOTTED}$")

@@ -14,6 +14,7 @@ SOURCE_GIT = "git"  # no marker: the commit that last changed most of its lines 
 SOURCE_CONTROL = "control"  # no marker: an AI rewrite's marker names it (`replaces:`), see provenance.pairs
 
 UNKNOWN_TOOL = "unknown"
+CANDIDATE, CONTROL = "candidate", "control"  # an experiment arm, first in Provenance.shadow (see provenance.pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Provenance:
     # an arm of an experiment (see provenance.pairs): (this arm, "candidate" or "control";
     # the other arm's module and local qualname; the comparator)
     shadow: Optional[Tuple[str, str, str, str]] = None
+
+    @property
+    def crosses_modules(self) -> bool:
+        """Whether this is an arm of a pair whose other arm is in another module."""
+        return self.shadow is not None and self.shadow[1] != self.module
 
     @property
     def local_qualname(self) -> str:

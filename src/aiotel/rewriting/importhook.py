@@ -38,7 +38,6 @@ from ..provenance.scan_cache import UnmarkedIndex
 from ..provenance.digest import sha256_hex
 from ..provenance.git import GitHistory, TrailerRules, ai_functions
 from ..provenance.records import SOURCE_GIT
-from ..provenance.cross_pairs import crosses_modules
 from ..provenance.pairs import EXPERIMENT_REFUSED
 from .pyc import read_pyc, rewritten_pyc_path, source_invalidation, write_pyc
 from .selection import Scope, select
@@ -168,7 +167,7 @@ class ImportHook:
     def pyc_fingerprint(self, result: ScanResult) -> str:
         """Git-provenance records, and the arms of cross-module pairs, are not a function of
         the source alone: their digest is part of the cached pyc's name."""
-        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT or crosses_modules(r)]
+        from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT or r.crosses_modules]
         if not from_git:
             return self.fingerprint
         import json

@@ -17,7 +17,9 @@ For a marked function the body becomes::
 
 ``__aiotel_enter__``/``__aiotel_leave__`` are the module's own names for the probes'
 ``enter``/``leave`` (one global read, not a global and an attribute, on the hottest
-path; ``probes.use_accelerator`` rebinds them in every rewritten module). No wrapper function exists, so decorators, closures, ``inspect``, pickling and the
+path; ``probes.use_accelerator`` rebinds them in every rewritten module).
+
+No wrapper function exists, so decorators, closures, ``inspect``, pickling and the
 recursion depth all see the original function object. Every new node carries the
 ``def`` line, and the original nodes keep theirs, so tracebacks and coverage are
 unchanged. The probe calls after the body are guarded by ``is not None``: at the edge
@@ -41,6 +43,7 @@ import dataclasses
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..provenance import Provenance
+from ..provenance.records import CANDIDATE
 
 PROBES = "__aiotel_probes__"
 ENTER = "__aiotel_enter__"  # the module's binding of probes.enter (see probes.use_accelerator)
@@ -493,7 +496,7 @@ def _pairs(records: Sequence[Provenance], handles: Dict[str, int]) -> List[Tuple
     """(candidate, control, comparator) for each pair whose two functions are both rewritten here
     (a selection may have left one out: then neither is shadowed)."""
     return [(r.local_qualname, r.shadow[2], r.shadow[3]) for r in records
-            if r.shadow is not None and r.shadow[0] == "candidate" and r.shadow[1] == r.module
+            if r.shadow is not None and r.shadow[0] == CANDIDATE and not r.crosses_modules
             and r.local_qualname in handles and r.shadow[2] in handles]
 
 
@@ -502,11 +505,11 @@ def _halves(records: Sequence[Provenance], handles: Dict[str, int]) -> List[Tupl
     module: the two halves meet at run time, under the key, when both modules have run."""
     halves = []
     for record in records:
-        if record.shadow is None or record.shadow[1] == record.module or record.local_qualname not in handles:
+        if not record.crosses_modules or record.local_qualname not in handles:
             continue
         arm, module, local, _ = record.shadow
         other = f"{module}.{local}"
-        halves.append((record, f"{record.qualname} replaces {other}" if arm == "candidate" else f"{other} replaces {record.qualname}"))
+        halves.append((record, f"{record.qualname} replaces {other}" if arm == CANDIDATE else f"{other} replaces {record.qualname}"))
     return halves
 
 
