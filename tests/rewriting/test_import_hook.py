@@ -334,3 +334,26 @@ def test_a_script_run_with_runpy_run_path_is_instrumented_with_its_lines_intact(
     assert http_receiver.received.wait(
         lambda r: sum(p.count for p in r.latest_points("aiotel.function.duration").values()
                       if p.attributes.get("code.function.name") == "job.check") == 3)
+
+
+def test_looking_through_a_package_for_pairs_stops_at_its_bound_and_says_so(tmp_path, monkeypatch, capsys):
+    """The walk for cross-module pairs is bounded per package; past the bound, aiotel says
+    what it no longer follows. Within it, the pair's control is registered."""
+    from aiotel.rewriting import importhook
+
+    package = tmp_path / "boundpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a_legacy.py").write_text("def total(items):\n    return sum(items)\n")
+    (package / "b_fast.py").write_text("# AI-generated: Claude, replaces: .a_legacy.total\n"
+                                       "def fast(items):\n    return sum(items)\n")
+    for name in ("c", "d", "e"):
+        (package / f"{name}.py").write_text("x = 1\n")
+    hook = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off"}))
+    monkeypatch.setattr(importhook, "MAX_PACKAGE_FILES", 3)
+    hook._look_through_package("boundpkg", [str(package)])
+    assert set(hook.controls) == {"boundpkg.a_legacy"}  # files are looked through in name order
+    assert ("boundpkg has more than 3 files: cross-module experiment pairs beyond them are paired only "
+            "when the rewrite is imported before the code it replaces") in capsys.readouterr().err
+    hook._look_through_package("boundpkg", [str(package)])  # once per package
+    assert "more than 3 files" not in capsys.readouterr().err
