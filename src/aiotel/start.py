@@ -1,4 +1,5 @@
-"""Start aiotel in this process: the SDK pipeline first, then the import hook. Once only.
+"""Start aiotel in this process: the SDK pipeline first (its parts built when first
+needed, see ``pipeline.providers``), then the import hook. Once only.
 
 Called by the sitecustomize that ``aiotel-run`` puts on ``PYTHONPATH``, by
 ``import aiotel.auto`` and by ``aiotel.instrument()``. It never raises: when anything
@@ -50,9 +51,8 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             from .rewriting import importhook
 
             hook = importhook.install(settings)
-            if hook.attribution is not None:
-                pipeline.when_started(hook.attribution.allow_background)
-                pipeline.wait_at_exit(hook.attribution.wait)
+            pipeline.when_started(hook.allow_background)
+            pipeline.wait_at_exit(hook.wait_for_background)
             _started = True
             from .pipeline.libraries import instrument_libraries, when_imported
             from .rewriting import by_location, runpath

@@ -18,10 +18,8 @@ one that refuses or does not connect has that process's batches spilled at once.
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import urlsplit
 
 from . import losses
 
@@ -97,6 +95,9 @@ class Delivery:
         known = self._reachable.get(endpoint)
         if known is not None:
             return known
+        import socket  # at exit, when the collector is in doubt: not at start-up
+        from urllib.parse import urlsplit
+
         try:
             parts = urlsplit(endpoint if "//" in endpoint else "//" + endpoint)
             port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else 4317)

@@ -36,12 +36,12 @@ import threading
 from typing import Any, List, Optional
 
 from . import background, losses, worker_pools
-from .. import probes
 
 _pipeline: Optional[Any] = None
 # When the main thread finished: whether an uncaught KeyboardInterrupt ended it, and how
 # many modules were loaded then
 _main_end: List[Any] = [False, 0]
+_waits_at_main_end = False
 
 
 def _on_terminate(signum: int, frame: Any) -> None:
@@ -65,9 +65,11 @@ def _flush_at_multiprocessing_exit() -> None:
 
 def _after_fork_in_child() -> None:
     try:
-        probes.reset_counts()
+        probes = sys.modules.get("aiotel.probes")  # loaded with the first marked module
+        if probes is not None:
+            probes.reset_counts()
+            probes.traces.forget_all()
         losses.reset()
-        probes.traces.forget_all()
         metrics = sys.modules.get("aiotel.pipeline.metrics")  # loaded with the first marked call
         if metrics is not None:
             metrics.reset_after_fork()
@@ -115,6 +117,23 @@ def _at_exit() -> None:
     _keep_interrupted_exit()
 
 
+def wait_for_set_up_at_main_end() -> None:
+    """Once the tracer provider is built (nothing is set up in the background before):
+    when the main thread finishes, wait for the set-up, before ``concurrent.futures``
+    stops its pools (the set-up's imports use one). Registered after that module's own
+    hook, so it runs first."""
+    global _waits_at_main_end
+    if _waits_at_main_end:
+        return
+    _waits_at_main_end = True
+    try:
+        import concurrent.futures.thread  # noqa: F401  (registers its exit hook, if not yet)
+
+        threading._register_atexit(_main_ended)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError, ImportError):
+        pass
+
+
 def install(pipeline: Any) -> None:
     """Hook ``pipeline`` into exit, SIGTERM and fork; call once, from the main thread."""
     global _pipeline
@@ -125,10 +144,6 @@ def install(pipeline: Any) -> None:
     # Registered early, so it runs after the program's own atexit handlers (LIFO),
     # which may still call marked functions.
     atexit.register(_at_exit)
-    try:  # after concurrent.futures' (the SDK's resource detection loaded it): runs before it
-        threading._register_atexit(_main_ended)  # type: ignore[attr-defined]
-    except (AttributeError, RuntimeError):
-        pass
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_terminate)

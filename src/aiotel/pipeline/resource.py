@@ -51,26 +51,30 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"^[^@/]+@", "", url)  # git@host:org/repo.git
 
 
-def program(argv: Optional[list] = None, orig_argv: Optional[list] = None, main: Optional[str] = None) -> Tuple[str, str, str]:
-    """(kind, name, directory) of the program this process runs: kind is script, module, command or other."""
+def program(argv: Optional[list] = None, orig_argv: Optional[list] = None, main: Optional[str] = None,
+            cwd: Optional[str] = None) -> Tuple[str, str, str]:
+    """(kind, name, directory) of the program this process runs: kind is script, module, command or other.
+
+    ``argv`` and ``cwd``: as they were when the process started (now, by default)."""
+    here = cwd or os.getcwd()
     if main:  # aiotel-run python app.py: the launcher named the script
-        return "script", os.path.splitext(os.path.basename(main))[0], os.path.dirname(os.path.abspath(main))
+        return "script", os.path.splitext(os.path.basename(main))[0], os.path.dirname(os.path.normpath(os.path.join(here, main)))
     argv = list(sys.argv if argv is None else argv)
     orig = list(getattr(sys, "orig_argv", None) or [] if orig_argv is None else orig_argv) or _proc_cmdline()
     first = argv[0] if argv else ""
     if first == "-m":
         for i, arg in enumerate(orig[1:], 1):
             if arg == "-m" and i + 1 < len(orig):
-                return "module", orig[i + 1], os.getcwd()
+                return "module", orig[i + 1], here
             if arg.startswith("-m") and len(arg) > 2:
-                return "module", arg[2:], os.getcwd()
-        return "other", "", os.getcwd()
+                return "module", arg[2:], here
+        return "other", "", here
     if not first or first == "-c" or first == "-":
-        return "other", "", os.getcwd()
+        return "other", "", here
     name = os.path.basename(first)
     if name.endswith((".py", ".pyw", ".pyc")):
-        return "script", os.path.splitext(name)[0], os.path.dirname(os.path.abspath(first))
-    return "command", name, os.getcwd()
+        return "script", os.path.splitext(name)[0], os.path.dirname(os.path.normpath(os.path.join(here, first)))
+    return "command", name, here
 
 
 def _proc_cmdline() -> list:
@@ -139,16 +143,19 @@ def distribution_version(kind: str, name: str) -> Optional[str]:
     return None
 
 
-def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None) -> Dict[str, object]:
+def detected_attributes(environ: Mapping[str, str], configured: Mapping[str, object], main: Optional[str] = None,
+                        argv: Optional[list] = None, cwd: Optional[str] = None) -> Dict[str, object]:
     """What aiotel adds: only keys ``configured`` (the SDK's resource from the environment) lacks.
 
-    ``environ``: the variables of ``config.RESOURCE_VARIABLES`` that are set."""
+    ``environ``: the variables of ``config.RESOURCE_VARIABLES`` that are set; ``argv``:
+    ``sys.argv`` and ``cwd`` the working directory as they were when aiotel started (the
+    program may have changed them since)."""
     found: Dict[str, object] = {semconv.TELEMETRY_DISTRO_NAME: "aiotel", semconv.TELEMETRY_DISTRO_VERSION: __version__}
     if semconv.SERVICE_INSTANCE_ID not in configured:  # newer SDKs add it themselves
         found[semconv.SERVICE_INSTANCE_ID] = str(uuid.uuid4())
     if semconv.PROCESS_PID not in configured:
         found[semconv.PROCESS_PID] = os.getpid()
-    kind, name, directory = program(main=main)
+    kind, name, directory = program(argv=argv, main=main, cwd=cwd)
     service = str(configured.get(semconv.SERVICE_NAME, ""))
     inherited = environ.get("AIOTEL_SERVICE_NAME", "").strip()  # what aiotel-run named the program
     if (not service or service.startswith("unknown_service")) and not environ.get("OTEL_SERVICE_NAME"):
