@@ -274,7 +274,7 @@ def test_concurrent_imports_leave_warning_filters_and_results_unchanged(tmp_path
 
 def test_the_cached_pyc_name_carries_the_rewrite_format_and_options():
     from aiotel.config import load_settings
-    from aiotel.rewriting.rewrite import REWRITE_FORMAT
+    from aiotel.rewriting.contract import REWRITE_FORMAT
 
     plain = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off"})).fingerprint
     shapes = ImportHook(load_settings({"AIOTEL_CACHE_DIR": "off", "AIOTEL_CAPTURE_ARGS": "shape"})).fingerprint

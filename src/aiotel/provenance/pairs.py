@@ -23,14 +23,14 @@ import dataclasses
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .records import CANDIDATE, CONTROL, SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice, Provenance
+from .records import (CANDIDATE, CONTROL, EXPERIMENT_REFUSED, SOURCE_CONTROL, UNKNOWN_TOOL, Marker, Notice,  # noqa: F401
+                      Provenance)
 from .syntax import has_own_yield
 
 REPLACES_FIELD = "replaces"
 COMPARE_FIELD = "compare"
 REPLACED_BY_FIELD = "replaced_by"
 DEFAULT_COMPARATOR = "eq"
-EXPERIMENT_REFUSED = "experiment not shadowed: "  # how a refused pair's notice starts
 COMPARATORS = ("eq", "repr", "type", "approx:<tolerance>")
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"

@@ -14,6 +14,7 @@ SOURCE_GIT = "git"  # no marker: the commit that last changed most of its lines 
 SOURCE_CONTROL = "control"  # no marker: an AI rewrite's marker names it (`replaces:`), see provenance.pairs
 
 UNKNOWN_TOOL = "unknown"
+EXPERIMENT_REFUSED = "experiment not shadowed: "  # how a refused pair's notice starts (see provenance.pairs)
 CANDIDATE, CONTROL = "candidate", "control"  # an experiment arm, first in Provenance.shadow (see provenance.pairs)
 
 

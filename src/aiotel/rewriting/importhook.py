@@ -27,21 +27,22 @@ import re
 import sys
 import threading
 from types import CodeType, ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 from zipimport import zipimporter
 
 from .. import log
 from ..config import Settings
-from .attribution import Attribution, report_problems
 from ..provenance import CachedScanner, Provenance, ScanResult
 from ..provenance.scan_cache import UnmarkedIndex
 from ..provenance.digest import sha256_hex
-from ..provenance.git import GitHistory, TrailerRules, ai_functions
-from ..provenance.records import SOURCE_GIT
-from ..provenance.pairs import EXPERIMENT_REFUSED
+from ..provenance.records import EXPERIMENT_REFUSED, SOURCE_GIT
+from .contract import PROBES, RewriteOptions
 from .pyc import read_pyc, rewritten_pyc_path, source_invalidation, write_pyc
 from .selection import Scope, select
-from .rewrite import PROBES, RewriteOptions, rewrite_module
+
+if TYPE_CHECKING:  # git loads with the first marked file (blame) or the first scan (git provenance)
+    from ..provenance.git import GitHistory
+    from .attribution import Attribution
 
 _PathFinder = importlib.machinery.PathFinder
 _SourceFileLoader = importlib.machinery.SourceFileLoader
@@ -56,6 +57,8 @@ def instrumented_code(
     source: bytes, path: str, records: Sequence[Provenance], options: RewriteOptions = RewriteOptions()
 ) -> Optional[CodeType]:
     """Parse, rewrite and compile; None when no record matched a def of ``source``."""
+    from .rewrite import rewrite_module
+
     # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
     tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     if not rewrite_module(tree, records, path, options, source):
@@ -118,11 +121,9 @@ class ImportHook:
         self.history: Optional[GitHistory] = None
         self.attribution: Optional[Attribution] = None
         self.git_provenance = settings.git_provenance
-        if settings.git_blame or settings.git_provenance:
-            rules = TrailerRules(settings.git_ai_trailers, settings.git_ai_coauthors)
-            self.history = GitHistory(settings.cache_dir, rules)
-        if settings.git_blame and self.history is not None:
-            self.attribution = Attribution(self.history)
+        self._git_settings = settings if settings.git_blame or settings.git_provenance else None
+        self._background_allowed = False
+        self._git_lock = threading.Lock()
         # cross-module pairs: module -> local qualname -> the control's record, from its candidate's scan
         self.controls: Dict[str, Dict[str, Provenance]] = {}
         self._controls_rewritten: Set[Tuple[str, str]] = set()
@@ -135,6 +136,8 @@ class ImportHook:
         report_scan_problems(result)
         self._register_controls(result)
         self._say_once_if_unwritable(self.scanner.cache.problem, self.scanner.cache.directory)
+        if self.git_provenance or result.functions:
+            self._load_git()
         if self.git_provenance and self.history is not None and not result.skipped:
             from_git = self._functions_from_git(source, path, module, st, result)
             if from_git:
@@ -143,6 +146,35 @@ class ImportHook:
             self.attribution.request(path, st, result.functions)
         return result
 
+    def _load_git(self) -> None:
+        """The git history and the blame queue, when the settings ask for them: on the
+        first file that needs them (start-up does not load git)."""
+        if self._git_settings is None:
+            return
+        from ..provenance.git import GitHistory, TrailerRules
+        from .attribution import Attribution
+
+        with self._git_lock:  # two threads may import their first marked modules at once
+            settings, self._git_settings = self._git_settings, None
+            if settings is None:
+                return
+            rules = TrailerRules(settings.git_ai_trailers, settings.git_ai_coauthors)
+            self.history = GitHistory(settings.cache_dir, rules)
+            if settings.git_blame:
+                self.attribution = Attribution(self.history)
+        if self.attribution is not None and self._background_allowed:
+            self.attribution.allow_background()
+
+    def allow_background(self) -> None:
+        """The pipeline runs: aiotel's own threads (the blame queue's) may start."""
+        self._background_allowed = True
+        if self.attribution is not None:
+            self.attribution.allow_background()
+
+    def wait_for_background(self, timeout: float) -> bool:
+        """At exit: the blame queue worked off and its cache saved, within ``timeout``."""
+        return self.attribution.wait(timeout) if self.attribution is not None else True
+
     def _say_once_if_unwritable(self, problem: Optional[str], directory: Optional[str]) -> None:
         if problem is not None and not self._said_about_cache:
             self._said_about_cache = True
@@ -150,6 +182,9 @@ class ImportHook:
                      "files are read and marked files scanned at each start (AIOTEL_CACHE_DIR moves it, 'off' turns it off)")
 
     def _functions_from_git(self, source: bytes, path: str, module: str, st: os.stat_result, result: ScanResult) -> List[Provenance]:
+        from ..provenance.git import ai_functions
+        from .attribution import report_problems
+
         assert self.history is not None
         repo = self.history.repository(path)
         if repo is None:
