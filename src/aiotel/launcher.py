@@ -12,14 +12,14 @@ The launcher only prepares the environment and ``exec``s the command:
   go through the import hook.
 
 Its start-up is part of every run's, so it imports little: without options (the usual
-``aiotel-run python app.py``) no argparse and no table of variables.
+``aiotel-run python app.py``) no argparse and no table of variables; neither ``re`` nor
+``shutil`` (the console-script stub pip writes imports ``sys`` alone), which cost this
+process more than the rest of its work.
 """
 
 from __future__ import annotations
 
 import os
-import re  # the console-script stub has imported it already
-import shutil
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (annotations are strings)
@@ -29,7 +29,41 @@ if TYPE_CHECKING:
 
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
-_PYTHON_NAME = re.compile(r"^python(\d+(\.\d+)?)?[dtw]?(\.exe)?$")
+
+
+def is_python_name(name: str) -> bool:
+    """``python``, ``python3``, ``python3.12``, with an optional ``d``/``t``/``w`` and ``.exe``."""
+    if name.endswith(".exe"):
+        name = name[:-4]
+    if not name.startswith("python"):
+        return False
+    version = name[6:]
+    if version[-1:] in ("d", "t", "w"):
+        version = version[:-1]
+    major, dot, minor = version.partition(".")
+    return not version or (major.isdigit() and (not dot or minor.isdigit()))
+
+
+def which(name: str, path: Optional[str] = None) -> Optional[str]:
+    """``shutil.which`` on POSIX, where aiotel-run runs (importing shutil costs more than the lookup)."""
+    def runnable(candidate: str) -> bool:
+        return os.access(candidate, os.F_OK | os.X_OK) and not os.path.isdir(candidate)
+
+    if os.path.dirname(name):
+        return name if runnable(name) else None
+    if path is None:
+        path = os.environ.get("PATH", None)
+        if path is None:
+            path = os.defpath
+    seen = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, name)
+        if runnable(candidate):
+            return candidate
+    return None
 
 def build_parser() -> argparse.ArgumentParser:
     import argparse
@@ -113,7 +147,7 @@ def skips_bootstrap(python_args: Sequence[str], script_at: int) -> bool:
 
 def python_command(program: str, args: List[str], env: Dict[str, str]) -> List[str]:
     """The command to exec: a Python main script is replaced by the pyc the bootstrap writes."""
-    if not _PYTHON_NAME.match(os.path.basename(program)):
+    if not is_python_name(os.path.basename(program)):
         return args
     python_args = args[1:]
     at = script_index(python_args)
@@ -128,9 +162,8 @@ def python_command(program: str, args: List[str], env: Dict[str, str]) -> List[s
     if "-x" in python_args[:at]:
         return args  # -x skips the first source line: leave that to Python
     import json
-    import tempfile
 
-    workdir = tempfile.mkdtemp(prefix="aiotel-main-")  # private (0700), removed by the script's first statement
+    workdir = private_directory("aiotel-main-")  # removed by the script's first statement
     stem = os.path.splitext(os.path.basename(script))[0] or "main"
     pyc = os.path.join(workdir, stem + ".pyc")
     open(pyc, "wb").close()
@@ -144,7 +177,7 @@ def service_name(program: str, args: List[str]) -> Optional[str]:
     command's (``pytest``, ``gunicorn``); None for ``python -c`` and the REPL. Passed to
     every Python child as ``AIOTEL_SERVICE_NAME``, so workers that a server or a pool
     starts (spawn children, uvicorn and xdist workers) report under their program's name."""
-    if not _PYTHON_NAME.match(os.path.basename(program)):
+    if not is_python_name(os.path.basename(program)):
         return os.path.basename(program) or None
     python_args = args[1:]
     at = script_index(python_args)
@@ -162,6 +195,26 @@ def service_name(program: str, args: List[str]) -> Optional[str]:
     return None
 
 
+def private_directory(prefix: str) -> str:
+    """A new directory, mode 0700, in the first usable temporary directory, as
+    ``tempfile.mkdtemp`` makes it (whose import costs this process more than the rest
+    of its work); OSError when none can be made."""
+    candidates = [os.environ.get(v) for v in ("TMPDIR", "TEMP", "TMP")] + ["/tmp", "/var/tmp", "/usr/tmp"]
+    last: Optional[OSError] = None
+    for base in [c for c in candidates if c] + [os.getcwd()]:
+        for _ in range(10):
+            path = os.path.join(os.path.abspath(base), prefix + os.urandom(6).hex())
+            try:
+                os.mkdir(path, 0o700)
+                return path
+            except FileExistsError as exc:
+                last = exc
+            except OSError as exc:
+                last = exc
+                break  # not writable: the next candidate
+    raise last or OSError("no temporary directory")
+
+
 def _plain_source(path: str) -> bool:
     """Source Python would read as compile() does: not a zip app, no NUL byte (3.9 stops
     reading a script file at one, compile() rejects it)."""
@@ -177,11 +230,11 @@ def resolve(name: str, path: Optional[str]) -> Optional[str]:
     """The program to run. A bare ``python``/``python3``/``python3.X`` means the interpreter
     aiotel-run is installed with, when it has that name: the one that can import aiotel
     (``.venv/bin/aiotel-run python app.py`` works without activating the virtualenv)."""
-    if os.sep not in name and _PYTHON_NAME.match(name):
+    if os.sep not in name and is_python_name(name):
         sibling = os.path.join(os.path.dirname(sys.executable), name)
         if os.path.isfile(sibling) and os.access(sibling, os.X_OK):
             return sibling
-    return shutil.which(name, path=path)
+    return which(name, path=path)
 
 
 def script_interpreter(program: str) -> Optional[str]:
@@ -196,12 +249,12 @@ def script_interpreter(program: str) -> Optional[str]:
         return None
     words = head[0][2:].split()
     if words and words[0] == "/bin/sh" and len(head) > 1 and head[1].startswith("'" * 3 + "exec' "):
-        quoted = re.match(r"'''exec' \"([^\"]+)\"", head[1])
-        words = [quoted.group(1)] if quoted else []
+        quoted = head[1][len("'''exec' "):]  # "/path/to/python" "$0" "$@"
+        words = [quoted[1:quoted.index('"', 1)]] if quoted.startswith('"') and '"' in quoted[1:] else []
     if words and os.path.basename(words[0]) == "env":
         words = [w for w in words[1:] if not w.startswith("-")][:1]
-        words = [shutil.which(words[0]) or words[0]] if words else []
-    if not words or not _PYTHON_NAME.match(os.path.basename(words[0])):
+        words = [which(words[0]) or words[0]] if words else []
+    if not words or not is_python_name(os.path.basename(words[0])):
         return None
     return words[0]
 
@@ -275,10 +328,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if program is None:
         print(f"aiotel-run: command not found: {command[0]}", file=sys.stderr)
         return 127
-    if program != shutil.which(command[0], path=env.get("PATH")):
+    if program != which(command[0], path=env.get("PATH")):
         # Python finds its prefix (and so its virtualenv) from argv[0]: name the one we run
         command[0] = program
-    if not _PYTHON_NAME.match(os.path.basename(program)):
+    if not is_python_name(os.path.basename(program)):
         interpreter = foreign_interpreter(program, dict(os.environ))
         if interpreter is not None:
             print(unreachable(command[0], program, interpreter), file=sys.stderr)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from aiotel.config import VARIABLES
-from aiotel.launcher import BOOTSTRAP_DIR, script_index, skips_bootstrap, with_bootstrap
+from aiotel.launcher import BOOTSTRAP_DIR, is_python_name, private_directory, script_index, skips_bootstrap, which, with_bootstrap
 from conftest import ROOT, command, run
 
 pytestmark = pytest.mark.instrumentation
@@ -35,6 +35,39 @@ QUIET = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 )
 def test_script_is_found_among_interpreter_options(args, index):
     assert script_index(args) == index
+
+
+def test_the_launcher_s_own_helpers_answer_as_the_standard_library_does(tmp_path, monkeypatch):
+    """The launcher imports neither re nor shutil nor tempfile (start-up): its stand-ins
+    must agree with them."""
+    import itertools
+    import shutil
+    import stat
+
+    pattern = re.compile(r"^python(\d+(\.\d+)?)?[dtw]?(\.exe)?$")
+    pieces = ["python", "3", ".", "12", "d", "t", "w", ".exe", "x", "", "-"]
+    for parts in itertools.product(pieces, repeat=4):
+        name = "".join(parts)
+        assert is_python_name(name) == bool(pattern.match(name)), name
+    bins = [tmp_path / "a", tmp_path / "b"]
+    for folder in bins:
+        folder.mkdir()
+    (bins[1] / "tool").write_text("#!/bin/sh\n")
+    (bins[1] / "tool").chmod(0o755)
+    (bins[0] / "tool").write_text("not executable")
+    (bins[0] / "dir-tool").mkdir()
+    path = os.pathsep.join(str(b) for b in bins)
+    for name in ("tool", "dir-tool", "missing", str(bins[1] / "tool"), str(bins[0] / "tool"), "sh"):
+        assert which(name, path) == shutil.which(name, path=path), name
+        assert which(name) == shutil.which(name), name
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    made = private_directory("aiotel-main-")
+    assert os.path.dirname(made) == str(tmp_path) and os.path.basename(made).startswith("aiotel-main-")
+    assert stat.S_IMODE(os.stat(made).st_mode) == 0o700
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))  # not there: the next candidate, as tempfile does
+    elsewhere = private_directory("aiotel-main-")
+    assert os.path.isdir(elsewhere) and not elsewhere.startswith(str(tmp_path))
+    os.rmdir(elsewhere)
 
 
 def test_isolated_modes_are_recognised():
