@@ -102,17 +102,21 @@ def make_app(folder: str, package_name: str, marked: int) -> str:
     return script
 
 
-def import_times(args: List[str], cwd: str, env: Dict[str, str], runs: int, marked_every: int) -> Tuple[float, float]:
-    """Median over runs of the mean import time (ms) of the marked and of the other modules."""
-    marked, others = [], []
+def import_times(args: List[str], cwd: str, env: Dict[str, str], runs: int,
+                 marked_every: int) -> Tuple[float, float, float]:
+    """Medians over runs of the import time (ms) of the first marked module (under aiotel it
+    builds the tracer provider), the mean of the later marked ones, and the mean of the others."""
+    first, marked, others = [], [], []
     for _ in range(runs):
         done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)
         took = json.loads(done.stdout)
         is_marked = [i % marked_every == 0 for i in range(200)]
-        marked.append(statistics.mean(t for t, m in zip(took, is_marked) if m))
+        first.append(took[0])
+        later = [t for i, (t, m) in enumerate(zip(took, is_marked)) if m and i > 0]
+        marked.append(statistics.mean(later) if later else 0.0)
         others.append(statistics.mean(t for t, m in zip(took, is_marked) if not m))
-    return statistics.median(marked), statistics.median(others)
+    return statistics.median(first), statistics.median(marked), statistics.median(others)
 
 
 def rss_with_1000_functions(work: str, env: Dict[str, str], aiotel_run: str) -> Tuple[int, int]:
@@ -187,10 +191,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                   runs), app_bare))
         # per module, measured inside the program (the first marked import also loads what
         # the scan cache needs, which is counted in it)
-        bare_marked, bare_other = import_times([sys.executable, app], work, app_env, runs, 40)
-        warm_marked, warm_other = import_times([aiotel_run, sys.executable, app], work, app_env, runs, 40)
-        _, bare_unmarked = import_times([sys.executable, unmarked_app], work, app_env, runs, 1000)
-        _, warm_unmarked = import_times([aiotel_run, sys.executable, unmarked_app], work, app_env, runs, 1000)
+        bare_first, bare_marked, _ = import_times([sys.executable, app], work, app_env, runs, 40)
+        warm_first, warm_marked, _ = import_times([aiotel_run, sys.executable, app], work, app_env, runs, 40)
+        _, _, bare_unmarked = import_times([sys.executable, unmarked_app], work, app_env, runs, 1000)
+        _, _, warm_unmarked = import_times([aiotel_run, sys.executable, unmarked_app], work, app_env, runs, 1000)
 
         memory = rss_with_1000_functions(work, env, aiotel_run)
 
@@ -206,15 +210,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"import of one module, warm caches, mean: unmarked {bare_unmarked:.3f} ms bare, "
           f"{warm_unmarked:.3f} ms under aiotel-run (+{warm_unmarked - bare_unmarked:.3f}); marked "
           f"{bare_marked:.3f} ms bare, {warm_marked:.3f} ms under aiotel-run (+{per_marked:.3f}; target <= 1 ms: "
-          f"{'met' if per_marked <= 1 else 'MISSED'})")
+          f"{'met' if per_marked <= 1 else 'MISSED'}); the first marked module {bare_first:.3f} ms bare, "
+          f"{warm_first:.3f} ms under aiotel-run (+{warm_first - bare_first:.3f}: it builds the tracer provider)")
     bare_kib, aiotel_kib = memory
     print(f"peak RSS, 1000 marked functions each called once: bare {bare_kib / 1024:.1f} MiB, "
           f"aiotel-run {aiotel_kib / 1024:.1f} MiB (+{(aiotel_kib - bare_kib) / 1024:.1f} MiB)")
     ours, theirs = added.get("aiotel-run python -c pass"), added.get("opentelemetry-instrument python -c pass")
     if ours is not None and theirs:
         ratio = ours / theirs
-        print(f"target: aiotel-run adds <= 0.3x what opentelemetry-instrument adds: {ratio:.2f}x "
-              f"{'met' if ratio <= 0.3 else 'MISSED'}")
+        print(f"target: aiotel-run adds <= 0.15x what opentelemetry-instrument adds: {ratio:.2f}x "
+              f"{'met' if ratio <= 0.15 else 'MISSED'}")
     return 0
 
 

@@ -9,9 +9,9 @@ and the default is used.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar
 
 from .cachedir import default_cache_dir
 from .provenance.decode import MAX_SOURCE_BYTES
@@ -35,8 +35,13 @@ DEFAULT_STORE = ".aiotel"
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """Everything aiotel reads from the environment, read once (``load_settings``).
+
+    A NamedTuple, not a dataclass: it is built at every start-up, and importing
+    ``dataclasses`` (with ``inspect``) would cost each process 6 ms. ``_replace`` gives
+    a changed copy."""
+
     markers: MarkerConfig = MarkerConfig()
     cache_dir: Optional[str] = None  # None: no scan cache
     max_source_bytes: int = MAX_SOURCE_BYTES
@@ -65,7 +70,7 @@ class Settings:
     instrument_libraries: bool = True
     disabled_instrumentations: Tuple[str, ...] = ()  # entry point names (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)
     # the RESOURCE_VARIABLES that are set: resource detection's view of the environment
-    resource_environ: Dict[str, str] = dataclasses.field(default_factory=dict)
+    resource_environ: Mapping[str, str] = MappingProxyType({})
     log_level: str = "warn"
     # read here so a bad value is named once, by aiotel, and the SDK gets the default
     bsp_schedule_delay_ms: int = 5000
@@ -74,8 +79,8 @@ class Settings:
     bsp_max_export_batch_size: int = 512
     metric_export_interval_ms: int = 60000
     metric_export_timeout_ms: int = 30000
-    otlp_compression: Dict[str, str] = dataclasses.field(default_factory=lambda: {"TRACES": "none", "METRICS": "none"})
-    otlp_timeout_s: Dict[str, float] = dataclasses.field(default_factory=lambda: {"TRACES": 10.0, "METRICS": 10.0})
+    otlp_compression: Mapping[str, str] = MappingProxyType({"TRACES": "none", "METRICS": "none"})
+    otlp_timeout_s: Mapping[str, float] = MappingProxyType({"TRACES": 10.0, "METRICS": 10.0})
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
@@ -325,7 +330,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     noting = _Noting(os.environ if environ is None else environ)
     settings = _load_settings(noting)
     problems = unknown_variables(noting.env, noting.asked)
-    return dataclasses.replace(settings, problems=settings.problems + tuple(problems)) if problems else settings
+    return settings._replace(problems=settings.problems + tuple(problems)) if problems else settings
 
 
 def _load_settings(env: Mapping[str, str]) -> Settings:

@@ -8,7 +8,6 @@ fails the program runs uninstrumented, after one line on stderr that says why.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from typing import TYPE_CHECKING, Mapping, Optional
@@ -36,7 +35,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             from .config import load_settings
 
             settings = load_settings(os.environ if environ is None else environ)
-            log.setup(level=log.LEVELS[settings.log_level])
+            log.set_level(log.LEVELS[settings.log_level])  # logging loads when aiotel first speaks
             for problem in settings.problems:
                 log.warn(problem)
             from .pipeline import providers as setup
@@ -47,7 +46,7 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
             refused = cachedir.refusal(settings.cache_dir)  # it decides what gets imported
             if refused:
                 log.warn(refused)
-                settings = dataclasses.replace(settings, cache_dir=None)
+                settings = settings._replace(cache_dir=None)
             from .rewriting import importhook
 
             hook = importhook.install(settings)

@@ -9,9 +9,11 @@ import subprocess
 from conftest import aiotel_run, telemetry_env
 
 # What start-up must not load: the OpenTelemetry API and SDK, the probes, git, the rewrite
-# itself (only a cold rewrite needs it), and the exporters.
+# itself (only a cold rewrite needs it), the exporters, the scanner's records; nor
+# dataclasses (with inspect) and logging, 10 ms between them, until something needs them.
 HEAVY = ("opentelemetry", "aiotel.probes", "aiotel.provenance.git", "aiotel.rewriting.rewrite",
-         "aiotel.rewriting.attribution", "aiotel.pipeline.exporters", "aiotel.pipeline.resource")
+         "aiotel.rewriting.attribution", "aiotel.pipeline.exporters", "aiotel.pipeline.resource",
+         "aiotel.provenance.records", "dataclasses", "inspect", "logging")
 LOADED = f"import sys; print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
 
 

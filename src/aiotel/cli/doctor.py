@@ -4,7 +4,6 @@ the configured collector answers, and what the import hook would instrument here
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import socket
@@ -218,7 +217,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = load_settings(environ)
     refused = cachedir.refusal(settings.cache_dir)
     if refused:  # what aiotel-run would do: say so, and run without a cache
-        settings = dataclasses.replace(settings, cache_dir=None, problems=settings.problems + (refused,))
+        settings = settings._replace(cache_dir=None, problems=settings.problems + (refused,))
     checks = []
     for signal, protocol, endpoint in otlp_endpoints(settings, environ):
         problem = answers(endpoint, args.timeout)

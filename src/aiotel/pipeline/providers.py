@@ -120,6 +120,7 @@ class Pipeline:
         from .sampling import default_sampler
 
         settings = self.settings
+        log.setup()  # the SDK's own loggers, through the once-only filter, from now on
         resource = self.resource = build_resource(settings.resource_environ, self._main_script, self._argv, self._cwd)
         # The sampler the user set (OTEL_TRACES_SAMPLER(_ARG), as the SDK reads it), else
         # aiotel's: parent-based, new traces rate-limited per process.

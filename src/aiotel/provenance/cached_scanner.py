@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .scan_cache import ScanCache
 from .decode import MAX_SOURCE_BYTES
 from .grammar import DEFAULT_MARKERS, MarkerConfig
 from .prefilter import Prefilter
-from .records import ScanResult
+
+if TYPE_CHECKING:  # the records load with the first file that may hold a marker
+    from .records import ScanResult
 
 
 class CachedScanner:
@@ -31,6 +33,8 @@ class CachedScanner:
 
     def scan_bytes(self, data: bytes, path: str, module: str, st: Optional[os.stat_result] = None) -> ScanResult:
         """Scan ``data``, the current bytes of ``path`` (whose stat result is ``st``)."""
+        from .records import ScanResult
+
         if not self.prefilter.may_have_markers(data):
             return ScanResult(path=path, module=module)
         result = self.cache.get(path, st) if st is not None else None
@@ -53,5 +57,7 @@ class CachedScanner:
                 st = os.fstat(fh.fileno())
                 data = fh.read()
         except OSError as exc:
+            from .records import ScanResult
+
             return ScanResult(path=path, module=module, skipped=f"cannot read: {exc.strerror or exc}")
         return self.scan_bytes(data, path, module, st)

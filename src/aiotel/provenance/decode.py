@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import io
-import tokenize
 from typing import Union
 
 # Larger files are not scanned (generated tables, vendored bundles). Parsing is linear
@@ -27,6 +24,9 @@ def decode_source(data: bytes, max_bytes: int = MAX_SOURCE_BYTES) -> Union[str, 
     if b"\0" in data:
         return Unreadable("file contains NUL bytes, which Python source cannot")
     try:
+        import io
+        import tokenize  # here: start-up reads MAX_SOURCE_BYTES from this module, nothing else
+
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except (SyntaxError, LookupError) as exc:
         if not _python_accepts(data):
@@ -46,6 +46,8 @@ def decode_source(data: bytes, max_bytes: int = MAX_SOURCE_BYTES) -> Union[str, 
 def _python_accepts(data: bytes) -> bool:
     """Whether the interpreter compiles these bytes (asked only of files that fail to decode)."""
     try:
+        import ast
+
         compile(data, "<aiotel-scan>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):

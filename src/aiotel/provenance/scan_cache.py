@@ -9,13 +9,15 @@ race with another process must never reach the user.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .._version import __version__
 from ..cachedir import write_atomically
 from .digest import sha256_hex
 from .grammar import MarkerConfig
-from .records import ScanResult
+
+if TYPE_CHECKING:  # the records load with the first cached scan read
+    from .records import ScanResult
 
 _FORMAT = 3  # 3: Provenance.shadow names both arms, across modules too
 
@@ -40,6 +42,8 @@ class ScanCache:
         if entry is None:
             return None
         import json
+
+        from .records import ScanResult
 
         try:
             with open(entry, "rb") as fh:

@@ -6,7 +6,7 @@ cached pyc without loading the transform (which only a cold rewrite needs).
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 PROBES = "__aiotel_probes__"
 ENTER = "__aiotel_enter__"  # the module's binding of probes.enter (see probes.use_accelerator)
@@ -25,8 +25,7 @@ REWRITE_FORMAT = 7  # 7: enter/leave through module globals; 6: pairs across mod
 MAX_SHAPE_PARAMETERS = 16
 
 
-@dataclasses.dataclass(frozen=True)
-class RewriteOptions:
+class RewriteOptions(NamedTuple):  # not a dataclass: importing dataclasses costs start-up 6 ms
     """What the rewrite puts into each function besides the call probes.
 
     Fallback and empty-result counting cost nothing on paths that do not take them

@@ -18,8 +18,6 @@ one line on stderr.
 from __future__ import annotations
 
 import _imp
-import ast
-import dataclasses
 import importlib.machinery
 import importlib.util
 import os
@@ -32,16 +30,16 @@ from zipimport import zipimporter
 
 from .. import log
 from ..config import Settings
-from ..provenance import CachedScanner, Provenance, ScanResult
+from ..provenance import CachedScanner
 from ..provenance.scan_cache import UnmarkedIndex
 from ..provenance.digest import sha256_hex
-from ..provenance.records import EXPERIMENT_REFUSED, SOURCE_GIT
 from .contract import PROBES, RewriteOptions
 from .pyc import read_pyc, rewritten_pyc_path, source_invalidation, write_pyc
 from .selection import Scope, select
 
-if TYPE_CHECKING:  # git loads with the first marked file (blame) or the first scan (git provenance)
+if TYPE_CHECKING:  # these load with the first file that may hold a marker (git: the first marked file)
     from ..provenance.git import GitHistory
+    from ..provenance.records import Provenance, ScanResult
     from .attribution import Attribution
 
 _PathFinder = importlib.machinery.PathFinder
@@ -57,6 +55,8 @@ def instrumented_code(
     source: bytes, path: str, records: Sequence[Provenance], options: RewriteOptions = RewriteOptions()
 ) -> Optional[CodeType]:
     """Parse, rewrite and compile; None when no record matched a def of ``source``."""
+    import ast
+
     from .rewrite import rewrite_module
 
     # dont_inherit: aiotel's own `from __future__` lines must not reach the user's code
@@ -141,6 +141,8 @@ class ImportHook:
         if self.git_provenance and self.history is not None and not result.skipped:
             from_git = self._functions_from_git(source, path, module, st, result)
             if from_git:
+                import dataclasses
+
                 result = dataclasses.replace(result, functions=result.functions + tuple(from_git))
         if self.attribution is not None and result.functions:
             self.attribution.request(path, st, result.functions)
@@ -202,6 +204,8 @@ class ImportHook:
     def pyc_fingerprint(self, result: ScanResult) -> str:
         """Git-provenance records, and the arms of cross-module pairs, are not a function of
         the source alone: their digest is part of the cached pyc's name."""
+        from ..provenance.records import SOURCE_GIT
+
         from_git = [r.to_json() for r in result.functions if r.source == SOURCE_GIT or r.crosses_modules]
         if not from_git:
             return self.fingerprint
@@ -295,6 +299,8 @@ class ImportHook:
         """Remember the controls that ``result``'s pairs name in other modules, for when
         those modules are imported. A control module imported already ran uninstrumented:
         said once, with the pairs it leaves out."""
+        from ..provenance.records import EXPERIMENT_REFUSED
+
         late: Dict[str, List[str]] = {}
         for control in result.controls:
             known = self.controls.setdefault(control.module, {})
@@ -310,6 +316,10 @@ class ImportHook:
 
     def _with_controls(self, result: ScanResult, controls: Dict[str, Provenance]) -> ScanResult:
         """``result`` (a control module's) with the records of the controls other modules' pairs name."""
+        import dataclasses
+
+        from ..provenance.records import EXPERIMENT_REFUSED
+
         if result.skipped:
             return result  # not read (too large, undecodable...): said by the scan, and rewritten for nobody
         functions = list(result.functions)
@@ -456,6 +466,12 @@ def warn_about_early_imports(hook: ImportHook) -> List[str]:
         if not path or not path.endswith(".py") or PROBES in vars(module):
             continue
         if hook.scope.rules_out(name) or not hook.scope.wants(name, path):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                if not hook.scanner.prefilter.may_have_markers(fh.read()):
+                    continue  # the usual answer, without the scanner's records
+        except OSError:
             continue
         result = hook.scanner.scan_path(path, name)
         if result.functions:

@@ -12,7 +12,6 @@ the code runpy compiled, untouched.
 
 from __future__ import annotations
 
-import ast
 import io
 import os
 import sys
@@ -51,6 +50,8 @@ def _instrumented(code: Any, fname: Any) -> Any:
         return code  # a pyc, or compiled under another name: not ours to redo
     with io.open_code(path) as fh:
         source = fh.read()
+    import ast
+
     from .mainscript import instrument_main
 
     tree = compile(source, fname, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)

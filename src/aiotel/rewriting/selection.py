@@ -9,14 +9,14 @@ its functions are instrumented when the scanner found them marked (``select``).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import os
 import sys
 import sysconfig
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..provenance.records import Provenance, ScanResult
+if TYPE_CHECKING:  # the records load with the first marked file
+    from ..provenance.records import Provenance, ScanResult
 
 _THIRD_PARTY_DIRS = ("site-packages", "dist-packages")
 
@@ -126,8 +126,7 @@ class Scope:
         return None
 
 
-@dataclasses.dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """What the hook instruments in one file: the functions, or why none."""
 
     functions: Tuple[Provenance, ...]
