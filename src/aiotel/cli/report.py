@@ -139,8 +139,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
+    from ..store.window import read_totals
+
     skipped = report.Skipped()
-    points = list(report.read_points(files, skipped, args.by))
+    timeline: List[report.Point] = []
+    if args.html:  # the pages chart each function over time: every point (and every bad line said)
+        timeline = list(report.read_points(files, skipped, args.by))
+    # the window's totals, for every rendering: a few lines of each process's files (see store.window)
+    points = read_totals(files, since, report.Skipped() if args.html else skipped, args.by)
     # before the spans are read: which functions failed decides how far back they are read
     stats = report.summarize(points, since)
     details: Dict[str, Any] = {}
@@ -179,7 +185,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from .site_dir import ReportError
 
         try:
-            index, pages = write_site(args.html, store, stats, details, points, since, args.source_root, comparisons,
+            index, pages = write_site(args.html, store, stats, details, timeline, since, args.source_root, comparisons,
                                       loss_sentences(dropped, failed_exports))
         except (ReportError, OSError) as exc:
             print(f"aiotel report: --html {args.html}: {exc}", file=sys.stderr)

@@ -1,0 +1,215 @@
+"""The totals a report's window needs, read from a few lines of each process's files.
+
+aiotel's metrics are cumulative, and each export of a process holds every series the
+process has (the probes' counts only grow, and the metrics bridge hands all of them to
+every collection). So a process's total is its newest export line, and what it had at
+``since`` is its newest line at or before that time: found by bisecting the files on the
+lines' times (one time per line, in order: each line is one collection). Two or three
+lines per process instead of all of them, whatever the size of its files.
+
+The result is what ``rollup.series_totals`` gives over every point of the files, summed
+over processes as it is read, so memory holds one process's lines and one total per
+series, not the store. Files of layout 1, whose names two processes could share, are
+read whole, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import re
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from .. import semconv
+from .rollup import _FILE, _WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, read_points, series_totals
+
+_TIME = re.compile(rb'"timeUnixNano":"(\d+)"')
+
+MergedKey = Tuple[str, str, str, str, str, str, Tuple[object, ...], Tuple[float, ...]]
+
+
+def read_totals(files: Sequence[str], since: Optional[int] = None, skipped: Optional[Skipped] = None,
+                group_by: str = semconv.SERVICE_VERSION) -> List[Point]:
+    """One point per series (summed over processes) holding what it added in the window:
+    the same totals as ``series_totals(read_points(files), since)`` gives, summed."""
+    tally = skipped if skipped is not None else Skipped()
+    merged: Dict[MergedKey, Point] = {}
+    for process, paths in _processes(files, tally).items():
+        if _layout(paths[0]) < 2:
+            points: List[Point] = list(read_points(paths, tally, group_by))
+        else:
+            points = list(_window_points(process, paths, since, tally, group_by))
+        for p in series_totals(points, since):
+            _add(merged, p)
+    return list(merged.values())
+
+
+def _add(merged: Dict[MergedKey, Point], p: Point) -> None:
+    key = (p.service, p.version, p.function, p.tool, p.path, p.metric, p.labels, tuple(p.bounds))
+    known = merged.get(key)
+    if known is None:
+        merged[key] = Point(process="*", service=p.service, version=p.version, function=p.function, tool=p.tool,
+                            path=p.path, error_type=p.error_type, time=p.time, count=p.count, total=p.total,
+                            buckets=list(p.buckets), bounds=list(p.bounds), metric=p.metric, labels=p.labels)
+        return
+    known.count += p.count
+    known.total += p.total
+    known.time = max(known.time, p.time)
+    known.buckets = [a + b for a, b in zip(known.buckets, p.buckets)]
+
+
+def _layout(path: str) -> int:
+    match = _FILE.match(os.path.basename(path))
+    return int(match.group("layout") or 1) if match else 1
+
+
+def _age(path: str) -> int:
+    """0 for the file a process writes, n for its rotation ``.n`` (older)."""
+    suffix = os.path.basename(path).split(".jsonl", 1)[1].lstrip(".")
+    return int(suffix) if suffix.isdigit() else 0
+
+
+def _processes(files: Sequence[str], tally: Skipped) -> Dict[str, List[str]]:
+    """Each process's files, oldest first; files of a layout this reader does not know are
+    left out (and said, as ``read_points`` says them)."""
+    found: Dict[str, List[str]] = {}
+    for path in files:
+        if _layout(path) > LAYOUT:
+            tally.add(path, f"file of store layout v{_layout(path)} (written by a newer aiotel: upgrade to read it)")
+            continue
+        found.setdefault(os.path.basename(path).split(".jsonl")[0], []).append(path)
+    for paths in found.values():
+        paths.sort(key=_age, reverse=True)
+    return found
+
+
+def _window_points(process: str, paths: List[str], since: Optional[int], tally: Skipped,
+                   group_by: str) -> Iterator[Point]:
+    """The points of the process's newest usable line and, with ``since``, of its newest
+    line at or before ``since``."""
+    maps = _Maps(paths)
+    try:
+        newest = maps.newest_points(process, tally, group_by)
+        if newest is None:
+            return
+        time, points = newest
+        yield from points
+        if since is None or time <= since:
+            return
+        before = maps.last_at_or_before(since)
+        if before is not None:
+            path, data = before
+            yield from _usable(data, process, group_by, lambda reason: tally.add(path, reason)) or []
+    finally:
+        maps.close()
+
+
+def _usable(data: bytes, process: str, group_by: str, say: Callable[[str], None],
+            truncated: bool = False) -> Optional[List[Point]]:
+    """The points of one line, or None after saying why it cannot be used (the reasons
+    ``read_points`` gives, counted the same way)."""
+    try:
+        request = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        say("lines of the wrong shape")
+        return None
+    except ValueError:  # includes UnicodeDecodeError
+        say("truncated last line" if truncated else "lines that are not JSON")
+        return None
+    if not isinstance(request, dict):
+        say("lines of the wrong shape")
+        return None
+    try:
+        return list(_points_of(request, process, group_by))
+    except _WRONG_SHAPE:
+        say("lines of the wrong shape")
+        return None
+
+
+class _Maps:
+    """A process's files, oldest first, mapped: only the lines looked at are read."""
+
+    def __init__(self, paths: List[str]) -> None:
+        self.paths = paths
+        self._maps: Dict[str, Optional[mmap.mmap]] = {}
+
+    def _map(self, path: str) -> Optional[mmap.mmap]:
+        if path not in self._maps:
+            try:
+                with open(path, "rb") as fh:
+                    self._maps[path] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # empty, or gone since the listing
+                self._maps[path] = None
+        return self._maps[path]
+
+    def close(self) -> None:
+        for mapped in self._maps.values():
+            if mapped is not None:
+                mapped.close()
+
+    def newest_points(self, process: str, tally: Skipped, group_by: str) -> Optional[Tuple[int, List[Point]]]:
+        """(time, points) of the newest usable line; the lines after it that are not usable
+        (a last line cut short by a killed process, garbage) are skipped and said. Older
+        files are looked into when the newest holds none (just rotated)."""
+        for path in reversed(self.paths):
+            mapped = self._map(path)
+            if mapped is None:
+                continue
+            end = len(mapped)
+            while end > 0:
+                start = mapped.rfind(b"\n", 0, end - 1) + 1
+                data = mapped[start:end].rstrip(b"\n")
+                if data.strip():
+                    truncated = end == len(mapped) and mapped[end - 1:end] != b"\n"
+                    points = _usable(data, process, group_by, lambda reason: tally.add(path, reason), truncated)
+                    if points is not None:
+                        return _time_at(mapped, start) or 0, points
+                end = start
+        return None
+
+    def last_at_or_before(self, since: int) -> Optional[Tuple[str, bytes]]:
+        """(file, line) of the newest line whose time is at or before ``since``: bisected in
+        the newest file whose first line is (lines are in time order, one collection each)."""
+        for path in reversed(self.paths):
+            mapped = self._map(path)
+            if mapped is None or not len(mapped):
+                continue
+            first = _time_at(mapped, 0)
+            if first is None or first > since:
+                continue  # this file starts after ``since``: the line is in an older one, if any is left
+            start = _bisect(mapped, since)
+            return path, mapped[start:_line_end(mapped, start)]
+        return None
+
+
+def _line_end(mapped: mmap.mmap, start: int) -> int:
+    end = mapped.find(b"\n", start)
+    return len(mapped) if end < 0 else end
+
+
+def _time_at(mapped: mmap.mmap, start: int) -> Optional[int]:
+    found = _TIME.search(mapped, start, _line_end(mapped, start))
+    return int(found.group(1)) if found else None
+
+
+def _bisect(mapped: mmap.mmap, since: int) -> int:
+    """Where the last line of ``mapped`` whose time is at or before ``since`` starts, given that the
+    line at offset 0 is. Invariant: the line starting at ``low`` qualifies; none starting
+    at ``high`` or after does. A line whose time cannot be read counts as after."""
+    low, high = 0, len(mapped)
+    while True:
+        middle = (low + high) // 2
+        newline = mapped.find(b"\n", max(middle - 1, low), max(high - 1, low))
+        if newline < 0:
+            if middle - 1 <= low:
+                break  # no line starts between low and high
+            high = middle
+            continue
+        start = newline + 1
+        time = _time_at(mapped, start) if start < len(mapped) else None
+        if time is not None and time <= since:
+            low = start
+        else:
+            high = start
+    return low
