@@ -342,6 +342,21 @@ def test_a_pair_across_modules_costs_nothing_by_default_and_its_control_is_watch
     assert got.wait(lambda r: r.latest_points("aiotel.experiment.calls"))
 
 
+def test_a_pair_whose_control_module_is_excluded_is_said_not_shadowed(shop, tmp_path):
+    """AIOTEL_EXCLUDE=shop.legacy: the controls there run uninstrumented, so their pairs
+    cannot be shadowed; said once, naming them, and the program's output is its own."""
+    plain = run([sys.executable, "main.py", "legacy"], cwd=str(shop))
+    result = aiotel_run(["python", "main.py", "legacy"], shop, {
+        "AIOTEL_SHADOW": "1", "AIOTEL_EXCLUDE": "shop.legacy", "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+        "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
+    said = [line for line in result.stderr.splitlines() if "its module is excluded" in line]
+    assert len(said) == 1 and "was imported before" not in result.stderr, result.stderr
+    for pair in ("shop.fast.fast_total replaces shop.legacy.total", "shop.fast.fast_count replaces shop.legacy.Cart.count",
+                 "shop.billing.vat.vat_rate replaces shop.legacy.rate"):
+        assert pair in said[0], said[0]
+
+
 def test_scan_lists_pairs_across_modules(shop):
     scan = run(command("aiotel") + ["scan", "--json", "--no-cache", "."], cwd=str(shop))
     found = json.loads(scan.stdout)

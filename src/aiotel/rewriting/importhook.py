@@ -127,6 +127,7 @@ class ImportHook:
         # cross-module pairs: module -> local qualname -> the control's record, from its candidate's scan
         self.controls: Dict[str, Dict[str, Provenance]] = {}
         self._controls_rewritten: Set[Tuple[str, str]] = set()
+        self._controls_left_out: Set[str] = set()  # control modules imported uninstrumented, said once
         self._packages_looked_through: Set[str] = set()
 
     def scan(self, source: bytes, path: str, module: str, st: os.stat_result) -> ScanResult:
@@ -215,7 +216,11 @@ class ImportHook:
         return f"{self.fingerprint}-g{digest[:10]}"
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None):
-        if getattr(self._local, "busy", False) or self.scope.rules_out(fullname):
+        if getattr(self._local, "busy", False):
+            return None
+        if self.scope.rules_out(fullname):
+            if fullname in self.controls:
+                self._say_controls_left_out(fullname, "its module is excluded (AIOTEL_EXCLUDE, or out of scope)")
             return None
         self._local.busy = True  # the scanner imports lazily; those imports are not ours
         try:
@@ -268,6 +273,8 @@ class ImportHook:
             return plain
         origin = spec.origin
         if not self.scope.wants(fullname, origin):
+            if fullname in self.controls:
+                self._say_controls_left_out(fullname, f"its module is not instrumented ({self.scope.why_not(fullname, origin)})")
             return plain
         controls = self.controls.get(fullname)
         if not self.git_provenance and not controls:
@@ -309,10 +316,24 @@ class ImportHook:
             if earlier.shadow != control.shadow:
                 log.warn(f"{EXPERIMENT_REFUSED}{pair}: {control.qualname} is in the pair "
                          f"{earlier.marker.field_dict().get('replaced_by')} replaces {control.qualname} already")
-            elif control.module in sys.modules and (control.module, control.local_qualname) not in self._controls_rewritten:
+            elif (control.module in sys.modules and control.module not in self._controls_left_out
+                  and (control.module, control.local_qualname) not in self._controls_rewritten):
                 late.setdefault(control.module, []).append(pair)
         for module, pairs in late.items():
             log.warn(f"{EXPERIMENT_REFUSED}{', '.join(pairs)}: {module} was imported before aiotel read the marker that names it")
+
+    def _say_controls_left_out(self, module: str, why: str) -> None:
+        """The pairs whose control lives in ``module``, which is imported uninstrumented: said
+        once, so no experiment is believed to run that does not."""
+        from ..provenance.records import EXPERIMENT_REFUSED
+
+        if module in self._controls_left_out:
+            return
+        self._controls_left_out.add(module)
+        pairs = [f"{c.marker.field_dict().get('replaced_by')} replaces {c.qualname}"
+                 for c in self.controls.get(module, {}).values()]
+        if pairs:
+            log.warn(f"{EXPERIMENT_REFUSED}{', '.join(pairs)}: {why}")
 
     def _with_controls(self, result: ScanResult, controls: Dict[str, Provenance]) -> ScanResult:
         """``result`` (a control module's) with the records of the controls other modules' pairs name."""
