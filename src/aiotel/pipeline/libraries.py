@@ -40,10 +40,26 @@ _STANDARD_LIBRARY_TARGETS = {
 }
 
 
-def _entry_points() -> Iterable:
+def _metadata() -> Any:
+    """``importlib.metadata``; on Python 3.9 the ``importlib_metadata`` backport when it is
+    installed (the OpenTelemetry API requires it there), as the instrumentations use it:
+    3.9's own entry points do not name their distribution, which tells an instrumentor's
+    library and checks the remembered list."""
+    if sys.version_info < (3, 10):
+        try:
+            import importlib_metadata
+
+            return importlib_metadata
+        except ImportError:
+            pass
     from importlib import metadata
 
-    if sys.version_info >= (3, 10):
+    return metadata
+
+
+def _entry_points() -> Iterable:
+    metadata = _metadata()
+    if sys.version_info >= (3, 10) or metadata.__name__ == "importlib_metadata":
         return metadata.entry_points(group="opentelemetry_instrumentor")
     return metadata.entry_points().get("opentelemetry_instrumentor", [])  # type: ignore[attr-defined]
 
@@ -71,8 +87,7 @@ def _top_level_module(distribution: str) -> Optional[str]:
     guess = distribution.lower().replace("-", "_").replace(".", "_")
     if importlib.util.find_spec(guess) is not None:
         return guess
-    from importlib import metadata
-
+    metadata = _metadata()
     try:
         top_level = metadata.distribution(distribution).read_text("top_level.txt") or ""
     except metadata.PackageNotFoundError:
@@ -117,9 +132,7 @@ class _KnownEntryPoint:
     def dist(self) -> Any:
         if not self.dist_name:
             return None
-        from importlib import metadata
-
-        return metadata.distribution(self.dist_name)
+        return _metadata().distribution(self.dist_name)
 
 
 def _path_key() -> List[List[Any]]:
