@@ -28,7 +28,12 @@ Then the error path and a ~10 µs function, unsampled, against the same code bar
 
 Both span cases hand every span to an exporter that drops it, so the cost is the SDK's
 and aiotel's, not an exporter's; aiotel's tracer provider also has the span processor
-aiotel adds to its pipeline.
+aiotel adds to its pipeline. A second set-up (section "both exporting over OTLP") gives
+both providers what a deployment has instead: a ``BatchSpanProcessor`` and the OTLP/HTTP
+exporter, sending to a receiver in another process; each round's spans are flushed
+after it, untimed, and the queue holds a whole round, so none is dropped; the
+exporter's thread encodes and sends while the calls run, taking the interpreter lock
+from both sides alike.
 
 Then each optional signal, on against off, unsampled calls of the same function rewritten
 with and without it: fallback counting (handler not taken / taken), empty-result counting
@@ -225,10 +230,97 @@ def main(argv: List[str] = None) -> int:
         met = found["aiotel unsampled call"] <= hud
         print(f"target: unsampled <= hud-sdk's monitor: {found['aiotel unsampled call'] / hud:.2f}x {'met' if met else 'MISSED'}")
     print()
+    both_over_otlp(f, attributes, span_calls, repeats)
+    probes.configure(tracer=tracer, span_rate_limit=0)
+    print()
     context_read_price(f, tracer, calls // 2, repeats * 3)
     print()
     paths(calls, repeats, tracer)
     return 0
+
+
+RECEIVER = """
+import http.server, sys
+
+class Discard(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Discard)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def both_over_otlp(f: Callable, attributes: Dict[str, object], span_calls: int, repeats: int) -> None:
+    """The sampled call against the SDK's decorator, both providers exporting over OTLP/HTTP
+    through a BatchSpanProcessor (see the module's docstring)."""
+    import subprocess
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        endpoint = f"http://127.0.0.1:{receiver.stdout.readline().strip()}/v1/traces"
+
+        exported: Dict[str, int] = {}
+
+        class Counted(OTLPSpanExporter):  # the same exporter, counting what it sent (to check both sent all)
+            def __init__(self, side: str) -> None:
+                super().__init__(endpoint=endpoint, timeout=10)
+                self.side = side
+
+            def export(self, spans):  # type: ignore[no-untyped-def]
+                result = super().export(spans)
+                exported[self.side] = exported.get(self.side, 0) + len(spans)
+                return result
+
+        def batched(side: str, *processors: object) -> TracerProvider:
+            provider = TracerProvider()
+            for processor in processors:
+                provider.add_span_processor(processor)
+            provider.add_span_processor(BatchSpanProcessor(Counted(side), max_queue_size=max(span_calls + 1, 512),
+                                                           schedule_delay_millis=200))
+            return provider
+
+        ours, theirs = batched("aiotel", ForeignSpanProcessor()), batched("otel")
+
+        @theirs.get_tracer("bench").start_as_current_span("hot.f", attributes=attributes)
+        def otel_decorated(x):
+            return x
+
+        def flushed_rounds(fn: Callable, provider: TracerProvider) -> float:
+            results = []
+            for _ in range(repeats):
+                results.append(measure(fn, span_calls, 1))
+                provider.force_flush(30_000)  # untimed: the next round starts with an empty queue
+            return statistics.median(results)
+
+        probes.configure(tracer=ours.get_tracer("aiotel"), span_rate_limit=1e12, span_burst=10**9)
+        sampled = flushed_rounds(f, ours)
+        decorated = flushed_rounds(otel_decorated, theirs)
+        probes.configure(tracer=ours.get_tracer("aiotel"), span_rate_limit=1e-9, span_burst=1, trace_span_budget=10**9)
+        with ours.get_tracer("aiotel").start_as_current_span("request"):
+            child = flushed_rounds(f, ours)
+        for provider in (ours, theirs):
+            provider.shutdown()
+    finally:
+        receiver.kill()
+        receiver.wait(10)
+    print(f"both exporting over OTLP/HTTP (BatchSpanProcessor, a receiver in another process), medians of {repeats}; "
+          f"spans sent: aiotel {exported.get('aiotel', 0)}, OTel {exported.get('otel', 0)}")
+    print(f"{'case':<40}{'ns/call':>10}{'x OTel':>10}")
+    for name, ns in (("aiotel sampled span", sampled), ("aiotel recorded child in a trace", child),
+                     ("OTel SDK @start_as_current_span", decorated)):
+        print(f"{name:<40}{ns:>10.0f}{ns / decorated:>10.2f}")
 
 
 def enter_without_context_read(probe):
