@@ -4,9 +4,11 @@ that does gets the same provider, resource and spans as if it had been built at 
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 
-from conftest import aiotel_run, telemetry_env
+from conftest import aiotel_run, command, run, telemetry_env
 
 # What start-up must not load: the OpenTelemetry API and SDK, the probes, git, the rewrite
 # itself (only a cold rewrite needs it), the exporters, the scanner's records; nor
@@ -82,3 +84,23 @@ def test_the_probes_are_configured_when_a_library_instrumentation_loads_them_fir
            "OTEL_TRACES_EXPORTER": "none"}
     result = aiotel_run(["python", "-c", code], tmp_path, env)
     assert (result.returncode, result.stdout, result.stderr) == (0, "True\n1\n1\n", ""), result.stderr
+
+
+def test_tracing_that_cannot_be_built_is_said_once_and_the_program_runs(tmp_path):
+    """A part of aiotel's tracing cannot be imported (here: the program blocks it, as a
+    broken install would): the program's own `import opentelemetry.trace` and its marked
+    module's import go on as without aiotel, one line says why no span is recorded, and
+    the calls are still counted in the store."""
+    (tmp_path / "marked.py").write_text("# AI-generated: Claude\ndef one():\n    return 1\n")
+    code = ("import sys\nsys.modules['aiotel.pipeline.sampling'] = None  # a part that cannot load\n"
+            "from opentelemetry import trace\nprint(type(trace.get_tracer_provider()).__name__)\n"
+            "import marked\nprint(marked.one(), marked.one())\n")
+    plain = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True)
+    env = {"AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "AIOTEL_STORE": str(tmp_path / "store")}
+    result = aiotel_run(["python", "-c", code], tmp_path, env)
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout) == (0, "ProxyTracerProvider\n1 1\n")
+    said = result.stderr.splitlines()
+    assert len(said) == 1 and said[0].startswith("aiotel: could not set up tracing (ModuleNotFoundError"), result.stderr
+    report = run(command("aiotel") + ["report", "--json", "--store", str(tmp_path / "store")], cwd=str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    assert [(f["function"], f["calls"]) for f in json.loads(report.stdout)["functions"]] == [("marked.one", 2)]

@@ -78,6 +78,7 @@ class Pipeline:
         self._tracing_lock = threading.Lock()
         self._building = threading.local()
         self._probes_waiting = False
+        self._tracing_failed = False  # said once; the probes then count calls without spans
         self._done = False
         self.abandoned = 0  # finished spans the exit deadline left unexported, with no spill to keep them
         self._exit_waiters: List[Callable[[float], Any]] = []
@@ -97,13 +98,17 @@ class Pipeline:
         ``TRACE_API`` or ``PROBES``, which may happen in any thread: another thread's build
         is waited for, a build this thread is already inside (the SDK imports the API)
         returns at once."""
-        if self.tracer_provider is not None or getattr(self._building, "now", False):
+        if self.tracer_provider is not None or self._tracing_failed or getattr(self._building, "now", False):
             return
         self._building.now = True
         try:
             with self._tracing_lock:
-                if self.tracer_provider is None:
+                if self.tracer_provider is None and not self._tracing_failed:
                     self._build_tracing()
+        except Exception as exc:  # never into the import that asked for it
+            self._tracing_failed = True
+            log.warn(f"could not set up tracing ({type(exc).__name__}: {exc}); no spans are recorded in this process, "
+                     "marked functions still count their calls")
         finally:
             self._building.now = False
         if self._probes_waiting:
@@ -150,20 +155,27 @@ class Pipeline:
 
     def configure_probes(self) -> None:
         """Once the probes' module has run: their tracers, limits and the first call's starter."""
+        try:
+            self._configure_probes()
+        except Exception as exc:  # never into the import of a marked module
+            log.warn(f"could not configure the probes ({type(exc).__name__}: {exc}); marked functions run, "
+                     "and nothing they do is exported")
+
+    def _configure_probes(self) -> None:
         from .. import probes
         from ..probes.redact import Redactor
 
         self.build_tracing()
-        if self.tracer_provider is None or self.error_provider is None:
+        if not self._tracing_failed and (self.tracer_provider is None or self.error_provider is None):
             # the build itself imported the probes (its processors use parts of them):
             # configured when it is done, before the import that asked for it returns
             self._probes_waiting = True
             return
         settings = self.settings
-        spans = bool(settings.traces_exporters)
+        spans = bool(settings.traces_exporters) and self.tracer_provider is not None and self.error_provider is not None
         probes.configure(
-            tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,
-            error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,
+            tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,  # type: ignore[union-attr]
+            error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,  # type: ignore[union-attr]
             span_rate_limit=settings.span_rate_limit,
             span_burst=settings.span_burst,
             trace_span_budget=settings.trace_span_budget,
@@ -181,6 +193,7 @@ class Pipeline:
         """The first marked call: build the meter provider and the exporters off its thread."""
         self._begun_ns = time.time_ns()
         background.EXIT_WAIT[0] = self.timeout / 2
+        lifecycle.wait_for_set_up_at_main_end()  # done by the tracing build, unless it could not be built
         from . import exporters
 
         lazies = self._lazy_processors()
@@ -211,7 +224,7 @@ class Pipeline:
 
             readers = metric_readers(self.settings, self.delivery) + self.extra_readers
             self._readers = readers
-            meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
+            meter_provider = MeterProvider(resource=self.current_resource(), metric_readers=readers, shutdown_on_exit=False)
             isolate_loaded_modules()  # the exemplar reservoir is loaded now
             for reader in readers:
                 metrics.attach(reader, self.current_resource, since=self._begun_ns)
@@ -238,7 +251,8 @@ class Pipeline:
         callback()
 
     def current_resource(self) -> Resource:
-        assert self.resource is not None  # metrics are read only after a marked call, so after the build
+        if self.resource is None:  # tracing could not be set up: the metrics still name their process
+            self.resource = build_resource(self.settings.resource_environ, self._main_script, self._argv, self._cwd)
         return self.resource
 
     def forked(self) -> None:
