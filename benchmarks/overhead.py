@@ -49,6 +49,7 @@ import argparse
 import ast
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -239,37 +240,24 @@ def main(argv: List[str] = None) -> int:
     return 0
 
 
-RECEIVER = """
-import http.server, sys
-
-class Discard(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Discard)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
-
-
 def both_over_otlp(f: Callable, attributes: Dict[str, object], span_calls: int, repeats: int) -> None:
     """The sampled call against the SDK's decorator, both providers exporting over OTLP/HTTP
     through a BatchSpanProcessor (see the module's docstring)."""
-    import subprocess
+    import tempfile
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    from soak import COLLECTOR, Collector, free_port  # benchmarks/soak.py's sink: answers 200, keeps nothing
+
+    work = tempfile.mkdtemp(prefix="aiotel-overhead-")
+    script = os.path.join(work, "collector.py")
+    with open(script, "w") as fh:
+        fh.write(COLLECTOR)
+    receiver = Collector(free_port(), script)
+    receiver.up()
     try:
-        endpoint = f"http://127.0.0.1:{receiver.stdout.readline().strip()}/v1/traces"
+        endpoint = f"http://127.0.0.1:{receiver.port}/v1/traces"
 
         exported: Dict[str, int] = {}
 
@@ -313,8 +301,8 @@ def both_over_otlp(f: Callable, attributes: Dict[str, object], span_calls: int, 
         for provider in (ours, theirs):
             provider.shutdown()
     finally:
-        receiver.kill()
-        receiver.wait(10)
+        receiver.down()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"both exporting over OTLP/HTTP (BatchSpanProcessor, a receiver in another process), medians of {repeats}; "
           f"spans sent: aiotel {exported.get('aiotel', 0)}, OTel {exported.get('otel', 0)}")
     print(f"{'case':<40}{'ns/call':>10}{'x OTel':>10}")

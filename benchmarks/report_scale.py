@@ -31,37 +31,16 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/report.py, when imported
+
+from report import FUNCTION, PROGRAM as ROUNDS  # the same 60 functions and rounds as benchmarks/report.py
+from report import env as clean_env
+
 BIN = os.path.dirname(sys.executable)
 
-FUNCTION = '''
-# AI-generated: Claude, 2026-11-20, prompt: "step {n}"
-def step_{n}(x):
-    if x % 17 == 0:
-        raise ValueError("no multiples of 17")
-    try:
-        return {{"a": 1}}[x % 3 and "a" or "b"]
-    except KeyError:
-        return None
-'''
-
-PROGRAM = '''
-import sys, time
-import steps
-
-for i in range(int(sys.argv[1])):
-    for n in range(60):
-        try:
-            getattr(steps, f"step_{n}")(i)
-        except ValueError:
-            pass
-    time.sleep(0.01)
-'''
-
-
-def clean_env(**extra: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_", "PYTHON"))}
-    env.update(extra)
-    return env
+# report.py's program, pausing 10 ms a round: a service that exports many times
+PROGRAM = ROUNDS.rstrip() + "\n    time.sleep(0.01)\n"
+PROGRAM = PROGRAM.replace("import sys\n", "import sys, time\n", 1)
 
 
 def base_store(work: str, rounds: int) -> str:
