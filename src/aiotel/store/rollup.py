@@ -213,6 +213,17 @@ class Skipped:
         return said
 
 
+def layout_of(path: str) -> int:
+    """The store layout a file's name says it was written in (1: names without ``v<N>``)."""
+    match = _FILE.match(os.path.basename(path))
+    return int(match.group("layout") or 1) if match else 1
+
+
+def newer_layout(path: str) -> str:
+    """Why a file of a layout newer than ``LAYOUT`` is skipped."""
+    return f"file of store layout v{layout_of(path)} (written by a newer aiotel: upgrade to read it)"
+
+
 def store_files(store: str, signal: str = "metrics") -> List[str]:
     """The files of ``signal`` in ``store``, current and rotated, in time order per layout."""
     found = glob.glob(os.path.join(store, f"{signal}-*.jsonl")) + glob.glob(os.path.join(store, f"{signal}-*.jsonl.*"))
@@ -248,13 +259,10 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Unio
     wanted: Callable[[], str] = containing if callable(containing) else (lambda: containing)  # type: ignore[assignment]
     tally = skipped if skipped is not None else Skipped()
     for path in (reversed(list(files)) if newest_first else files):
-        name = os.path.basename(path)
-        match = _FILE.match(name)
-        layout = int(match.group("layout") or 1) if match else 1
-        if layout > LAYOUT:
-            tally.add(path, f"file of store layout v{layout} (written by a newer aiotel: upgrade to read it)")
+        if layout_of(path) > LAYOUT:
+            tally.add(path, newer_layout(path))
             continue
-        process = name.split(".jsonl")[0]
+        process = os.path.basename(path).split(".jsonl")[0]
         try:
             data = _read_if_holding(path, wanted().encode())
         except OSError as exc:

@@ -22,7 +22,8 @@ import re
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import semconv
-from .rollup import _FILE, _WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, read_points, series_totals
+from .rollup import (_WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, layout_of, newer_layout, read_points,
+                     series_totals)
 
 _TIME = re.compile(rb'"timeUnixNano":"(\d+)"')
 
@@ -36,7 +37,7 @@ def read_totals(files: Sequence[str], since: Optional[int] = None, skipped: Opti
     tally = skipped if skipped is not None else Skipped()
     merged: Dict[MergedKey, Point] = {}
     for process, paths in _processes(files, tally).items():
-        if _layout(paths[0]) < 2:
+        if layout_of(paths[0]) < 2:
             points: List[Point] = list(read_points(paths, tally, group_by))
         else:
             points = list(_window_points(process, paths, since, tally, group_by))
@@ -59,11 +60,6 @@ def _add(merged: Dict[MergedKey, Point], p: Point) -> None:
     known.buckets = [a + b for a, b in zip(known.buckets, p.buckets)]
 
 
-def _layout(path: str) -> int:
-    match = _FILE.match(os.path.basename(path))
-    return int(match.group("layout") or 1) if match else 1
-
-
 def _age(path: str) -> int:
     """0 for the file a process writes, n for its rotation ``.n`` (older)."""
     suffix = os.path.basename(path).split(".jsonl", 1)[1].lstrip(".")
@@ -75,8 +71,8 @@ def _processes(files: Sequence[str], tally: Skipped) -> Dict[str, List[str]]:
     left out (and said, as ``read_points`` says them)."""
     found: Dict[str, List[str]] = {}
     for path in files:
-        if _layout(path) > LAYOUT:
-            tally.add(path, f"file of store layout v{_layout(path)} (written by a newer aiotel: upgrade to read it)")
+        if layout_of(path) > LAYOUT:
+            tally.add(path, newer_layout(path))
             continue
         found.setdefault(os.path.basename(path).split(".jsonl")[0], []).append(path)
     for paths in found.values():
