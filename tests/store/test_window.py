@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from aiotel.store.rollup import read_points, store_files, summarize, series_totals
-from aiotel.store.window import _TIME, read_totals
+from aiotel.store.details import calls_over_time, durations_by_function
+from aiotel.store.rollup import DURATION, read_points, store_files, summarize, series_totals
+from aiotel.store.window import _TIME, read_totals, read_window
 from conftest import aiotel_run
 
 PROGRAM = '''
@@ -105,3 +106,34 @@ def test_a_process_whose_newest_file_is_empty_is_read_from_its_rotated_one(store
     everything = list(read_points(files))
     for since in (None, line_times(files)[len(line_times(files)) // 2]):
         same_numbers(as_numbers(read_totals(files, since), since), as_numbers(everything, since))
+
+
+def test_a_chart_reads_a_line_per_slot_and_adds_up_to_the_window_s_calls(store):
+    """With ``samples``, each process is read at that many lines (and its newest, and the
+    baseline), not all of them; the calls charted from those lines add up to the
+    window's calls, and never run ahead of the chart drawn from every line."""
+    files = store_files(str(store))
+    everything = list(read_points(files))
+    times = line_times(files)
+    samples = 8
+    assert len(times) > 4 * samples  # every line would be many more
+    for since in (None, times[len(times) // 3]):
+        window = read_window(files, since, samples=samples)
+        same_numbers(as_numbers(window.totals, since), as_numbers(everything, since))
+        lines_read = {}
+        for p in window.timeline:
+            lines_read.setdefault(p.process, set()).add(p.time)
+        assert len(lines_read) == 2 and all(len(read) <= samples + 2 for read in lines_read.values())
+        sampled, full = durations_by_function(window.timeline), durations_by_function(everything)
+        assert sampled.keys() == full.keys()
+        for key, points in full.items():
+            charted = [p.time for p in points if since is None or p.time > since]
+            if not charted:
+                continue
+            span = (min(charted), max(charted))
+            drawn, every = calls_over_time(sampled[key], since, window=span)[0], calls_over_time(points, since, window=span)[0]
+            expected = sum(p.count for p in series_totals(everything, since)
+                           if (p.function, p.version) == key and p.metric == DURATION)
+            assert sum(drawn) == sum(every) == expected > 0
+            for slot in range(len(drawn)):  # a sampled line holds what came before it, and no more
+                assert sum(drawn[:slot + 1]) <= sum(every[:slot + 1])

@@ -11,6 +11,12 @@ The result is what ``rollup.series_totals`` gives over every point of the files,
 over processes as it is read, so memory holds one process's lines and one total per
 series, not the store. Files of layout 1, whose names two processes could share, are
 read whole, as before.
+
+A chart over time (the HTML report's) needs more than two lines, but not every line
+either: with ``samples``, each process is also read at that many times spread evenly over
+its part of the window (each the newest line at or before its time, bisected as the
+baseline is), so a chart costs ``samples`` lines a process however long it ran. Being
+cumulative, the lines in between are what the sampled ones add up.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import json
 import mmap
 import os
 import re
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import semconv
 from .rollup import (_WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, layout_of, newer_layout, read_points,
@@ -30,20 +36,36 @@ _TIME = re.compile(rb'"timeUnixNano":"(\d+)"')
 MergedKey = Tuple[str, str, str, str, str, str, Tuple[object, ...], Tuple[float, ...]]
 
 
+class Window(NamedTuple):
+    totals: List[Point]  # one point per series, summed over processes: what it added in the window
+    timeline: List[Point]  # each process's points at its sampled lines (and its newest, and baseline)
+
+
 def read_totals(files: Sequence[str], since: Optional[int] = None, skipped: Optional[Skipped] = None,
                 group_by: str = semconv.SERVICE_VERSION) -> List[Point]:
     """One point per series (summed over processes) holding what it added in the window:
     the same totals as ``series_totals(read_points(files), since)`` gives, summed."""
+    return read_window(files, since, skipped, group_by).totals
+
+
+def read_window(files: Sequence[str], since: Optional[int] = None, skipped: Optional[Skipped] = None,
+                group_by: str = semconv.SERVICE_VERSION, samples: int = 0) -> Window:
+    """The window's totals (``read_totals``) and, with ``samples``, the points of each
+    process's lines at ``samples`` times spread over the window: the cumulative steps a
+    chart over time is drawn from (``details.calls_over_time``), in one reading."""
     tally = skipped if skipped is not None else Skipped()
     merged: Dict[MergedKey, Point] = {}
+    timeline: List[Point] = []
     for process, paths in _processes(files, tally).items():
         if layout_of(paths[0]) < 2:
             points: List[Point] = list(read_points(paths, tally, group_by))
         else:
-            points = list(_window_points(process, paths, since, tally, group_by))
+            points = list(_window_points(process, paths, since, tally, group_by, samples))
         for p in series_totals(points, since):
             _add(merged, p)
-    return list(merged.values())
+        if samples:
+            timeline.extend(points)
+    return Window(list(merged.values()), timeline)
 
 
 def _add(merged: Dict[MergedKey, Point], p: Point) -> None:
@@ -81,9 +103,11 @@ def _processes(files: Sequence[str], tally: Skipped) -> Dict[str, List[str]]:
 
 
 def _window_points(process: str, paths: List[str], since: Optional[int], tally: Skipped,
-                   group_by: str) -> Iterator[Point]:
+                   group_by: str, samples: int = 0) -> Iterator[Point]:
     """The points of the process's newest usable line and, with ``since``, of its newest
-    line at or before ``since``."""
+    line at or before ``since``; with ``samples``, also of its newest line at or before
+    each of that many times spread from the window's start (``since``, or its first line)
+    to its newest line. A line met twice is read once."""
     maps = _Maps(paths)
     try:
         newest = maps.newest_points(process, tally, group_by)
@@ -91,11 +115,20 @@ def _window_points(process: str, paths: List[str], since: Optional[int], tally: 
             return
         time, points = newest
         yield from points
-        if since is None or time <= since:
+        if since is not None and time <= since:
             return
-        before = maps.last_at_or_before(since)
-        if before is not None:
-            path, data = before
+        wanted: List[int] = [since] if since is not None else []
+        if samples:
+            start = since if since is not None else maps.first_time()
+            if start is not None and start < time:
+                wanted += [start + (time - start) * k // samples for k in range(samples)]
+        seen = set()
+        for at in wanted:
+            found = maps.last_at_or_before(at)
+            if found is None or found[:2] in seen:
+                continue
+            path, offset, data = found
+            seen.add((path, offset))
             yield from _usable(data, process, group_by, lambda reason: tally.add(path, reason)) or []
     finally:
         maps.close()
@@ -164,9 +197,18 @@ class _Maps:
                 end = start
         return None
 
-    def last_at_or_before(self, since: int) -> Optional[Tuple[str, bytes]]:
-        """(file, line) of the newest line whose time is at or before ``since``: bisected in
-        the newest file whose first line is (lines are in time order, one collection each)."""
+    def first_time(self) -> Optional[int]:
+        """The time of the process's oldest line still in its files."""
+        for path in self.paths:
+            mapped = self._map(path)
+            if mapped is not None and len(mapped):
+                return _time_at(mapped, 0)
+        return None
+
+    def last_at_or_before(self, since: int) -> Optional[Tuple[str, int, bytes]]:
+        """(file, offset, line) of the newest line whose time is at or before ``since``:
+        bisected in the newest file whose first line is (lines are in time order, one
+        collection each)."""
         for path in reversed(self.paths):
             mapped = self._map(path)
             if mapped is None or not len(mapped):
@@ -175,7 +217,7 @@ class _Maps:
             if first is None or first > since:
                 continue  # this file starts after ``since``: the line is in an older one, if any is left
             start = _bisect(mapped, since)
-            return path, mapped[start:_line_end(mapped, start)]
+            return path, start, mapped[start:_line_end(mapped, start)]
         return None
 
 
