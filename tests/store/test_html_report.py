@@ -318,3 +318,51 @@ def test_input_shapes_when_captured_are_shown_by_parameter(tmp_path):
     rows = re.findall(r"<tr><td class=l>unknown</td><td class=l>items</td><td class=l>(\w+)</td><td>(\d+)</td>", page_text)
     assert sorted(rows) == [("list", "3"), ("str", "1"), ("tuple", "1")]
     assert '<title>list: 3 calls</title>' in page_text and ">60%</text>" in page_text
+
+
+RARE = textwrap.dedent(
+    '''\
+    # AI-generated: Claude, 2026-11-20, prompt: "rare"
+    def rare(x):
+        if x < 0:
+            raise ValueError("negative")
+        return x
+
+
+    for i in range(400):
+        rare(i)
+    for i in (-1, -2):
+        try:
+            rare(i)
+        except ValueError:
+            pass
+    '''
+)
+
+
+def test_spans_are_read_newest_first_only_until_the_window_s_failures_are_found(tmp_path):
+    """A function that failed twice (the metrics say so) stops the reading of spans at its
+    second failure: the oldest line of the store, made unreadable here, is never reached.
+    Asked for a third failure that does not exist, the reading goes to the end and says so."""
+    from aiotel.store import rollup
+    from aiotel.store.details import read_spans
+
+    (tmp_path / "app.py").write_text(RARE)
+    store = tmp_path / "store"
+    env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"),
+           "AIOTEL_SPAN_RATE_LIMIT": "100000", "AIOTEL_SPAN_BURST": "100000", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16"}
+    assert run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env).returncode == 0
+    traces = rollup.store_files(str(store), "traces")
+    assert len(traces) == 1 and len((store / os.path.basename(traces[0])).read_bytes().splitlines()) > 3
+    oldest = store / os.path.basename(traces[0])
+    # a failed span of app.rare cut short: a reading that reaches it says so
+    oldest.write_bytes(b'{"traceId":"ab", "code.function.name": "app.rare", "status":{"code":2}\n' + oldest.read_bytes())
+
+    done = html_report(store, tmp_path / "site", cwd=tmp_path)
+    assert done.returncode == 0 and "not JSON" not in done.stderr, done.stderr
+    page = next(text for name, text in pages(tmp_path / "site").items() if name != "index.html")
+    assert page.count("<td class=l>negative</td>") == 2  # both failures, in its latest errors
+
+    skipped = rollup.Skipped()
+    _, details = read_spans(traces, {"app.rare": 3}, skipped)
+    assert len(details["app.rare"].failures) == 2 and "lines that are not JSON" in " ".join(skipped.lines())

@@ -139,23 +139,24 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)
         return 1
-    from ..store.window import read_totals
+    from ..store.window import read_window
 
     skipped = report.Skipped()
-    timeline: List[report.Point] = []
-    if args.html:  # the pages chart each function over time: every point (and every bad line said)
-        timeline = list(report.read_points(files, skipped, args.by))
-    # the window's totals, for every rendering: a few lines of each process's files (see store.window)
-    points = read_totals(files, since, report.Skipped() if args.html else skipped, args.by)
+    # the window's totals, for every rendering: a few lines of each process's files (see
+    # store.window); the pages also chart each function over time, from a line per slot
+    samples = 0
+    if args.html:
+        from ..store.details import TIME_SLOTS as samples
+    points, timeline = read_window(files, since, skipped, args.by, samples)
     # before the spans are read: which functions failed decides how far back they are read
     stats = report.summarize(points, since)
     details: Dict[str, Any] = {}
     if args.html:  # the spans are read once, for the commits and what the pages show of each function
         from ..store.details import read_spans
 
-        wanted: Dict[str, bool] = {}
+        wanted: Dict[str, int] = {}  # failures to show: the window's, of every version
         for s in stats:
-            wanted[s.function] = wanted.get(s.function, False) or s.errors > 0
+            wanted[s.function] = wanted.get(s.function, 0) + s.errors
         commits, details = read_spans(report.store_files(store, "traces"), wanted, skipped)
     else:
         commits = report.read_commits(report.store_files(store, "traces"), skipped, {s.function for s in stats})

@@ -16,6 +16,7 @@ from .rollup import (DURATION, UNKNOWN_VERSION, Point, Skipped, _WRONG_SHAPE, _a
                      take_commit)
 
 LATEST_ERRORS = 10
+TIME_SLOTS = 30  # a chart over time has this many slots; the store is read at as many times
 # A failed span's status, as OTLP/JSON spells it (the enum as a number, or by name). In
 # the raw text these can only be JSON syntax: a quote inside a string is escaped.
 _ERROR_STATUSES = ('"code":2}', '"code":"STATUS_CODE_ERROR"}')
@@ -97,12 +98,14 @@ class Detail:
     failures: List[Failure] = dataclasses.field(default_factory=list)
 
 
-def read_spans(files: Sequence[str], wanted: Dict[str, bool],
+def read_spans(files: Sequence[str], wanted: Dict[str, int],
                skipped: Optional[Skipped] = None) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
     """One pass over the aiotel spans in the store's trace ``files``, newest first: each
     function's commit, as ``rollup.read_commits`` finds it, and its ``Detail``. Lines are
     read until every function of ``wanted`` has its commit (where one is named), its
-    provenance and, where ``wanted`` says it failed, its ``LATEST_ERRORS`` latest failures."""
+    provenance and its latest failures: as many as ``wanted`` says it had (the window's
+    errors, from the metrics), at most ``LATEST_ERRORS``. So a function that failed
+    twice stops the reading at its second failure, not at the end of the store."""
     newest: Dict[str, Tuple[int, str, str]] = {}
     details: Dict[str, Detail] = {}
     if not wanted:
@@ -137,7 +140,7 @@ def read_spans(files: Sequence[str], wanted: Dict[str, bool],
                 skipped.add(path, "lines of the wrong shape")
         if missing:
             missing = {f for f in missing
-                       if f not in details or (wanted[f] and len(details[f].failures) < LATEST_ERRORS)}
+                       if f not in details or len(details[f].failures) < min(wanted[f], LATEST_ERRORS)}
             undescribed = any(f not in details for f in wanted)
         uncommitted.difference_update(newest)
         if not missing and not uncommitted:
@@ -196,7 +199,7 @@ def durations_by_function(points: Iterable[Point]) -> Dict[Tuple[str, str], List
     return grouped
 
 
-def calls_over_time(points: Sequence[Point], since: Optional[int], slots: int = 30,
+def calls_over_time(points: Sequence[Point], since: Optional[int], slots: int = TIME_SLOTS,
                     window: Optional[Tuple[int, int]] = None) -> Tuple[List[int], List[int], int, int]:
     """Calls and failed calls per time slot, from one function's duration points in time
     order (``durations_by_function``): (calls, errors, first ns, last ns). Each series is

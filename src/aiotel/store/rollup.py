@@ -264,15 +264,11 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Unio
             continue
         process = os.path.basename(path).split(".jsonl")[0]
         try:
-            data = _read_if_holding(path, wanted().encode())
+            lines = (_lines_newest_first if newest_first else _lines)(path, wanted().encode())
         except OSError as exc:
             tally.add(path, f"unreadable file ({exc.strerror or exc})")
             continue
-        if data is None:
-            continue
-        lines = data.split(b"\n")
-        last = len(lines) - 1
-        for index, raw in (reversed(list(enumerate(lines))) if newest_first else enumerate(lines)):
+        for last, raw in lines:
             if not raw or raw.isspace() or wanted().encode() not in raw:
                 continue
             try:
@@ -282,12 +278,51 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Unio
                 continue
             except ValueError:  # includes UnicodeDecodeError
                 # a last line without its newline was cut short (a process killed mid-write)
-                tally.add(path, "truncated last line" if index == last else "lines that are not JSON")
+                tally.add(path, "truncated last line" if last else "lines that are not JSON")
                 continue
             if not isinstance(request, dict):
                 tally.add(path, "lines of the wrong shape")
                 continue
             yield path, process, request
+
+
+def _lines(path: str, needle: bytes) -> List[Tuple[bool, bytes]]:
+    """(is the file's last line, line) for each line of a file that holds ``needle``."""
+    data = _read_if_holding(path, needle)
+    if data is None:
+        return []
+    lines = data.split(b"\n")
+    return [(index == len(lines) - 1, raw) for index, raw in enumerate(lines)]
+
+
+def _lines_newest_first(path: str, needle: bytes) -> Iterator[Tuple[bool, bytes]]:
+    """The lines of ``_lines``, last first, taken from the mapped file one at a time: a
+    reader that stops early (it found what it wanted in the newest lines) reads no more."""
+    with open(path, "rb") as fh:  # an unreadable file raises here, at the call
+        try:
+            mapped: Optional[mmap.mmap] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file, or one that cannot be mapped: read it
+            mapped = None
+    if mapped is None:
+        return reversed(list(_lines(path, needle)))
+    if needle and mapped.rfind(needle) < 0:  # from the end, where the reading starts
+        mapped.close()
+        return iter(())
+    return _mapped_lines_newest_first(mapped)
+
+
+def _mapped_lines_newest_first(mapped: mmap.mmap) -> Iterator[Tuple[bool, bytes]]:
+    with mapped:
+        end = len(mapped)
+        if mapped[end - 1:end] == b"\n":
+            yield False, b""  # what splitting gives after the last newline
+            end -= 1
+        last = True
+        while end >= 0:
+            start = mapped.rfind(b"\n", 0, end) + 1
+            yield last and end == len(mapped), mapped[start:end]
+            last = False
+            end = start - 1
 
 
 def _read_if_holding(path: str, needle: bytes) -> Optional[bytes]:
