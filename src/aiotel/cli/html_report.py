@@ -96,14 +96,28 @@ def _functions_of(path: str) -> Optional[Tuple[List[bytes], Dict[int, Tuple[int,
             with open(path, "rb") as fh:
                 data = fh.read()
             spans = {}
-            for node in ast.walk(ast.parse(data)):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                    spans[node.lineno] = (first, node.end_lineno or node.lineno)
+            for node in _definitions(ast.parse(data).body):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                spans[node.lineno] = (first, node.end_lineno or node.lineno)
             _parsed[path] = (data.splitlines(keepends=True), spans)
         except (OSError, SyntaxError, ValueError):
             _parsed[path] = None
     return _parsed[path]
+
+
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _definitions(statements: List[ast.stmt]) -> Iterable[ast.AST]:
+    """Every function definition among ``statements`` and the statements they hold, at
+    any depth: a ``def`` is a statement, so expressions are never walked into."""
+    pending = list(statements)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+        for field in _BODIES:
+            pending.extend(getattr(node, field, ()))
 
 
 def function_lines(path: str, def_line: Optional[int]) -> Optional[Tuple[List[str], int, str]]:
