@@ -16,7 +16,9 @@ them), warm (the same store again, unchanged), with ``--since`` (the middle of t
 runs), and the peak RSS of the report process; and the floor: the report of a store of
 one process. Targets (issue "a report
 that scales"): cold <= 5 s at 1 GB, warm <= 0.1x cold, peak memory independent of the
-store's size.
+store's size. Then the HTML report of the same store (its time against the text
+report's, and its peak RSS): it reads the same few lines a process, a line per chart
+slot, and the newest spans until each function's latest errors are found.
 """
 
 from __future__ import annotations
@@ -117,7 +119,16 @@ def measure(store: str, cache: str, runs: int, since: str) -> Dict[str, float]:
     if again != text:
         raise SystemExit("the warm report differs from the cold one")
     with_since = statistics.median(report(["--store", store, "--since", since], cache)[0] for _ in range(runs))
-    return {"cold": cold, "warm": warm, "since": with_since, "rss": rss}
+    site = os.path.join(os.path.dirname(store), "site")
+    html, html_rss = [], 0
+    for _ in range(runs):
+        shutil.rmtree(site, ignore_errors=True)
+        took, peak, _ = report(["--store", store, "--html", site], cache)
+        html.append(took)
+        html_rss = max(html_rss, peak)
+    shutil.rmtree(site, ignore_errors=True)
+    return {"cold": cold, "warm": warm, "since": with_since, "rss": rss, "html": statistics.median(html),
+            "html_rss": html_rss}
 
 
 def main() -> None:
@@ -147,7 +158,9 @@ def main() -> None:
             figures = results[mb] = measure(store, os.path.join(work, f"cache-{mb}"), runs, since)
             print(f"store of {total / 1e6:.0f} MB ({len(os.listdir(store))} files): cold {figures['cold']:.2f} s, "
                   f"warm {figures['warm']:.3f} s ({figures['warm'] / figures['cold']:.3f}x cold), "
-                  f"--since {figures['since']:.2f} s, peak RSS {figures['rss'] / 1024:.0f} MiB")
+                  f"--since {figures['since']:.2f} s, peak RSS {figures['rss'] / 1024:.0f} MiB; --html "
+                  f"{figures['html']:.2f} s ({figures['html'] / figures['warm']:.2f}x the text report), "
+                  f"peak RSS {figures['html_rss'] / 1024:.0f} MiB")
             shutil.rmtree(store)
         if not options.quick:
             top = results[sizes[-1]]
