@@ -38,8 +38,9 @@ from both sides alike.
 Then each optional signal, on against off, unsampled calls of the same function rewritten
 with and without it: fallback counting (handler not taken / taken), empty-result counting
 (a value returned / None returned), input shapes (``AIOTEL_CAPTURE_ARGS=shape``, a list
-argument), and commit attribution (two more span attributes, sampled calls; unsampled
-calls never read attributes). Git provenance only decides which functions are
+argument), commit attribution (two more span attributes, sampled calls; unsampled
+calls never read attributes), and the memory signal (two reads of the process's resident
+memory per recorded call; unsampled calls read none). Git provenance only decides which functions are
 rewritten: it costs nothing per call.
 """
 
@@ -450,6 +451,15 @@ def features(calls: int, span_calls: int, repeats: int, tracer: object) -> None:
                                                       "aiotel.provenance.commit.time": "2025-01-01T00:00:00Z"})
     cases.append(("commit attribution, sampled span", measure(plain, span_calls, repeats),
                   measure(attributed, span_calls, repeats)))
+    # the memory signal: two reads of /proc/self/statm per recorded call (off: no descriptor)
+    from aiotel.probes import memory
+
+    kept, memory._fd[0] = memory._fd[0], -1
+    try:
+        without = measure(plain, span_calls, repeats)
+    finally:
+        memory._fd[0] = kept
+    cases.append(("memory signal, sampled span", without, measure(plain, span_calls, repeats)))
     print(f"{'signal (unsampled calls unless said)':<38}{'off ns':>9}{'on ns':>9}{'on/off':>9}")
     for label, off, on in cases:
         print(f"{label:<38}{off:>9.0f}{on:>9.0f}{on / off:>9.2f}")

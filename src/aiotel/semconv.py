@@ -41,6 +41,7 @@ SPAN_REASON = "aiotel.span.reason"  # root (started a trace), in_trace (inside a
 # trace had AIOTEL_TRACE_SPAN_BUDGET spans of that function (parallel arrays)
 UNRECORDED_FUNCTIONS = "aiotel.span.unrecorded.functions"
 UNRECORDED_CALLS = "aiotel.span.unrecorded.calls"
+MEMORY_RSS_DELTA = "aiotel.memory.rss_delta"  # span: the process's resident bytes at the call's end less its start
 
 # --- on another instrumentation's span started inside a marked call: which AI function made it ---
 FUNCTION_NAME = "aiotel.function.name"  # the innermost running marked function, qualified
@@ -59,6 +60,7 @@ FUNCTION_FALLBACKS = "aiotel.function.fallbacks"  # counter: except handlers tha
 FUNCTION_EMPTY_RESULTS = "aiotel.function.empty_results"  # counter: None returns, by return line
 FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per parameter and argument type (opt-in)
 FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
+FUNCTION_MEMORY_RSS_DELTA = "aiotel.function.memory.rss_delta"  # histogram, By: recorded calls' change of RSS
 FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: calls a trace's span budget left without a span
 SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans that never reached their exporter's destination, by reason
 SPANS_DROPPED_REASON = "aiotel.spans.dropped.reason"  # queue_full (OTEL_BSP_MAX_QUEUE_SIZE), export_failed, store_rotated or exit_deadline

@@ -35,6 +35,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import losses
 from .. import probes, semconv
+from ..probes import memory
 from .._version import __version__
 
 DURATION = semconv.FUNCTION_DURATION
@@ -61,6 +62,12 @@ def _over_budget_series() -> Iterator[_Series]:
     for probe in probes.all_probes():
         if probe.over_budget:
             yield (id(probe),), probe.metric_attributes, [probe.over_budget]
+
+
+def _memory_series() -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        if probe.memory is not None:
+            yield (id(probe),), probe.metric_attributes, list(probe.memory)
 
 
 def _dropped_series() -> Iterator[_Series]:
@@ -150,6 +157,9 @@ INSTRUMENTS = (
     _Instrument(semconv.FUNCTION_SPANS_OVER_BUDGET,
                 "Calls of AI-generated functions left without a span: their trace had AIOTEL_TRACE_SPAN_BUDGET spans of them",
                 "{call}", _over_budget_series),
+    _Instrument(semconv.FUNCTION_MEMORY_RSS_DELTA,
+                "Change of the process's resident memory across recorded calls of AI-generated functions (process-wide: "
+                "other threads' allocations included)", "By", _memory_series, memory.BOUNDS_BYTES),
     _Instrument(semconv.SPANS_DROPPED, "Finished spans that never reached their destination: export queue full "
                 "(OTEL_BSP_MAX_QUEUE_SIZE), export failed, or rotated out of the store", "{span}", _dropped_series),
     _Instrument(semconv.METRIC_EXPORTS_FAILED, "Metric exports that failed; the next one that succeeds carries the totals",

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from .. import semconv
-from . import traces
+from . import memory, traces
 from .experiments import ShadowCall, ShadowParent, arm_begins, arm_ends
 from .state import (BOUNDS_NS, ERROR, IN_TRACE, ROOT, SLOW, Call, FunctionProbe, _open_gate, _probes, _settings,
                     _take_late_slot, _take_span_slot, late_spans_on, refresh_slow)
@@ -141,8 +141,10 @@ def _recorded(probe: FunctionProbe, span: Any, token: Any, state: Any = None) ->
         state = traces.state_of(context.trace_id)
     state.spans[probe] = state.spans.get(probe, 0) + 1
     state.open[context.span_id] = probe
-    # the call's clock starts now: starting its span is aiotel's time, not the function's
-    return Call(_now(), span, token, state, context.span_id)
+    rss = memory.rss()
+    # the call's clock starts now: starting its span (and reading the memory) is aiotel's
+    # time, not the function's
+    return Call(_now(), span, token, state, context.span_id, rss)
 
 
 def _leave_sampled(probe: FunctionProbe, call: Any, end: int) -> None:
@@ -178,12 +180,23 @@ def _end_span(probe: FunctionProbe, call: Call, end: int) -> None:
         return
     probe.ok_buckets[bisect_left(BOUNDS_NS, elapsed)] += 1
     probe.ok_sum_ns += elapsed
-    _close(call)
+    _close(call, probe)
     call.span.end()
 
 
-def _close(call: Call) -> None:
-    """The call's span ends: what the budget left unrecorded below it goes on it first."""
+def _close(call: Call, probe: FunctionProbe) -> None:
+    """The call's span ends: its change of resident memory, and what the budget left
+    unrecorded below it, go on it first."""
+    if call.rss >= 0:
+        now = memory.rss()
+        if now >= 0:
+            delta = now - call.rss
+            call.span.set_attribute(semconv.MEMORY_RSS_DELTA, delta)
+            counts = probe.memory
+            if counts is None:
+                counts = probe.memory = [0] * (len(memory.BOUNDS_BYTES) + 2)
+            counts[bisect_left(memory.BOUNDS_BYTES, delta)] += 1
+            counts[-1] += delta
     state = call.trace
     state.open.pop(call.span_id, None)
     counts = state.unrecorded.pop(call.span_id, None)
@@ -244,7 +257,7 @@ def _failed_call(probe: FunctionProbe, call: Any, exc: BaseException, kind: str,
             _detach(call.token)
             call.token = None
         if call.trace is not None:
-            _close(call)
+            _close(call, probe)
             _mark_failed(call.span, exc, kind)
             call.span.end()
             return

@@ -87,7 +87,7 @@ class FunctionProbe:
     __slots__ = (
         "name", "attributes", "metric_attributes", "by_reason", "caller_attributes",
         "ok_buckets", "ok_sum_ns", "fast_counts", "errors", "fallbacks", "empties", "parameters", "inputs",
-        "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "__weakref__",
+        "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "memory", "__weakref__",
     )
 
     def __init__(
@@ -116,6 +116,8 @@ class FunctionProbe:
         self.slow = _NEVER  # an unsampled call longer than this (ns) gets a late span
         self.shadow_rate = 0.0  # an experiment's arm: the fraction of calls that run both arms
         self.experiment: Any = None  # its experiments.Experiment
+        # recorded calls' change of resident memory: bucket counts (memory.BOUNDS_BYTES) then the sum
+        self.memory: Optional[List[int]] = None
         _open_gate(self)
         refresh_slow(self)
 
@@ -243,6 +245,7 @@ def reset_counts() -> None:
         probe.empties = {}
         probe.inputs = [{} for _ in probe.parameters]
         probe.over_budget = 0
+        probe.memory = None
 
 
 def all_probes() -> List[FunctionProbe]:
@@ -253,11 +256,12 @@ class Call:
     """A call with a span in flight (recording, or carrying a trace's "not recorded"
     decision). Calls without a span are just their start time (an int)."""
 
-    __slots__ = ("start", "span", "token", "trace", "span_id")
+    __slots__ = ("start", "span", "token", "trace", "span_id", "rss")
 
-    def __init__(self, start: int, span: Any, token: Any, trace: Any = None, span_id: int = 0) -> None:
+    def __init__(self, start: int, span: Any, token: Any, trace: Any = None, span_id: int = 0, rss: int = -1) -> None:
         self.start = start
         self.span = span
         self.token = token
         self.trace = trace  # its trace's aiotel.probes.traces.TraceState when recording
         self.span_id = span_id
+        self.rss = rss  # resident bytes when a recorded call began (-1: not read)
