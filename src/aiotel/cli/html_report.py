@@ -32,7 +32,7 @@ from ..store.details import Detail, calls_over_time, durations_by_function
 from .markup import Markup, esc
 from .site_dir import MANIFEST, prepare, write_private
 from .svg_charts import histogram_svg, over_time_svg, shares_svg, sparkline_svg
-from .units import human_seconds
+from .units import human_bytes_delta, human_seconds
 
 SORT_SCRIPT = (
     "document.querySelectorAll('th[data-col]').forEach(function(th){th.addEventListener('click',function(){"
@@ -154,7 +154,7 @@ def _cell(text: object, value: object = None, left: bool = False) -> str:
 def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail], sparks: Dict[Tuple[str, str], str],
                flagged: Dict[Tuple[str, str], List[str]], store: str, notes: Sequence[str]) -> str:
     heads = ["function", "version", "tool", "date", "calls", "errors", "error %", "p50", "p95", "p99", "fallbacks",
-             "None %", "calls over time"]
+             "None %", "RSS Δ mean", "calls over time"]
     rows = []
     for s in stats:
         key = (s.function, s.version)
@@ -165,11 +165,13 @@ def index_page(stats: Sequence[rollup.FunctionStats], details: Dict[str, Detail]
         if flags:
             link = Markup(link + f' <span class="flag-note">{esc(", ".join(flags))}</span>')
         p50, p95, p99 = s.quantile(0.5), s.quantile(0.95), s.quantile(0.99)
+        memory = s.memory.mean if s.memory else None
         cells = [
             _cell(link, s.function, left=True), _cell(s.version, left=True), _cell(s.tool, left=True),
             _cell(date, left=True), _cell(s.calls), _cell(s.errors), _cell(f"{100 * s.error_rate:.1f}", s.error_rate),
             _cell(human_seconds(p50), p50 or 0), _cell(human_seconds(p95), p95 or 0), _cell(human_seconds(p99), p99 or 0),
             _cell(sum(s.fallbacks.values())), _cell(f"{100 * s.empty_rate:.1f}", s.empty_rate),
+            _cell(human_bytes_delta(memory), memory if memory is not None else ""),
             _cell(Markup(sparks.get(key, "")), s.calls),
         ]
         rows.append(f'<tr{" class=flag" if flags else ""}>{"".join(cells)}</tr>')
@@ -218,6 +220,17 @@ def function_page(view: FunctionView, detail: Optional[Detail], source_root: Opt
                for i, (s, over) in enumerate(view.charted)]
     histograms = [(name, colour, s.buckets) for name, colour, s, _ in charted if s.bounds == newest.bounds]
     parts.append("<h2>Latency</h2>" + histogram_svg(histograms, newest.bounds))
+    measured = [(name, colour, s.memory) for name, colour, s, _ in charted if s.memory and s.memory.calls]
+    if measured:
+        bounds = measured[-1][2].bounds
+        rows = "".join(f"<tr><td class=l>{esc(name)}</td><td>{memory.calls}</td>"
+                       f"<td>{esc(human_bytes_delta(memory.mean))}</td>"
+                       f"<td>{esc(human_bytes_delta(memory.quantile(0.95)))}</td></tr>" for name, _, memory in measured)
+        parts.append("<h2>Resident memory across a call</h2><p>The process's RSS at each recorded call's end less "
+                     "its start: process-wide (other threads' allocations count), not an allocation profile.</p>"
+                     "<table><tr><th class=l>service.version</th><th>recorded calls</th><th>mean</th><th>p95</th></tr>"
+                     f"{rows}</table>" + histogram_svg([(name, colour, m.buckets) for name, colour, m in measured
+                                                        if m.bounds == bounds], bounds, human_bytes_delta, "memory"))
     parts.append("<h2>Calls over time</h2>" + over_time_svg([(name, colour, over) for name, colour, _, over in charted]))
     shaped = [s for s in view.versions if s.inputs]
     if shaped:

@@ -4,17 +4,19 @@ type shares, and calls over time."""
 from __future__ import annotations
 
 import time
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 from .markup import esc
 from .units import human_seconds
 
 
-def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequence[float]) -> str:
-    """Bars per latency bucket, one colour per series (name, colour, counts)."""
+def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequence[float],
+                  unit: Callable[[float], str] = human_seconds, what: str = "latency") -> str:
+    """Bars per bucket (of latency, or of ``what`` in ``unit``), one colour per series
+    (name, colour, counts)."""
     series = [s for s in series if s[2] and sum(s[2])]
     if not series or not bounds:
-        return "<p>no latency data</p>"
+        return f"<p>no {esc(what)} data</p>"
     shares = [[c / max(sum(counts), 1) for c in counts] for _, _, counts in series]
     used = [i for i in range(len(series[0][2])) if any(s[i] for s in shares)]
     low, high = max(min(used) - 1, 0), min(max(used) + 2, len(series[0][2]))
@@ -23,7 +25,7 @@ def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequ
     bar = (width / len(columns)) / (len(series) + 0.5)
     top = max(max(s[i] for i in columns) for s in shares) or 1
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + left}" height="{height + 40}" role="img" '
-             f'aria-label="latency histogram">']
+             f'aria-label="{esc(what)} histogram">']
     for k, (name, colour, counts) in enumerate(series):
         for j, i in enumerate(columns):
             h = shares[k][i] / top * height
@@ -31,7 +33,7 @@ def histogram_svg(series: Sequence[Tuple[str, str, Sequence[int]]], bounds: Sequ
             parts.append(f'<rect x="{x:.1f}" y="{height - h + 5:.1f}" width="{bar * 0.9:.1f}" height="{h:.1f}" '
                          f'fill="{colour}"><title>{esc(name)}: {counts[i]} calls</title></rect>')
     for j, i in enumerate(columns):
-        label = "≤" + human_seconds(bounds[i]) if i < len(bounds) else ">" + human_seconds(bounds[-1])
+        label = "≤" + unit(bounds[i]) if i < len(bounds) else ">" + unit(bounds[-1])
         parts.append(f'<text x="{left + j * (width / len(columns)):.1f}" y="{height + 20}">{esc(label)}</text>')
     parts.append(f'<text x="0" y="12">{100 * top:.0f}%</text></svg>')
     legend = " ".join(f'<span style="color:{colour}">■ {esc(name)}</span>' for name, colour, _ in series)

@@ -26,6 +26,7 @@ FALLBACKS = semconv.FUNCTION_FALLBACKS
 EMPTY_RESULTS = semconv.FUNCTION_EMPTY_RESULTS
 INPUT_TYPES = semconv.FUNCTION_INPUT_TYPES
 INPUT_SIZE = semconv.FUNCTION_INPUT_SIZE
+MEMORY = semconv.FUNCTION_MEMORY_RSS_DELTA
 UNKNOWN_VERSION = "unknown"
 LAYOUT = 2  # the newest store layout this reader knows (see store.writer.file_name)
 
@@ -37,6 +38,7 @@ _LABELS = {
     INPUT_TYPES: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     INPUT_SIZE: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     semconv.FUNCTION_SPANS_OVER_BUDGET: (),
+    MEMORY: (),
     semconv.SPANS_DROPPED: (semconv.SPANS_DROPPED_REASON,),
     semconv.METRIC_EXPORTS_FAILED: (),
     # an experiment's series are filed under its candidate (store.experiments reads them)
@@ -114,6 +116,7 @@ class FunctionStats:
     inputs: Dict[Tuple[str, str], InputShape] = dataclasses.field(default_factory=dict)  # (parameter, type)
     commit: Optional[Tuple[str, str]] = None  # (sha, time) from the newest span that names one
     spans_over_budget: int = 0  # calls a trace's span budget left without a span
+    memory: Optional["MemoryDelta"] = None  # recorded calls' change of resident memory
 
     @property
     def error_rate(self) -> float:
@@ -157,7 +160,30 @@ class FunctionStats:
             "inputs": [shape.to_json(parameter, kind) for (parameter, kind), shape in sorted(self.inputs.items())],
             "commit": {"sha": self.commit[0], "time": self.commit[1]} if self.commit else None,
             "spans_over_budget": self.spans_over_budget,
+            "memory": self.memory.to_json() if self.memory else None,
         }
+
+
+@dataclasses.dataclass
+class MemoryDelta:
+    """Recorded calls' change of the process's resident memory (bytes; process-wide, see
+    the telemetry docs): how many calls, their net sum, the histogram (both ways)."""
+
+    calls: int = 0
+    total_bytes: float = 0.0
+    buckets: List[int] = dataclasses.field(default_factory=list)
+    bounds: List[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def mean(self) -> Optional[float]:
+        return self.total_bytes / self.calls if self.calls else None
+
+    def quantile(self, q: float) -> Optional[float]:
+        return histogram_quantile(q, self.bounds, self.buckets)
+
+    def to_json(self) -> dict:
+        return {"recorded_calls": self.calls, "mean_rss_delta_bytes": self.mean,
+                "p95_rss_delta_bytes": self.quantile(0.95)}
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], buckets: Sequence[int]) -> Optional[float]:
@@ -171,7 +197,8 @@ def histogram_quantile(q: float, bounds: Sequence[float], buckets: Sequence[int]
         if seen + count >= rank and count > 0:
             if index >= len(bounds):  # the +Inf bucket: its lower bound is all one can say
                 return bounds[-1]
-            lower = bounds[index - 1] if index > 0 else 0.0
+            # below the first bound: from 0, or (bounds below 0: a change) nothing below it is known
+            lower = bounds[index - 1] if index > 0 else min(0.0, bounds[0])
             upper = bounds[index]
             return lower + (upper - lower) * (rank - seen) / count
         seen += count
@@ -488,6 +515,12 @@ def summarize(
             entry.empty_results[p.labels[0]] += p.count
         elif p.metric == semconv.FUNCTION_SPANS_OVER_BUDGET:
             entry.spans_over_budget += p.count
+        elif p.metric == MEMORY:
+            memory = entry.memory = entry.memory or MemoryDelta(bounds=list(p.bounds))
+            if memory.bounds == p.bounds:
+                memory.calls += p.count
+                memory.total_bytes += p.total
+                memory.buckets = [a + b for a, b in zip(memory.buckets, p.buckets)] if memory.buckets else list(p.buckets)
         else:
             shape = entry.inputs.setdefault((str(p.labels[0]), str(p.labels[1])), InputShape())
             if p.metric == INPUT_TYPES:
