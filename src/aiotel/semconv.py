@@ -60,6 +60,7 @@ FUNCTION_FALLBACKS = "aiotel.function.fallbacks"  # counter: except handlers tha
 FUNCTION_EMPTY_RESULTS = "aiotel.function.empty_results"  # counter: None returns, by return line
 FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per parameter and argument type (opt-in)
 FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
+FUNCTION_INPUT_ERRORS = "aiotel.function.input.errors"  # counter: failed calls per error.type, parameter, type, length bucket (opt-in)
 FUNCTION_MEMORY_RSS_DELTA = "aiotel.function.memory.rss_delta"  # histogram, By: recorded calls' change of RSS
 FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: calls a trace's span budget left without a span
 SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans that never reached their exporter's destination, by reason
@@ -83,6 +84,7 @@ MISMATCH_CANDIDATE_TYPE = "aiotel.experiment.candidate.type"  # the candidate's 
 MISMATCH_CONTROL_TYPE = "aiotel.experiment.control.type"  # the control's
 INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
 INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
+INPUT_LENGTH = "aiotel.input.length"  # metric attribute: the argument's length bucket ("0", "1", "2..10", "11..100", ...)
 
 
 def provenance_field(key: str) -> str:

@@ -114,6 +114,14 @@ def _input_series(sizes: bool) -> Iterator[_Series]:
                     yield (id(probe), parameter, kind), attributes, copy[probes.INPUT_BUCKETS:] + [copy[probes.INPUT_SIZE_SUM]]
 
 
+def _failed_input_series() -> Iterator[_Series]:
+    for probe in probes.all_probes():
+        for (kind, parameter, name, length), total in list(probe.failed_inputs.items()):
+            attributes = dict(probe.metric_attributes, **{semconv.ERROR_TYPE: kind, semconv.INPUT_PARAMETER: parameter,
+                                                          semconv.INPUT_TYPE: name, semconv.INPUT_LENGTH: length})
+            yield (id(probe), kind, parameter, name, length), attributes, [total]
+
+
 def _experiment_series(what: str) -> Iterator[_Series]:
     """An experiment's counts: compared calls and mismatches by the arm the program called,
     each arm's time by role, the shadow arm's errors."""
@@ -168,6 +176,8 @@ INSTRUMENTS = (
                 "{call}", lambda: _input_series(sizes=False)),
     _Instrument(INPUT_SIZE, "Length of sized arguments of AI-generated functions (AIOTEL_CAPTURE_ARGS=shape)",
                 "{item}", lambda: _input_series(sizes=True), probes.SIZE_BOUNDS),
+    _Instrument(semconv.FUNCTION_INPUT_ERRORS, "Failed calls of AI-generated functions by exception type and each "
+                "argument's type and length bucket (AIOTEL_CAPTURE_ARGS=shape)", "{call}", _failed_input_series),
     _Instrument(semconv.EXPERIMENT_CALLS, "Calls of an experiment's pair that ran both arms and were compared (AIOTEL_SHADOW)",
                 "{call}", lambda: _experiment_series("calls")),
     _Instrument(semconv.EXPERIMENT_MISMATCHES, "Compared calls whose candidate and control disagreed, by kind",

@@ -52,7 +52,7 @@ from opentelemetry import trace
 from ..provenance.records import Marker, Provenance
 from .attributes import _later_attributes, _redactions, add_attributes, function
 from .shapes import (INPUT_BUCKETS, INPUT_CALLS, INPUT_SIZE_SUM, INPUT_SIZED, MAX_TYPES_PER_PARAMETER, OTHER_TYPE,
-                     SIZE_BOUNDS, shapes)
+                     SIZE_BOUNDS, count_failed_inputs, failed_shape, shapes)
 from .signals import empty, fallback
 from . import traces
 from .experiments import ShadowCall, arm_ends, pair, pair_half, trial_begins, trial_drawn, trial_raised, trial_returned
@@ -232,7 +232,11 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
             counts = probe.errors.setdefault(kind, [0] * (len(BOUNDS_NS) + 2))
         counts[bisect_left(BOUNDS_NS, elapsed)] += 1
         counts[-1] += elapsed
-        _failed_call(probe, call, exc, kind, elapsed, end)
+        shape = None
+        if probe.parameters:  # shapes on: the failure by the shapes of its inputs
+            shape = failed_shape(probe, call)
+            count_failed_inputs(probe, kind, shape)
+        _failed_call(probe, call, exc, kind, elapsed, end, shape)
     except Exception:
         pass
     return None

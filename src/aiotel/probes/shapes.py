@@ -1,9 +1,17 @@
 """Input shapes (``AIOTEL_CAPTURE_ARGS=shape``): each argument's type and, for sized
-values, its length. Never a value."""
+values, its length. Never a value.
+
+A failed call's shapes are also counted by its exception type (``failed_inputs``), with
+lengths in buckets by powers of ten, and put on its late span: the shapes computed at
+the call's start are kept for that, on its ``Call`` when it has a span, else as the
+latest call of its function in its thread (an outer call of a recursion, or a coroutine
+whose call of the same function interleaved with another's, finds a newer call there:
+its failure is counted with the shape ``_UNKNOWN``, never with another call's)."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from threading import get_ident
 from types import BuiltinFunctionType, MethodDescriptorType, WrapperDescriptorType
 from typing import Any, Dict, Tuple
 
@@ -21,6 +29,11 @@ SIZE_BOUNDS: Tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_
 MAX_TYPES_PER_PARAMETER = 10
 OTHER_TYPE = "_OTHER"
 _MAX_TYPE_NAME = 128
+# A failed call's length bucket: 0, 1, 2..10, 11..100, ... by powers of ten (a few series
+# a parameter: what "fails when the list has more than 100 items" needs), "" unsized.
+LENGTH_DECADES: Tuple[int, ...] = tuple(10 ** k for k in range(8))  # 1 .. 10_000_000
+UNKNOWN_SHAPE = "_UNKNOWN"
+_MAX_THREADS_KEPT = 256  # threads whose latest call's shape is kept, per function
 # Per parameter and type: [calls, sized calls, size sum, bucket counts...]
 INPUT_CALLS, INPUT_SIZED, INPUT_SIZE_SUM, INPUT_BUCKETS = 0, 1, 2, 3
 _C_CALLABLES = (WrapperDescriptorType, MethodDescriptorType, BuiltinFunctionType)
@@ -50,6 +63,7 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
             return
         span = call.span if call.__class__ is Call else None
         index = 0
+        shape = []
         for value, per_type in zip(values, probe.inputs):
             cls = type(value)  # not value.__class__, which a proxy may fake
             name, sized = _type_cache.get(cls) or _describe(cls)
@@ -75,6 +89,55 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
                 span.set_attribute(semconv.input_attribute(parameter, "type"), name)
                 if size >= 0:
                     span.set_attribute(semconv.input_attribute(parameter, "length"), size)
+            shape.append((name, size))
             index += 1
+        if call.__class__ is Call:
+            call.shape = tuple(shape)
+        else:
+            kept = probe.call_shapes
+            if len(kept) >= _MAX_THREADS_KEPT:
+                kept.clear()  # threads come and go; their entries are only ever the latest call
+            kept[get_ident()] = (call, tuple(shape))
     except Exception:
         pass
+
+
+def length_bucket(size: int) -> str:
+    """The power-of-ten bucket of a length: "0", "1", "2..10", "11..100", ..., ">10000000";
+    "" for an argument without one."""
+    if size < 0:
+        return ""
+    if size <= 1:
+        return str(size)
+    upper = LENGTH_DECADES[bisect_left(LENGTH_DECADES, size)] if size <= LENGTH_DECADES[-1] else 0
+    return f"{upper // 10 + 1}..{upper}" if upper else f">{LENGTH_DECADES[-1]}"
+
+
+def failed_shape(probe: FunctionProbe, call: Any) -> Any:
+    """The shapes a failing call started with, or None when they are not known (see above)."""
+    if call.__class__ is Call:
+        return call.shape
+    kept = probe.call_shapes.get(get_ident())
+    return kept[1] if kept is not None and kept[0] == call and kept[0].__class__ is call.__class__ else None
+
+
+def count_failed_inputs(probe: FunctionProbe, kind: str, shape: Any) -> None:
+    """One failed call, counted per parameter by its exception type, argument type and length bucket."""
+    counts = probe.failed_inputs
+    for index, parameter in enumerate(probe.parameters):
+        if shape is not None and index < len(shape):
+            name, size = shape[index]
+            key = (kind, parameter, name, length_bucket(size))
+        else:
+            key = (kind, parameter, UNKNOWN_SHAPE, "")
+        counts[key] = counts.get(key, 0) + 1
+
+
+def input_attributes(probe: FunctionProbe, shape: Any) -> Dict[str, Any]:
+    """A late span's input attributes: what a span made at the call's start gets."""
+    attributes: Dict[str, Any] = {}
+    for parameter, (name, size) in zip(probe.parameters, shape or ()):
+        attributes[semconv.input_attribute(parameter, "type")] = name
+        if size >= 0:
+            attributes[semconv.input_attribute(parameter, "length")] = size
+    return attributes

@@ -16,6 +16,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from .. import semconv
 from . import memory, traces
 from .experiments import ShadowCall, ShadowParent, arm_begins, arm_ends
+from .shapes import input_attributes
 from .state import (BOUNDS_NS, ERROR, IN_TRACE, ROOT, SLOW, Call, FunctionProbe, _open_gate, _probes, _settings,
                     _take_late_slot, _take_span_slot, late_spans_on, refresh_slow)
 
@@ -251,7 +252,8 @@ def _mark_failed(span: Any, exc: BaseException, kind: str) -> None:
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
 
-def _failed_call(probe: FunctionProbe, call: Any, exc: BaseException, kind: str, elapsed: int, end: int) -> None:
+def _failed_call(probe: FunctionProbe, call: Any, exc: BaseException, kind: str, elapsed: int, end: int,
+                 shape: Any = None) -> None:
     if call.__class__ is not int and call.__class__ is not float:  # not an unsampled call's start or token
         if call.token is not None:
             _detach(call.token)
@@ -261,7 +263,7 @@ def _failed_call(probe: FunctionProbe, call: Any, exc: BaseException, kind: str,
             _mark_failed(call.span, exc, kind)
             call.span.end()
             return
-    _late_span(probe, ERROR, elapsed, end, exc, kind)
+    _late_span(probe, ERROR, elapsed, end, exc, kind, shape)
 
 
 def _slow_call(probe: FunctionProbe, elapsed: int, end: int) -> None:
@@ -272,15 +274,19 @@ def _slow_call(probe: FunctionProbe, elapsed: int, end: int) -> None:
         _late_span(probe, SLOW, elapsed, end)
 
 
-def _late_span(probe: FunctionProbe, reason: str, elapsed: int, end: int, exc: Any = None, kind: str = "") -> None:
+def _late_span(probe: FunctionProbe, reason: str, elapsed: int, end: int, exc: Any = None, kind: str = "",
+               shape: Any = None) -> None:
     """A span made at the end of a call that had none, with its true start, if the
     late-span cap allows: a child where the caller's trace is recorded, else a root
-    that links to the caller."""
+    that links to the caller. ``shape``: the call's input shapes, as a span started
+    with the call would carry them."""
     if not late_spans_on() or not _take_late_slot(probe, end):
         return
     now_wall = time.time_ns()
     parent = trace.get_current_span().get_span_context()
     attributes = probe.by_reason[reason]
+    if shape:
+        attributes = dict(attributes, **input_attributes(probe, shape))
     if parent.is_valid and parent.trace_flags.sampled:
         span = _settings.error_tracer.start_span(probe.name, kind=_INTERNAL, attributes=attributes,
                                                  start_time=now_wall - elapsed)

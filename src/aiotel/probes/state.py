@@ -87,7 +87,8 @@ class FunctionProbe:
     __slots__ = (
         "name", "attributes", "metric_attributes", "by_reason", "caller_attributes",
         "ok_buckets", "ok_sum_ns", "fast_counts", "errors", "fallbacks", "empties", "parameters", "inputs",
-        "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "memory", "__weakref__",
+        "gate", "tat", "slow", "late_tat", "over_budget", "shadow_rate", "experiment", "memory", "call_shapes",
+        "failed_inputs", "__weakref__",
     )
 
     def __init__(
@@ -109,6 +110,10 @@ class FunctionProbe:
         # with AIOTEL_CAPTURE_ARGS=shape: per parameter, type name -> counts (INPUT_*)
         self.parameters = parameters
         self.inputs: List[Dict[str, List[int]]] = [{} for _ in parameters]
+        # the shape of each thread's latest call without a span: thread id -> (call, shape)
+        self.call_shapes: Dict[int, Tuple[Any, Tuple[Tuple[str, int], ...]]] = {}
+        # failed calls by (error.type, parameter, type name, length bucket) (shapes.failed_inputs)
+        self.failed_inputs: Dict[Tuple[str, str, str, str], int] = {}
         self.gate = _NEVER  # monotonic ns before which no call may start a trace (rate cap)
         self.tat = 0  # GCRA "theoretical arrival time" of the next span
         self.late_tat = 0  # the same for late spans (failed and slow calls without one)
@@ -244,6 +249,7 @@ def reset_counts() -> None:
         probe.fallbacks = {}
         probe.empties = {}
         probe.inputs = [{} for _ in probe.parameters]
+        probe.failed_inputs = {}
         probe.over_budget = 0
         probe.memory = None
 
@@ -256,7 +262,7 @@ class Call:
     """A call with a span in flight (recording, or carrying a trace's "not recorded"
     decision). Calls without a span are just their start time (an int)."""
 
-    __slots__ = ("start", "span", "token", "trace", "span_id", "rss")
+    __slots__ = ("start", "span", "token", "trace", "span_id", "rss", "shape")
 
     def __init__(self, start: int, span: Any, token: Any, trace: Any = None, span_id: int = 0, rss: int = -1) -> None:
         self.start = start
@@ -265,3 +271,4 @@ class Call:
         self.trace = trace  # its trace's aiotel.probes.traces.TraceState when recording
         self.span_id = span_id
         self.rss = rss  # resident bytes when a recorded call began (-1: not read)
+        self.shape: Any = None  # with shapes on: (type name, length or -1) per parameter
