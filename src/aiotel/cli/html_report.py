@@ -246,6 +246,10 @@ def function_page(view: FunctionView, detail: Optional[Detail], source_root: Opt
                          + shares_svg(sorted(kinds, key=lambda k: -k[1])) for parameter, kinds in by_parameter.items())
         parts.append("<h2>Input shapes</h2><table><tr><th class=l>version</th><th class=l>parameter</th>"
                      f"<th class=l>type</th><th>calls</th><th>mean length</th></tr>{rows}</table>{charts}")
+        said = [(s.version, finding.sentence()) for s in shaped for finding in rollup.error_inputs(s)]
+        if said:
+            parts.append("<h2>Errors and their inputs</h2><ul>"
+                         + "".join(f"<li>{esc(version)}: {esc(text)}</li>" for version, text in said) + "</ul>")
     parts.append("<h2>Source</h2>" + source_section(view, detail, source_root))
     if detail and detail.failures:
         items = "".join(

@@ -97,6 +97,11 @@ def _print_stats(stats: List[report.FunctionStats], out: Any) -> None:
     if len(shapes) > 1:
         out.write("\ninput shapes (AIOTEL_CAPTURE_ARGS=shape)\n")
         _table(shapes, out)
+    found = [(s, finding) for s in stats for finding in report.error_inputs(s)]
+    if found:
+        out.write("\nerrors and their inputs (AIOTEL_CAPTURE_ARGS=shape)\n")
+        for s, finding in found:
+            out.write(f"  {s.function} ({s.version}): {finding.sentence()}\n")
 
 
 def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, out: Any) -> None:

@@ -17,7 +17,7 @@ import mmap
 import os
 import re
 from collections import Counter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .. import semconv
 
@@ -26,6 +26,7 @@ FALLBACKS = semconv.FUNCTION_FALLBACKS
 EMPTY_RESULTS = semconv.FUNCTION_EMPTY_RESULTS
 INPUT_TYPES = semconv.FUNCTION_INPUT_TYPES
 INPUT_SIZE = semconv.FUNCTION_INPUT_SIZE
+INPUT_ERRORS = semconv.FUNCTION_INPUT_ERRORS
 MEMORY = semconv.FUNCTION_MEMORY_RSS_DELTA
 UNKNOWN_VERSION = "unknown"
 LAYOUT = 2  # the newest store layout this reader knows (see store.writer.file_name)
@@ -37,6 +38,7 @@ _LABELS = {
     EMPTY_RESULTS: (semconv.CODE_LINE_NUMBER,),
     INPUT_TYPES: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
     INPUT_SIZE: (semconv.INPUT_PARAMETER, semconv.INPUT_TYPE),
+    INPUT_ERRORS: (semconv.ERROR_TYPE, semconv.INPUT_PARAMETER, semconv.INPUT_TYPE, semconv.INPUT_LENGTH),
     semconv.FUNCTION_SPANS_OVER_BUDGET: (),
     MEMORY: (),
     semconv.SPANS_DROPPED: (semconv.SPANS_DROPPED_REASON,),
@@ -117,6 +119,8 @@ class FunctionStats:
     commit: Optional[Tuple[str, str]] = None  # (sha, time) from the newest span that names one
     spans_over_budget: int = 0  # calls a trace's span budget left without a span
     memory: Optional["MemoryDelta"] = None  # recorded calls' change of resident memory
+    # failed calls by (error.type, parameter, type, length bucket), with shapes captured
+    failed_inputs: Counter = dataclasses.field(default_factory=Counter)
 
     @property
     def error_rate(self) -> float:
@@ -161,6 +165,7 @@ class FunctionStats:
             "commit": {"sha": self.commit[0], "time": self.commit[1]} if self.commit else None,
             "spans_over_budget": self.spans_over_budget,
             "memory": self.memory.to_json() if self.memory else None,
+            "errors_by_input": [finding.to_json() for finding in error_inputs(self)],
         }
 
 
@@ -184,6 +189,81 @@ class MemoryDelta:
     def to_json(self) -> dict:
         return {"recorded_calls": self.calls, "mean_rss_delta_bytes": self.mean,
                 "p95_rss_delta_bytes": self.quantile(0.95)}
+
+
+class ErrorInput(NamedTuple):
+    """Where one exception type of a function concentrates: the argument shape (parameter,
+    type, length bucket) that most of its failures had, against the share of all calls
+    that had it (from the input metrics)."""
+
+    error_type: str
+    parameter: str
+    type: str
+    length: str  # "" for an argument without a length
+    failures: int  # failed calls with that error type and this shape
+    of_failures: int  # failed calls with that error type
+    calls: Optional[int]  # all calls with this shape, where the input metrics tell it
+
+    def sentence(self) -> str:
+        """ "ValueError: 40 of 40 failures had `payload` a list of 101..1000 items (12% of calls)"."""
+        what = f"a {self.type}" + (f" of {self.length} items" if self.length else "")
+        share = f" ({self.calls} calls had it)" if self.calls is not None else ""
+        return f"{self.error_type}: {self.failures} of {self.of_failures} failures had `{self.parameter}` {what}{share}"
+
+    def to_json(self) -> dict:
+        return {"error_type": self.error_type, "parameter": self.parameter, "type": self.type,
+                "length": self.length or None, "failures": self.failures, "of_failures": self.of_failures,
+                "calls_with_this_shape": self.calls, "text": self.sentence()}
+
+
+def _calls_in_length_bucket(shape: "InputShape", length: str) -> Optional[int]:
+    """Calls whose argument's length fell in ``length`` (a power-of-ten bucket, whose bounds
+    are among the size histogram's), or None when the histogram cannot tell."""
+    if not length:
+        return shape.calls
+    if not shape.buckets or not shape.bounds:
+        return None
+    if length.startswith(">"):
+        low, high = float(length[1:]), float("inf")
+    elif ".." in length:
+        first, _, last = length.partition("..")
+        low, high = float(first) - 1, float(last)
+    else:
+        low = high = float(length)
+        low -= 1
+    total = 0
+    for index, count in enumerate(shape.buckets):
+        upper = shape.bounds[index] if index < len(shape.bounds) else float("inf")
+        lower = shape.bounds[index - 1] if index > 0 else float("-inf")
+        if lower >= low and upper <= high:
+            total += count
+        elif count and lower < high and upper > low:
+            return None  # a bucket that straddles the decade: not this histogram's bounds
+    return total
+
+
+def error_inputs(stats: "FunctionStats") -> List[ErrorInput]:
+    """Per exception type, the argument shape that tells its failures apart: among the
+    shapes at least half of them had, the one most over-represented against all calls
+    (its share of the failures over its share of the calls: a parameter every call has
+    the same shape of says nothing); with none that common, the most common. Shapes are
+    captured opt-in; unknown ones (see probes.shapes) count in the failures, never named."""
+    by_error: Dict[str, Counter] = {}
+    for (kind, parameter, name, length), count in stats.failed_inputs.items():
+        if name != "_UNKNOWN":
+            by_error.setdefault(kind, Counter())[(parameter, name, length)] += count
+    found = []
+    for kind, shapes in sorted(by_error.items()):
+        failures = max(stats.error_types.get(kind, 0), max(shapes.values()))
+        ranked = []
+        for (parameter, name, length), count in shapes.items():
+            shape = stats.inputs.get((parameter, name))
+            calls = _calls_in_length_bucket(shape, length) if shape is not None else None
+            lift = (count / failures) / (calls / stats.calls) if calls and stats.calls else 0.0
+            ranked.append((2 * count >= failures, lift, count, parameter, name, length, calls))
+        _, _, count, parameter, name, length, calls = max(ranked, key=lambda r: (r[0], r[1] if r[0] else 0, *r[2:6]))
+        found.append(ErrorInput(kind, parameter, name, length, count, failures, calls))
+    return found
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], buckets: Sequence[int]) -> Optional[float]:
@@ -515,6 +595,8 @@ def summarize(
             entry.empty_results[p.labels[0]] += p.count
         elif p.metric == semconv.FUNCTION_SPANS_OVER_BUDGET:
             entry.spans_over_budget += p.count
+        elif p.metric == INPUT_ERRORS:
+            entry.failed_inputs[tuple(str(label) for label in p.labels)] += p.count
         elif p.metric == MEMORY:
             memory = entry.memory = entry.memory or MemoryDelta(bounds=list(p.bounds))
             if memory.bounds == p.bounds:
