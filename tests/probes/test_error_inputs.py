@@ -122,3 +122,39 @@ def test_the_report_says_which_input_the_errors_come_with(tmp_path):
     page = next(p.read_text() for p in site.glob("f-shop.total-*.html"))
     assert "<h2>Errors and their inputs</h2>" in page
     assert "ValueError: 310 of 310 failures had `payload` a list of 101..1000 items (310 calls had it)" in page
+
+
+DRIFTING = textwrap.dedent(
+    '''\
+    import sys
+    import shop
+
+    for i in range(200):
+        size = 500 if sys.argv[1] == "2.0" and i % 2 else 5
+        try:
+            shop.total([1] * size, "sum")
+        except ValueError:
+            pass
+    '''
+)
+
+
+def test_compare_tells_how_each_parameter_s_inputs_changed_between_versions(tmp_path):
+    import json
+
+    (tmp_path / "shop.py").write_text(MODULE)
+    (tmp_path / "app.py").write_text(DRIFTING)
+    store = tmp_path / "store"
+    for version in ("1.0", "2.0"):
+        env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "AIOTEL_CAPTURE_ARGS": "shape",
+               "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version}"}
+        assert run(command("aiotel-run") + ["python", "app.py", version], cwd=str(tmp_path), env=env).returncode == 0
+    compared = run(command("aiotel") + ["report", "--store", str(store), "--compare", "1.0", "2.0"], cwd=str(tmp_path))
+    # half the calls of 2.0 have a payload of 500 items: a distance of 0.5; `mode` is the same
+    assert "shop.total: `payload`: list of 101..1000 items 0% -> 50% of calls (distance 0.50)" in compared.stdout
+    assert "`mode`" not in compared.stdout
+    data = json.loads(run(command("aiotel") + ["report", "--store", str(store), "--compare", "1.0", "2.0", "--json"],
+                          cwd=str(tmp_path)).stdout)
+    drift = next(f for f in data["functions"] if f["function"] == "shop.total")["input_drift"]
+    assert [(d["parameter"], d["shape"], d["old_share"], d["new_share"]) for d in drift] == [
+        ("payload", "list of 101..1000 items", 0.0, 0.5)]

@@ -113,6 +113,11 @@ def _print_comparison(comparisons: List[report.Comparison], old: str, new: str, 
         ])
     out.write(f"{old} -> {new}\n")
     _table(rows, out)
+    drifted = [(c.function, drift) for c in comparisons for drift in c.input_drift]
+    if drifted:
+        out.write(f"\ninputs that changed from {old} to {new} (AIOTEL_CAPTURE_ARGS=shape)\n")
+        for function, drift in drifted:
+            out.write(f"  {function}: {drift.sentence()}\n")
 
 
 _LOSSES = {

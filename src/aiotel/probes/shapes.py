@@ -16,6 +16,7 @@ from types import BuiltinFunctionType, MethodDescriptorType, WrapperDescriptorTy
 from typing import Any, Dict, Tuple
 
 from .. import semconv
+from ..length_buckets import length_bucket
 from .signals import _type_name
 from .experiments import ShadowCall
 from .state import Call, FunctionProbe
@@ -29,9 +30,6 @@ SIZE_BOUNDS: Tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_
 MAX_TYPES_PER_PARAMETER = 10
 OTHER_TYPE = "_OTHER"
 _MAX_TYPE_NAME = 128
-# A failed call's length bucket: 0, 1, 2..10, 11..100, ... by powers of ten (a few series
-# a parameter: what "fails when the list has more than 100 items" needs), "" unsized.
-LENGTH_DECADES: Tuple[int, ...] = tuple(10 ** k for k in range(8))  # 1 .. 10_000_000
 UNKNOWN_SHAPE = "_UNKNOWN"
 _MAX_THREADS_KEPT = 256  # threads whose latest call's shape is kept, per function
 # Per parameter and type: [calls, sized calls, size sum, bucket counts...]
@@ -100,17 +98,6 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
             kept[get_ident()] = (call, tuple(shape))
     except Exception:
         pass
-
-
-def length_bucket(size: int) -> str:
-    """The power-of-ten bucket of a length: "0", "1", "2..10", "11..100", ..., ">10000000";
-    "" for an argument without one."""
-    if size < 0:
-        return ""
-    if size <= 1:
-        return str(size)
-    upper = LENGTH_DECADES[bisect_left(LENGTH_DECADES, size)] if size <= LENGTH_DECADES[-1] else 0
-    return f"{upper // 10 + 1}..{upper}" if upper else f">{LENGTH_DECADES[-1]}"
 
 
 def failed_shape(probe: FunctionProbe, call: Any) -> Any:

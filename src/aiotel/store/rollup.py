@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .. import semconv
+from ..length_buckets import length_bucket
 
 DURATION = semconv.FUNCTION_DURATION
 FALLBACKS = semconv.FUNCTION_FALLBACKS
@@ -216,30 +217,28 @@ class ErrorInput(NamedTuple):
                 "calls_with_this_shape": self.calls, "text": self.sentence()}
 
 
-def _calls_in_length_bucket(shape: "InputShape", length: str) -> Optional[int]:
-    """Calls whose argument's length fell in ``length`` (a power-of-ten bucket, whose bounds
-    are among the size histogram's), or None when the histogram cannot tell."""
-    if not length:
-        return shape.calls
-    if not shape.buckets or not shape.bounds:
-        return None
-    if length.startswith(">"):
-        low, high = float(length[1:]), float("inf")
-    elif ".." in length:
-        first, _, last = length.partition("..")
-        low, high = float(first) - 1, float(last)
-    else:
-        low = high = float(length)
-        low -= 1
-    total = 0
+def decade_counts(shape: "InputShape") -> Optional[Dict[str, int]]:
+    """The sized calls of one parameter and type by power-of-ten length bucket, merged from
+    its size histogram; None when a histogram bucket straddles two (other bounds)."""
+    counts: Dict[str, int] = {}
     for index, count in enumerate(shape.buckets):
         upper = shape.bounds[index] if index < len(shape.bounds) else float("inf")
-        lower = shape.bounds[index - 1] if index > 0 else float("-inf")
-        if lower >= low and upper <= high:
-            total += count
-        elif count and lower < high and upper > low:
-            return None  # a bucket that straddles the decade: not this histogram's bounds
-    return total
+        lower = shape.bounds[index - 1] if index > 0 else -1.0
+        label = length_bucket(upper)
+        if label != length_bucket(int(lower) + 1):
+            if count:
+                return None
+            continue
+        counts[label] = counts.get(label, 0) + count
+    return counts
+
+
+def _calls_in_length_bucket(shape: "InputShape", length: str) -> Optional[int]:
+    """Calls whose argument's length fell in ``length`` ("" : all calls of this type)."""
+    if not length:
+        return shape.calls
+    counts = decade_counts(shape) if shape.buckets and shape.bounds else None
+    return None if counts is None else counts.get(length, 0)
 
 
 def error_inputs(stats: "FunctionStats") -> List[ErrorInput]:
@@ -264,6 +263,66 @@ def error_inputs(stats: "FunctionStats") -> List[ErrorInput]:
         _, _, count, parameter, name, length, calls = max(ranked, key=lambda r: (r[0], r[1] if r[0] else 0, *r[2:6]))
         found.append(ErrorInput(kind, parameter, name, length, count, failures, calls))
     return found
+
+
+DRIFT_THRESHOLD = 0.2  # the distance from which two versions' inputs are said to differ
+
+
+class InputDrift(NamedTuple):
+    """How one parameter's inputs differ between two versions: the total variation
+    distance between their shares of calls by type and power-of-ten length (0: the same
+    mix, 1: nothing in common), and the shape whose share moved most."""
+
+    parameter: str
+    distance: float
+    shape: str  # "list of 101..1000 items", or a type alone
+    old_share: float
+    new_share: float
+
+    def sentence(self) -> str:
+        return (f"`{self.parameter}`: {self.shape} {100 * self.old_share:.0f}% -> {100 * self.new_share:.0f}% of calls "
+                f"(distance {self.distance:.2f})")
+
+    def to_json(self) -> dict:
+        return {"parameter": self.parameter, "distance": self.distance, "shape": self.shape,
+                "old_share": self.old_share, "new_share": self.new_share, "text": self.sentence()}
+
+
+def input_mix(stats: "FunctionStats", parameter: str) -> Dict[str, int]:
+    """One parameter's calls by type and, for sized types, power-of-ten length."""
+    mix: Dict[str, int] = {}
+    for (name, kind), shape in stats.inputs.items():
+        if name != parameter:
+            continue
+        decades = decade_counts(shape) if shape.sized and shape.buckets and shape.bounds else None
+        if decades is None:
+            mix[kind] = mix.get(kind, 0) + shape.calls
+            continue
+        for length, count in decades.items():
+            if count:
+                mix[f"{kind} of {length} items"] = count
+        if shape.calls > shape.sized:  # calls whose len() could not be taken
+            mix[kind] = mix.get(kind, 0) + shape.calls - shape.sized
+    return mix
+
+
+def input_drift(old: "FunctionStats", new: "FunctionStats", threshold: float = DRIFT_THRESHOLD) -> List[InputDrift]:
+    """The parameters whose input mix differs between the two versions by at least
+    ``threshold``, the most changed first (input shapes are captured opt-in)."""
+    found = []
+    for parameter in sorted({p for p, _ in old.inputs} & {p for p, _ in new.inputs}):
+        before, after = input_mix(old, parameter), input_mix(new, parameter)
+        total_before, total_after = sum(before.values()), sum(after.values())
+        if not total_before or not total_after:
+            continue
+        moves = {shape: after.get(shape, 0) / total_after - before.get(shape, 0) / total_before
+                 for shape in set(before) | set(after)}
+        distance = sum(abs(move) for move in moves.values()) / 2
+        if distance >= threshold:
+            shape = max(sorted(moves), key=lambda k: (abs(moves[k]), moves[k]))  # a tie: the shape that grew
+            found.append(InputDrift(parameter, distance, shape, before.get(shape, 0) / total_before,
+                                    after.get(shape, 0) / total_after))
+    return sorted(found, key=lambda d: -d.distance)
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], buckets: Sequence[int]) -> Optional[float]:
@@ -686,6 +745,12 @@ class Comparison:
     def flagged(self) -> bool:
         return self.slower or self.more_errors or self.more_fallbacks
 
+    @property
+    def input_drift(self) -> List[InputDrift]:
+        """Parameters whose inputs differ between the versions (told, not flagged: new
+        inputs are news, not a regression)."""
+        return input_drift(self.old, self.new)
+
     def to_json(self) -> dict:
         return {
             "function": self.function,
@@ -702,6 +767,7 @@ class Comparison:
             "slower": self.slower,
             "more_errors": self.more_errors,
             "more_fallbacks": self.more_fallbacks,
+            "input_drift": [drift.to_json() for drift in self.input_drift],
         }
 
 
