@@ -181,6 +181,11 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
             (("aiotel_input_type", "str"), ("code_function_name", "app.parse")): 5.0,
             (("aiotel_input_type", "int"), ("code_function_name", "app.double")): 5.0}  # not app.old_double: a shadow arm
         assert query(base, 'sum(aiotel_function_input_size_sum{code_function_name="app.parse"})') == {(): 5.0}
+        # failed calls by the shape of their input ("x", "y": a str of one character)
+        assert query(base, 'sum by (code_function_name, error_type, aiotel_input_parameter, aiotel_input_type, '
+                           'aiotel_input_length) (aiotel_function_input_errors_total)') == {
+            (("aiotel_input_length", "1"), ("aiotel_input_parameter", "text"), ("aiotel_input_type", "str"),
+             ("code_function_name", "app.parse"), ("error_type", "ValueError")): 2.0}
         # the experiment (AIOTEL_SHADOW=1), under the names the dashboard and alert (f) use
         assert query(base, 'sum by (aiotel_experiment_candidate, aiotel_experiment_control) (aiotel_experiment_calls_total)') == {
             (("aiotel_experiment_candidate", "app.double"), ("aiotel_experiment_control", "app.old_double")): 5.0}
