@@ -25,6 +25,7 @@ SPAN_ATTRIBUTES = {
     "aiotel.provenance.source",
     "aiotel.source.sha256",
     "aiotel.span.reason",
+    "aiotel.memory.rss_delta",  # the change of resident memory across the recorded call
 }
 
 
@@ -61,6 +62,7 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
     digest = total.attributes.pop("aiotel.source.sha256")
     source = (app / "shop" / "cart.py").read_bytes().splitlines(keepends=True)
     assert digest == hashlib.sha256(b"".join(source[11:15])).hexdigest()  # lines 12-15: the def to its return
+    assert isinstance(total.attributes.pop("aiotel.memory.rss_delta"), int)
     assert total.attributes == {
         "code.function.name": "shop.cart.Cart.total",
         "code.file.path": str(app / "shop" / "cart.py"),
@@ -85,7 +87,8 @@ def test_spans_and_metrics_arrive_with_the_contract_names(app, receiver, tmp_pat
     assert len({s.trace_id for s in spans.values()}) == 1
     assert all(s.status_code == 0 for s in spans.values())  # UNSET
 
-    assert {p.metric for p in got.points} == {"aiotel.function.duration"}  # no SDK self-metrics
+    # no SDK self-metrics: the durations, and the memory of the recorded calls
+    assert {p.metric for p in got.points} == {"aiotel.function.duration", "aiotel.function.memory.rss_delta"}
     points = got.latest_points("aiotel.function.duration")
     assert {p.attributes["code.function.name"] for p in points.values()} == MARKED
     for point in points.values():
