@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from aiotel.cli.report import parse_since
+from aiotel.store.since import parse_since
 from aiotel.store.rollup import FunctionStats, Point, compare, histogram_quantile, summarize
 from aiotel.store.writer import ROTATED_FILES, JsonLinesFile
 from conftest import ROOT, SAMPLES, aiotel_run, command, run

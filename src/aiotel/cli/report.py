@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import re
 import sys
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from .. import config
 from ..store import rollup as report
+from ..store.since import parse_since
 from .units import human_seconds
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,6 +38,9 @@ def add_parser(subparsers: Any) -> None:
                         help="flag functions at least RATIO times slower (mean latency) in NEW (default: 1.5)")
     parser.add_argument("--min-delta", type=float, default=0.0001, metavar="SECONDS",
                         help="and at least SECONDS slower on average (default: 0.0001; micro-second functions jitter)")
+    parser.add_argument("--prometheus", metavar="URL",
+                        help="read a fleet's metrics from Prometheus' HTTP API instead of the store (the last 7 days, "
+                             "or --since; versions from the service_version label)")
     parser.add_argument("--html", metavar="DIR",
                         help="write a static site to DIR: an index, and a page per function with its source annotated")
     parser.add_argument("--source-root", metavar="DIR",
@@ -49,18 +48,6 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="exit 3 instead of reporting when the store holds lines that cannot be read")
     parser.set_defaults(run=run, subparser=parser)
-
-
-def parse_since(value: str, now: Optional[float] = None) -> int:
-    """A duration back from now, or an absolute ISO 8601 time; in Unix nanoseconds."""
-    now = time.time() if now is None else now
-    match = _DURATION.match(value)
-    if match:
-        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1e9)
-    moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a time without zone is local time
-    return int(moment.timestamp() * 1e9)
 
 
 def _ratio(value: Optional[float]) -> str:
@@ -137,6 +124,45 @@ def loss_sentences(dropped: Dict[str, int], failed_metric_exports: int) -> List[
     return said
 
 
+def _from_prometheus(args: argparse.Namespace, parser: argparse.ArgumentParser, since: Optional[int]) -> int:
+    """The same tables and JSON from Prometheus (``answers.prometheus_source``): the
+    numbers only, spans are not there."""
+    if args.html or args.store or args.by != "service.version":
+        parser.error("--prometheus reads the numbers of the text report: not with --html, --store or --by")
+    from ..answers import SourceCannotAnswer
+    from ..answers.prometheus_source import PrometheusSource
+
+    try:
+        stats = PrometheusSource(args.prometheus).stats(since)
+    except SourceCannotAnswer as exc:
+        print(f"aiotel report: {exc}", file=sys.stderr)
+        return 2
+    out = sys.stdout
+    if args.compare:
+        old, new = args.compare
+        missing = [v for v in (old, new) if v not in {s.version for s in stats}]
+        if missing:
+            print(f"aiotel report: no data for service.version {', '.join(map(repr, missing))} in Prometheus",
+                  file=sys.stderr)
+            return 2
+        comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
+        if args.json:
+            json.dump({"by": "service.version", "old": old, "new": new, "functions": [c.to_json() for c in comparisons]},
+                      out, indent=2)
+            out.write("\n")
+        else:
+            _print_comparison(comparisons, old, new, out)
+        return 1 if any(c.flagged for c in comparisons) else 0
+    if args.json:
+        json.dump({"prometheus": args.prometheus, "functions": [s.to_json() for s in stats]}, out, indent=2)
+        out.write("\n")
+    elif stats:
+        _print_stats(stats, out)
+    else:
+        print("no calls of AI-generated functions in Prometheus in this window", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     store = args.store or config.store_dir(os.environ)
     since = None
@@ -145,6 +171,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             since = parse_since(args.since)
         except ValueError:
             parser.error(f"--since {args.since!r}: expected a duration such as 30m, 2h, 7d, or an ISO time")
+    if args.prometheus:
+        return _from_prometheus(args, parser, since)
     files = report.store_files(store)
     if not files:
         print(f"aiotel report: no metrics in {store!r} yet; run a program under aiotel-run first", file=sys.stderr)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import heapq
 import json
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import semconv
 from .rollup import (DURATION, UNKNOWN_VERSION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests, commits_of,
@@ -82,6 +83,8 @@ class Failure:
     line: Optional[int]  # the line of the function where the exception left it
     trace_id: str
     version: str = UNKNOWN_VERSION  # the service.version of the process that failed
+    # its input shapes when captured: "<parameter>.type" / "<parameter>.length" -> value
+    inputs: Dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -98,13 +101,13 @@ class Detail:
     failures: List[Failure] = dataclasses.field(default_factory=list)
 
 
-def read_spans(files: Sequence[str], wanted: Dict[str, int],
-               skipped: Optional[Skipped] = None) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
+def read_spans(files: Sequence[str], wanted: Dict[str, int], skipped: Optional[Skipped] = None,
+               latest: int = LATEST_ERRORS) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
     """One pass over the aiotel spans in the store's trace ``files``, newest first: each
     function's commit, as ``rollup.read_commits`` finds it, and its ``Detail``. Lines are
     read until every function of ``wanted`` has its commit (where one is named), its
     provenance and its latest failures: as many as ``wanted`` says it had (the window's
-    errors, from the metrics), at most ``LATEST_ERRORS``. So a function that failed
+    errors, from the metrics), at most ``latest``. So a function that failed
     twice stops the reading at its second failure, not at the end of the store."""
     newest: Dict[str, Tuple[int, str, str]] = {}
     details: Dict[str, Detail] = {}
@@ -140,14 +143,14 @@ def read_spans(files: Sequence[str], wanted: Dict[str, int],
                 skipped.add(path, "lines of the wrong shape")
         if missing:
             missing = {f for f in missing
-                       if f not in details or len(details[f].failures) < min(wanted[f], LATEST_ERRORS)}
+                       if f not in details or len(details[f].failures) < min(wanted[f], latest)}
             undescribed = any(f not in details for f in wanted)
         uncommitted.difference_update(newest)
         if not missing and not uncommitted:
             break
     for detail in details.values():
         detail.failures.sort(key=lambda f: f.time, reverse=True)
-        del detail.failures[LATEST_ERRORS:]
+        del detail.failures[latest:]
     return commits_of(newest), details
 
 
@@ -174,8 +177,9 @@ def _take(details: Dict[str, Detail], span: dict, attrs: Dict[str, object], vers
             event_attrs = _attributes(event.get("attributes", []))
             message = str(event_attrs.get(semconv.EXCEPTION_MESSAGE, ""))
             trace = str(event_attrs.get(semconv.EXCEPTION_STACKTRACE, ""))
+    inputs = {k[len(semconv.INPUT_PREFIX):]: v for k, v in attrs.items() if k.startswith(semconv.INPUT_PREFIX)}
     detail.failures.append(Failure(end, str(kind), message, _line_in(trace, str(attrs.get(semconv.CODE_FILE_PATH, ""))),
-                                   str(span.get("traceId", "")), version))
+                                   str(span.get("traceId", "")), version, inputs))
 
 
 def _line_in(stacktrace: str, path: str) -> Optional[int]:
@@ -224,3 +228,49 @@ def calls_over_time(points: Sequence[Point], since: Optional[int], slots: int = 
         if failed:
             errors[slot] += added
     return calls, errors, first, end
+
+
+class SlowCall(NamedTuple):
+    """One recorded call of a marked function, by its span."""
+
+    seconds: float
+    function: str
+    version: str
+    end: int  # ns since the epoch
+    trace_id: str
+    span_id: str
+    error_type: str  # "" when it returned
+
+
+def slowest_calls(files: Sequence[str], function: Optional[str] = None, limit: int = 10,
+                  since: Optional[int] = None, skipped: Optional[Skipped] = None) -> List[SlowCall]:
+    """The ``limit`` longest recorded calls (of ``function``, or of any marked function)
+    that ended after ``since``. Every span line of the window is read: the slowest call
+    may be anywhere in it."""
+    found: List[SlowCall] = []
+    for path, _, request in _requests(files, skipped, containing=function or semconv.CODE_FUNCTION_NAME):
+        try:
+            for rs in request.get("resourceSpans", []) or []:
+                resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])
+                version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
+                for ss in rs.get("scopeSpans", []) or []:
+                    for span in ss.get("spans", []) or []:
+                        attrs = _attributes(span.get("attributes", []))
+                        name = attrs.get(semconv.CODE_FUNCTION_NAME)
+                        if (not isinstance(name, str) or semconv.SPAN_REASON not in attrs or attrs.get(semconv.SHADOW)
+                                or (function is not None and name != function)):
+                            continue
+                        end = int(span.get("endTimeUnixNano", 0))
+                        if since is not None and end <= since:
+                            continue
+                        call = SlowCall((end - int(span.get("startTimeUnixNano", end))) / 1e9, name, version, end,
+                                        str(span.get("traceId", "")), str(span.get("spanId", "")),
+                                        str(attrs.get(semconv.ERROR_TYPE, "") or ""))
+                        if len(found) < limit:
+                            heapq.heappush(found, call)
+                        elif limit:
+                            heapq.heappushpop(found, call)
+        except (_WRONG_SHAPE, ValueError):
+            if skipped is not None:
+                skipped.add(path, "lines of the wrong shape")
+    return sorted(found, reverse=True)
