@@ -273,6 +273,15 @@ def store_dir(environ: Mapping[str, str]) -> str:
     return environ.get("AIOTEL_STORE", "").strip() or DEFAULT_STORE
 
 
+# Read by an aiotel command, never by a monitored program: known, so not said to be ignored.
+COMMAND_VARIABLES = ("AIOTEL_MCP_TOKEN",)
+
+
+def mcp_token(environ: Mapping[str, str]) -> Optional[str]:
+    """``aiotel mcp --http``'s bearer token (``AIOTEL_MCP_TOKEN``), if set."""
+    return environ.get("AIOTEL_MCP_TOKEN", "").strip() or None
+
+
 def private_dir(environ: Mapping[str, str], name: str) -> str:
     """``$XDG_STATE_HOME/aiotel/<name>``, else ``~/.local/state/aiotel/<name>``: aiotel's
     own state (a refused store's stand-in ``store``, the ``spill``), never the working directory."""
@@ -309,7 +318,8 @@ class _Noting(Mapping[str, str]):
 
 def unknown_variables(env: Mapping[str, str], asked: Iterable[str]) -> List[str]:
     """One sentence per AIOTEL_ variable that is set but that aiotel never reads."""
-    known = set(asked) | set(SET_BY_LAUNCHER) | set(RESOURCE_VARIABLES) | {v.name for v in VARIABLES}
+    known = (set(asked) | set(SET_BY_LAUNCHER) | set(RESOURCE_VARIABLES) | set(COMMAND_VARIABLES)
+             | {v.name for v in VARIABLES})
     unknown = sorted(name for name in env if name.startswith("AIOTEL_") and name not in known)
     if not unknown:
         return []

@@ -100,6 +100,7 @@ _ENVIRONMENT_READERS = {
     "cli/doctor.py": "hands os.environ to config",
     "cli/report.py": "hands os.environ to config",
     "cli/push.py": "hands os.environ to config; resolves endpoints and headers as the OTLP exporters do",
+    "cli/mcp.py": "hands os.environ to config",
     "provenance/git/repository.py": "the environment of its git subprocesses",
 }
 

@@ -6,19 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from conftest import ROOT, command, free_port, stop
-
-PROMETHEUS = shutil.which("prometheus")
+from conftest import PROMETHEUS, ROOT, command, get_json, query, wait_until
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None and os.environ.get("CI") != "true",
     reason="the prometheus server is not installed (.ci/run installs Debian's package)",
@@ -63,61 +59,6 @@ APP = textwrap.dedent(
     '''
 )
 
-
-
-def wait_until(check, timeout=30.0, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    return check()
-
-
-def get_json(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.load(response)
-    except OSError:
-        return None
-
-
-@pytest.fixture
-def prometheus(tmp_path):
-    """A Prometheus server on 127.0.0.1 scraping ``targets`` every second; stopped by PID."""
-    assert PROMETHEUS, "prometheus is not installed: apt-get install -y prometheus"
-    app_port, web_port = free_port(), free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
-    )
-    process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{web_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{web_port}"
-    try:
-        assert wait_until(lambda: _ready(base), timeout=30), "prometheus did not become ready"
-        yield base, app_port
-    finally:
-        stop(process, timeout=10)
-
-
-def _ready(base):
-    try:
-        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def query(base, promql):
-    data = get_json(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}")
-    assert data is not None and data["status"] == "success", data
-    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["data"]["result"]}
 
 
 def dashboard_queries():

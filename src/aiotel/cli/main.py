@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from .._version import __version__
 
-COMMANDS = ("scan", "report", "doctor", "push")  # each a module of this package with add_parser and run
+COMMANDS = ("scan", "report", "doctor", "push", "mcp")  # each a module of this package with add_parser and run
 
 
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
