@@ -114,14 +114,14 @@ def test_the_report_says_which_input_the_errors_come_with(tmp_path):
     env = {"AIOTEL_STORE": str(store), "AIOTEL_CACHE_DIR": str(tmp_path / "cache"), "AIOTEL_CAPTURE_ARGS": "shape"}
     assert run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env).returncode == 0
     text = run(command("aiotel") + ["report", "--store", str(store)], cwd=str(tmp_path)).stdout
-    # of 3710 calls of total, 310 had a payload of 101..1000 items: all of the failures
-    assert ("shop.total (unknown): ValueError: 310 of 310 failures had `payload` a list of 101..1000 items "
+    # of 3710 calls of total, 310 had a payload of length 101..1000: all of the failures
+    assert ("shop.total (unknown): ValueError: 310 of 310 failures had `payload` a list of length 101..1000 "
             "(310 calls had it)") in text, text
     site = tmp_path / "site"
     assert run(command("aiotel") + ["report", "--store", str(store), "--html", str(site)], cwd=str(tmp_path)).returncode == 0
     page = next(p.read_text() for p in site.glob("f-shop.total-*.html"))
     assert "<h2>Errors and their inputs</h2>" in page
-    assert "ValueError: 310 of 310 failures had `payload` a list of 101..1000 items (310 calls had it)" in page
+    assert "ValueError: 310 of 310 failures had `payload` a list of length 101..1000 (310 calls had it)" in page
 
 
 DRIFTING = textwrap.dedent(
@@ -151,10 +151,10 @@ def test_compare_tells_how_each_parameter_s_inputs_changed_between_versions(tmp_
         assert run(command("aiotel-run") + ["python", "app.py", version], cwd=str(tmp_path), env=env).returncode == 0
     compared = run(command("aiotel") + ["report", "--store", str(store), "--compare", "1.0", "2.0"], cwd=str(tmp_path))
     # half the calls of 2.0 have a payload of 500 items: a distance of 0.5; `mode` is the same
-    assert "shop.total: `payload`: list of 101..1000 items 0% -> 50% of calls (distance 0.50)" in compared.stdout
+    assert "shop.total: `payload`: list of length 101..1000 0% -> 50% of calls (distance 0.50)" in compared.stdout
     assert "`mode`" not in compared.stdout
     data = json.loads(run(command("aiotel") + ["report", "--store", str(store), "--compare", "1.0", "2.0", "--json"],
                           cwd=str(tmp_path)).stdout)
     drift = next(f for f in data["functions"] if f["function"] == "shop.total")["input_drift"]
     assert [(d["parameter"], d["shape"], d["old_share"], d["new_share"]) for d in drift] == [
-        ("payload", "list of 101..1000 items", 0.0, 0.5)]
+        ("payload", "list of length 101..1000", 0.0, 0.5)]

@@ -206,8 +206,8 @@ class ErrorInput(NamedTuple):
     calls: Optional[int]  # all calls with this shape, where the input metrics tell it
 
     def sentence(self) -> str:
-        """ "ValueError: 40 of 40 failures had `payload` a list of 101..1000 items (12% of calls)"."""
-        what = f"a {self.type}" + (f" of {self.length} items" if self.length else "")
+        """ "ValueError: 40 of 40 failures had `payload` a list of length 101..1000 (40 calls had it)"."""
+        what = f"a {self.type}" + (f" of length {self.length}" if self.length else "")
         share = f" ({self.calls} calls had it)" if self.calls is not None else ""
         return f"{self.error_type}: {self.failures} of {self.of_failures} failures had `{self.parameter}` {what}{share}"
 
@@ -275,7 +275,7 @@ class InputDrift(NamedTuple):
 
     parameter: str
     distance: float
-    shape: str  # "list of 101..1000 items", or a type alone
+    shape: str  # "list of length 101..1000", or a type alone
     old_share: float
     new_share: float
 
@@ -300,7 +300,7 @@ def input_mix(stats: "FunctionStats", parameter: str) -> Dict[str, int]:
             continue
         for length, count in decades.items():
             if count:
-                mix[f"{kind} of {length} items"] = count
+                mix[f"{kind} of length {length}"] = count
         if shape.calls > shape.sized:  # calls whose len() could not be taken
             mix[kind] = mix.get(kind, 0) + shape.calls - shape.sized
     return mix
