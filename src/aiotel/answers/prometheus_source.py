@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..store import rollup
 from . import BadArgument, SourceCannotAnswer
-from .store_source import iso, numbers, since_ns
-from .versions import newest_and_previous
+from .store_source import iso, numbers, since_ns, version_detail
+from .versions import compared
 
 DEFAULT_RANGE_S = 7 * 86400
 TIMEOUT_S = 15.0
@@ -183,18 +183,7 @@ class PrometheusSource:
         stats = [s for s in self.stats() if s.function == function]
         if not stats:
             raise BadArgument(f"function {function!r}: no series of it in Prometheus over the last 7 days")
-        versions = []
-        for s in stats:
-            entry = numbers(s)
-            data = s.to_json()
-            entry.update({
-                "mean_seconds": s.mean,
-                "latency": {"bounds_seconds": list(s.bounds), "bucket_counts": list(s.buckets)},
-                "errors_by_type": data["error_types"], "fallbacks_by_line": data["fallbacks"],
-                "none_returns_by_line": data["empty_results"], "input_shapes": data["inputs"],
-                "errors_by_input": data["errors_by_input"],
-            })
-            versions.append(entry)
+        versions = [version_detail(s) for s in stats]  # memory: None, it is not read from Prometheus
         return {"source": self.name, "function": function,
                 "provenance": {"aiotel.provenance.tool": stats[-1].tool}, "file": stats[-1].path, "line": None,
                 "commit": None, "versions": versions, "latest_errors": None,
@@ -208,19 +197,4 @@ class PrometheusSource:
         raise SourceCannotAnswer(SPANS_NEEDED.format(what="slow_calls"))
 
     def compare_versions(self, old: Optional[str] = None, new: Optional[str] = None) -> Dict[str, Any]:
-        if (old is None) != (new is None):
-            raise BadArgument("old and new: give both versions, or neither for the new one and the one before it")
-        stats = self.stats()
-        known = sorted({s.version for s in stats})
-        chosen = "arguments"
-        if old is None:
-            pair = newest_and_previous({v: t for v, t in self.versions_seen().items() if v in known})
-            if pair is None:
-                raise BadArgument(f"compare_versions needs two versions; Prometheus has {', '.join(known) or 'none'}")
-            (old, new), chosen = pair, "the newest version and the one before it"
-        for name in (old, new):
-            if name not in known:
-                raise BadArgument(f"version {name!r}: no data; known: {', '.join(known) or 'none'}")
-        return {"source": self.name, "old": old, "new": new, "chosen_by": chosen,
-                "functions": [c.to_json() for c in rollup.compare(stats, str(old), str(new))]}
-
+        return compared(self.name, self.stats(), old, new, self.versions_seen)

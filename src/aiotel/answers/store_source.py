@@ -17,7 +17,7 @@ from ..store.since import parse_since
 from ..store.window import read_window
 from . import BadArgument, SourceCannotAnswer
 from .untrusted import quoted
-from .versions import newest_and_previous
+from .versions import compared
 
 MAX_LIMIT = 100
 
@@ -51,6 +51,21 @@ def numbers(s: rollup.FunctionStats) -> Dict[str, Any]:
         "p95_seconds": s.quantile(0.95), "p99_seconds": s.quantile(0.99), "fallbacks": sum(s.fallbacks.values()),
         "none_rate": s.empty_rate,
     }
+
+
+def version_detail(s: rollup.FunctionStats) -> Dict[str, Any]:
+    """What function_detail gives of one version: the numbers, the latency buckets, errors,
+    fallbacks and None returns by line, input shapes and memory (any source's records)."""
+    entry = numbers(s)
+    data = s.to_json()
+    entry.update({
+        "mean_seconds": s.mean,
+        "latency": {"bounds_seconds": list(s.bounds), "bucket_counts": list(s.buckets)},
+        "errors_by_type": data["error_types"], "fallbacks_by_line": data["fallbacks"],
+        "none_returns_by_line": data["empty_results"], "input_shapes": data["inputs"],
+        "errors_by_input": data["errors_by_input"], "memory": data["memory"],
+    })
+    return entry
 
 
 def failure(function: str, f: Any) -> Dict[str, Any]:
@@ -118,18 +133,7 @@ class StoreSource:
             raise BadArgument(f"function {function!r}: no calls of it in the store (list_functions names those seen)")
         commits, details = self._details({function: sum(s.errors for s in stats)})
         detail = details.get(function)
-        versions = []
-        for s in stats:
-            entry = numbers(s)
-            data = s.to_json()
-            entry.update({
-                "mean_seconds": s.mean,
-                "latency": {"bounds_seconds": list(s.bounds), "bucket_counts": list(s.buckets)},
-                "errors_by_type": data["error_types"], "fallbacks_by_line": data["fallbacks"],
-                "none_returns_by_line": data["empty_results"], "input_shapes": data["inputs"],
-                "errors_by_input": data["errors_by_input"], "memory": data["memory"],
-            })
-            versions.append(entry)
+        versions = [version_detail(s) for s in stats]
         commit = commits.get(function)
         return {
             "source": self.name, "function": function,
@@ -156,22 +160,7 @@ class StoreSource:
         return {"source": self.name, "errors": [failure(name, f) for _, name, f in found[:count]]}
 
     def compare_versions(self, old: Optional[str] = None, new: Optional[str] = None) -> Dict[str, Any]:
-        stats = self._window(None)[0]
-        known = sorted({s.version for s in stats})
-        if (old is None) != (new is None):
-            raise BadArgument("old and new: give both versions, or neither for the new one and the one before it")
-        chosen = "arguments"
-        if old is None:
-            pair = newest_and_previous({v: t for v, t in self._versions_seen().items() if v in known})
-            if pair is None:
-                raise BadArgument(f"compare_versions needs two versions; the store has {', '.join(known) or 'none'}")
-            (old, new), chosen = pair, "the newest version and the one before it"
-        for name in (old, new):
-            if name not in known:
-                raise BadArgument(f"version {name!r}: no data; known: {', '.join(known) or 'none'}")
-        comparisons = rollup.compare(stats, str(old), str(new))
-        return {"source": self.name, "old": old, "new": new, "chosen_by": chosen,
-                "functions": [c.to_json() for c in comparisons]}
+        return compared(self.name, self._window(None)[0], old, new, self._versions_seen)
 
     def slow_calls(self, function: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
         count = checked_limit(limit)

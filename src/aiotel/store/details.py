@@ -10,7 +10,7 @@ import dataclasses
 import heapq
 import json
 import re
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import semconv
 from .rollup import (DURATION, UNKNOWN_VERSION, Point, Skipped, _WRONG_SHAPE, _attributes, _requests, commits_of,
@@ -129,15 +129,10 @@ def read_spans(files: Sequence[str], wanted: Dict[str, int], skipped: Optional[S
 
     for path, _, request in _requests(files, skipped, containing=containing, newest_first=True, decode=decode):
         try:
-            for rs in request.get("resourceSpans", []) or []:
-                resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])
-                version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
-                for ss in rs.get("scopeSpans", []) or []:
-                    for span in ss.get("spans", []) or []:
-                        attrs = _attributes(span.get("attributes", []))
-                        take_commit(newest, span, attrs)
-                        if missing:
-                            _take(details, span, attrs, version)
+            for version, span, attrs in spans_of(request):
+                take_commit(newest, span, attrs)
+                if missing:
+                    _take(details, span, attrs, version)
         except _WRONG_SHAPE:
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
@@ -152,6 +147,16 @@ def read_spans(files: Sequence[str], wanted: Dict[str, int], skipped: Optional[S
         detail.failures.sort(key=lambda f: f.time, reverse=True)
         del detail.failures[latest:]
     return commits_of(newest), details
+
+
+def spans_of(request: dict) -> Iterator[Tuple[str, dict, Dict[str, object]]]:
+    """(service.version, span, its attributes) of each span of an export request."""
+    for rs in request.get("resourceSpans", []) or []:
+        resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])
+        version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
+        for ss in rs.get("scopeSpans", []) or []:
+            for span in ss.get("spans", []) or []:
+                yield version, span, _attributes(span.get("attributes", []))
 
 
 def _take(details: Dict[str, Detail], span: dict, attrs: Dict[str, object], version: str) -> None:
@@ -250,26 +255,21 @@ def slowest_calls(files: Sequence[str], function: Optional[str] = None, limit: i
     found: List[SlowCall] = []
     for path, _, request in _requests(files, skipped, containing=function or semconv.CODE_FUNCTION_NAME):
         try:
-            for rs in request.get("resourceSpans", []) or []:
-                resource = _attributes((rs.get("resource") or {}).get("attributes", []) or [])
-                version = str(resource.get(semconv.SERVICE_VERSION) or UNKNOWN_VERSION)
-                for ss in rs.get("scopeSpans", []) or []:
-                    for span in ss.get("spans", []) or []:
-                        attrs = _attributes(span.get("attributes", []))
-                        name = attrs.get(semconv.CODE_FUNCTION_NAME)
-                        if (not isinstance(name, str) or semconv.SPAN_REASON not in attrs or attrs.get(semconv.SHADOW)
-                                or (function is not None and name != function)):
-                            continue
-                        end = int(span.get("endTimeUnixNano", 0))
-                        if since is not None and end <= since:
-                            continue
-                        call = SlowCall((end - int(span.get("startTimeUnixNano", end))) / 1e9, name, version, end,
-                                        str(span.get("traceId", "")), str(span.get("spanId", "")),
-                                        str(attrs.get(semconv.ERROR_TYPE, "") or ""))
-                        if len(found) < limit:
-                            heapq.heappush(found, call)
-                        elif limit:
-                            heapq.heappushpop(found, call)
+            for version, span, attrs in spans_of(request):
+                name = attrs.get(semconv.CODE_FUNCTION_NAME)
+                if (not isinstance(name, str) or semconv.SPAN_REASON not in attrs or attrs.get(semconv.SHADOW)
+                        or (function is not None and name != function)):
+                    continue
+                end = int(span.get("endTimeUnixNano", 0))
+                if since is not None and end <= since:
+                    continue
+                call = SlowCall((end - int(span.get("startTimeUnixNano", end))) / 1e9, name, version, end,
+                                str(span.get("traceId", "")), str(span.get("spanId", "")),
+                                str(attrs.get(semconv.ERROR_TYPE, "") or ""))
+                if len(found) < limit:
+                    heapq.heappush(found, call)
+                elif limit:
+                    heapq.heappushpop(found, call)
         except (_WRONG_SHAPE, ValueError):
             if skipped is not None:
                 skipped.add(path, "lines of the wrong shape")
