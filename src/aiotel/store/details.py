@@ -124,8 +124,13 @@ def read_spans(files: Sequence[str], wanted: Dict[str, int], skipped: Optional[S
             return failed_request(text)
         return {}
 
-    def containing() -> str:  # once every function is described, only lines naming a commit matter
-        return semconv.CODE_FUNCTION_NAME if missing else semconv.PROVENANCE_COMMIT
+    def containing() -> Tuple[str, ...]:
+        """The lines still worth reading: any aiotel span's while a function is undescribed;
+        then only those with a failed span or a commit, as still wanted (the others are
+        skipped by the search, never decoded)."""
+        if undescribed:
+            return (semconv.CODE_FUNCTION_NAME,)
+        return (_ERROR_STATUSES if missing else ()) + ((semconv.PROVENANCE_COMMIT,) if uncommitted else ())
 
     for path, _, request in _requests(files, skipped, containing=containing, newest_first=True, decode=decode):
         try:

@@ -413,16 +413,23 @@ def read_points(files: Sequence[str], skipped: Optional[Skipped] = None,
         yield from points
 
 
-def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Union[str, Callable[[], str]] = "",
+Needles = Union[str, Tuple[str, ...]]
+
+
+def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Union[Needles, Callable[[], Needles]] = "",
               newest_first: bool = False, decode: Callable[[str], Any] = json.loads) -> Iterator[Tuple[str, str, dict]]:
     """(file, process, export request) for each JSON object line of ``files`` that holds
-    ``containing`` (a text, or what gives the text wanted now); the process is the file's
-    name without rotation suffix (layout 2 names are unique per process; ``_points_of``
-    prefers ``service.instance.id``). A file that does not hold it is not split into
-    lines at all (a search of its bytes: the commit pass over a store without commits).
-    ``newest_first``: the files and their lines in reverse, each line parsed only when
-    the caller asks for it. ``decode``: what parses a line (it may read only part of it)."""
-    wanted: Callable[[], str] = containing if callable(containing) else (lambda: containing)  # type: ignore[assignment]
+    ``containing`` (a text or several, any of which will do, or what gives them now); the
+    process is the file's name without rotation suffix (layout 2 names are unique per
+    process; ``_points_of`` prefers ``service.instance.id``). A file that does not hold it
+    is not split into lines at all (a search of its bytes: the commit pass over a store
+    without commits). ``newest_first``: the files and their lines in reverse, found by
+    searching the mapped file for the texts, so lines without them are never copied or
+    decoded. ``decode``: what parses a line (it may read only part of it)."""
+    def needles() -> Tuple[bytes, ...]:
+        wanted = containing() if callable(containing) else containing
+        return tuple(text.encode() for text in ((wanted,) if isinstance(wanted, str) else wanted))
+
     tally = skipped if skipped is not None else Skipped()
     for path in (reversed(list(files)) if newest_first else files):
         if layout_of(path) > LAYOUT:
@@ -430,12 +437,12 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Unio
             continue
         process = os.path.basename(path).split(".jsonl")[0]
         try:
-            lines = (_lines_newest_first if newest_first else _lines)(path, wanted().encode())
+            lines = _lines_newest_first(path, needles) if newest_first else _lines(path, needles())
         except OSError as exc:
             tally.add(path, f"unreadable file ({exc.strerror or exc})")
             continue
         for last, raw in lines:
-            if not raw or raw.isspace() or wanted().encode() not in raw:
+            if not raw or raw.isspace() or not any(needle in raw for needle in needles()):
                 continue
             try:
                 request = decode(raw.decode("utf-8"))
@@ -452,43 +459,50 @@ def _requests(files: Sequence[str], skipped: Optional[Skipped], containing: Unio
             yield path, process, request
 
 
-def _lines(path: str, needle: bytes) -> List[Tuple[bool, bytes]]:
-    """(is the file's last line, line) for each line of a file that holds ``needle``."""
-    data = _read_if_holding(path, needle)
+def _lines(path: str, needles: Tuple[bytes, ...]) -> List[Tuple[bool, bytes]]:
+    """(is the file's last line, line) for each line of a file that holds one of ``needles``."""
+    data = _read_if_holding(path, needles[0] if len(needles) == 1 else b"")
     if data is None:
         return []
     lines = data.split(b"\n")
     return [(index == len(lines) - 1, raw) for index, raw in enumerate(lines)]
 
 
-def _lines_newest_first(path: str, needle: bytes) -> Iterator[Tuple[bool, bytes]]:
-    """The lines of ``_lines``, last first, taken from the mapped file one at a time: a
-    reader that stops early (it found what it wanted in the newest lines) reads no more."""
+def _lines_newest_first(path: str, needles: Callable[[], Tuple[bytes, ...]]) -> Iterator[Tuple[bool, bytes]]:
+    """The lines of the file that hold one of ``needles()``, last first, taken from the
+    mapped file one at a time: a reader that stops early reads no more, and a line without
+    them is skipped by the search, never copied."""
     with open(path, "rb") as fh:  # an unreadable file raises here, at the call
         try:
             mapped: Optional[mmap.mmap] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (ValueError, OSError):  # an empty file, or one that cannot be mapped: read it
             mapped = None
     if mapped is None:
-        return reversed(list(_lines(path, needle)))
-    if needle and mapped.rfind(needle) < 0:  # from the end, where the reading starts
-        mapped.close()
-        return iter(())
-    return _mapped_lines_newest_first(mapped)
+        return reversed(_lines(path, needles()))
+    return _matching_lines_newest_first(mapped, needles)
 
 
-def _mapped_lines_newest_first(mapped: mmap.mmap) -> Iterator[Tuple[bool, bytes]]:
+def _matching_lines_newest_first(mapped: mmap.mmap, needles: Callable[[], Tuple[bytes, ...]]
+                                 ) -> Iterator[Tuple[bool, bytes]]:
     with mapped:
-        end = len(mapped)
-        if mapped[end - 1:end] == b"\n":
-            yield False, b""  # what splitting gives after the last newline
-            end -= 1
-        last = True
+        size = len(mapped)
+        whole = mapped[size - 1:size] == b"\n"  # the last line ended: it was not cut short
+        end = size  # the lines still to look at end before this
+        last_seen: Dict[bytes, int] = {}  # each needle's last position before ``end`` (-1: none)
         while end >= 0:
-            start = mapped.rfind(b"\n", 0, end) + 1
-            yield last and end == len(mapped), mapped[start:end]
-            last = False
-            end = start - 1
+            found = -1
+            for needle in needles():
+                at = last_seen.get(needle)
+                if at is None or at >= end:  # not searched yet, or in a line already given
+                    at = last_seen[needle] = mapped.rfind(needle, 0, end)
+                found = max(found, at)
+            if found < 0:
+                return
+            start = mapped.rfind(b"\n", 0, found) + 1
+            stop = mapped.find(b"\n", found)
+            stop = size if stop < 0 else stop
+            yield stop == size and not whole, mapped[start:stop]
+            end = start - 1  # before the newline that ends the line before
 
 
 def _read_if_holding(path: str, needle: bytes) -> Optional[bytes]:
