@@ -137,3 +137,20 @@ def test_a_chart_reads_a_line_per_slot_and_adds_up_to_the_window_s_calls(store):
             assert sum(drawn) == sum(every) == expected > 0
             for slot in range(len(drawn)):  # a sampled line holds what came before it, and no more
                 assert sum(drawn[:slot + 1]) <= sum(every[:slot + 1])
+
+
+def test_a_store_of_many_processes_is_sampled_less_per_process(store, monkeypatch):
+    """The chart's lines are budgeted over the store (SAMPLE_BUDGET), at least two a
+    process; its calls still add up to the window's."""
+    from aiotel.store import window
+
+    files = store_files(str(store))
+    monkeypatch.setattr(window, "SAMPLE_BUDGET", 6)  # two processes: three lines each
+    sampled = read_window(files, samples=30)
+    lines_read = {}
+    for p in sampled.timeline:
+        lines_read.setdefault(p.process, set()).add(p.time)
+    assert len(lines_read) == 2 and all(len(read) <= 3 + 1 for read in lines_read.values())
+    for key, points in durations_by_function(sampled.timeline).items():
+        expected = sum(p.count for p in sampled.totals if (p.function, p.version) == key and p.metric == DURATION)
+        assert sum(calls_over_time(points, None)[0]) == expected > 0

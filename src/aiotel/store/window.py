@@ -16,7 +16,11 @@ A chart over time (the HTML report's) needs more than two lines, but not every l
 either: with ``samples``, each process is also read at that many times spread evenly over
 its part of the window (each the newest line at or before its time, bisected as the
 baseline is), so a chart costs ``samples`` lines a process however long it ran. Being
-cumulative, the lines in between are what the sampled ones add up.
+cumulative, the lines in between are what the sampled ones add up. Of a sampled line
+only the duration histogram is decoded (what the chart draws), and a store of many
+processes is sampled less per process (``SAMPLE_BUDGET`` lines in all, at least two a
+process): the chart's cost follows the number of processes, as the totals' does, not
+the size of their files.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ from .rollup import (_WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, layout_of
                      series_totals)
 
 _TIME = re.compile(rb'"timeUnixNano":"(\d+)"')
+SAMPLE_BUDGET = 600  # sampled lines for a chart, over all processes
+# In a metrics line: where the duration metric's object begins, and the resource's key
+# (only a key can be spelt so: a quote inside a string is escaped)
+_DURATION_START = '{"name":"' + semconv.FUNCTION_DURATION + '"'
+_RESOURCE_KEY = '"resource":'
+_decoder = json.JSONDecoder()
 
 MergedKey = Tuple[str, str, str, str, str, str, Tuple[object, ...], Tuple[float, ...]]
 
@@ -56,11 +66,13 @@ def read_window(files: Sequence[str], since: Optional[int] = None, skipped: Opti
     tally = skipped if skipped is not None else Skipped()
     merged: Dict[MergedKey, Point] = {}
     timeline: List[Point] = []
-    for process, paths in _processes(files, tally).items():
+    processes = _processes(files, tally)
+    each = max(2, min(samples, SAMPLE_BUDGET // max(len(processes), 1))) if samples else 0
+    for process, paths in processes.items():
         if layout_of(paths[0]) < 2:
             points: List[Point] = list(read_points(paths, tally, group_by))
         else:
-            points = list(_window_points(process, paths, since, tally, group_by, samples))
+            points = list(_window_points(process, paths, since, tally, group_by, each))
         for p in series_totals(points, since):
             _add(merged, p)
         if samples:
@@ -123,15 +135,34 @@ def _window_points(process: str, paths: List[str], since: Optional[int], tally: 
             if start is not None and start < time:
                 wanted += [start + (time - start) * k // samples for k in range(samples)]
         seen = set()
-        for at in wanted:
+        for index, at in enumerate(wanted):
             found = maps.last_at_or_before(at)
             if found is None or found[:2] in seen:
                 continue
             path, offset, data = found
             seen.add((path, offset))
-            yield from _usable(data, process, group_by, lambda reason: tally.add(path, reason)) or []
+            say: Callable[[str], None] = lambda reason, path=path: tally.add(path, reason)  # noqa: E731
+            baseline = since is not None and index == 0  # its every series counts in the totals
+            yield from (_usable(data, process, group_by, say) if baseline else _sampled(data, process, group_by, say)) or []
     finally:
         maps.close()
+
+
+def _sampled(data: bytes, process: str, group_by: str, say: Callable[[str], None]) -> Optional[List[Point]]:
+    """A sampled line's duration points, the one metric its chart draws: its object and
+    the resource's decoded alone (half the line); a line of another shape (several
+    resources, another writer's field order) is decoded whole."""
+    try:
+        text = data.decode("utf-8")
+        at, key = text.find(_DURATION_START), text.find(_RESOURCE_KEY)
+        if at >= 0 and key >= 0 and text.find(_RESOURCE_KEY, key + 1) < 0:
+            resource, _ = _decoder.raw_decode(text, key + len(_RESOURCE_KEY))
+            metric, _ = _decoder.raw_decode(text, at)
+            request = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]}
+            return list(_points_of(request, process, group_by))
+    except (ValueError, RecursionError, _WRONG_SHAPE):
+        pass
+    return _usable(data, process, group_by, say)
 
 
 def _usable(data: bytes, process: str, group_by: str, say: Callable[[str], None],
