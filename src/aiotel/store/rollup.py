@@ -519,7 +519,11 @@ def _read_if_holding(path: str, needle: bytes) -> Optional[bytes]:
         return fh.read()
 
 
-def _points_of(request: dict, process: str, group_by: str = semconv.SERVICE_VERSION) -> Iterator[Point]:
+def _points_of(request: dict, process: str, group_by: str = semconv.SERVICE_VERSION,
+               counts_only: bool = False) -> Iterator[Point]:
+    """The points of an export request. ``counts_only``: without their buckets (a chart of
+    calls over time draws counts: the buckets' conversion was most of a point's cost)."""
+    keep_buckets = not counts_only
     for rm in request.get("resourceMetrics", []) or []:
         resource = _attributes(rm.get("resource", {}).get("attributes", []))
         service = str(resource.get(semconv.SERVICE_NAME) or "unknown_service")
@@ -552,8 +556,8 @@ def _points_of(request: dict, process: str, group_by: str = semconv.SERVICE_VERS
                         time=int(dp.get("timeUnixNano", 0)),
                         count=count,
                         total=total,
-                        buckets=[int(b) for b in dp.get("bucketCounts", [])] if histogram else [],
-                        bounds=[float(b) for b in dp.get("explicitBounds", [])] if histogram else [],
+                        buckets=[int(b) for b in dp.get("bucketCounts", [])] if histogram and keep_buckets else [],
+                        bounds=[float(b) for b in dp.get("explicitBounds", [])] if histogram and keep_buckets else [],
                         metric=name,
                         labels=tuple(_hashable(attrs.get(label)) for label in _LABELS[name]),
                     )

@@ -17,7 +17,7 @@ either: with ``samples``, each process is also read at that many times spread ev
 its part of the window (each the newest line at or before its time, bisected as the
 baseline is), so a chart costs ``samples`` lines a process however long it ran. Being
 cumulative, the lines in between are what the sampled ones add up. Of a sampled line
-only the duration histogram is decoded (what the chart draws), and a store of many
+only the duration histogram's counts are taken (what the chart draws), and a store of many
 processes is sampled less per process (``SAMPLE_BUDGET`` lines in all, at least two a
 process): the chart's cost follows the number of processes, as the totals' does, not
 the size of their files.
@@ -36,7 +36,7 @@ from .rollup import (_WRONG_SHAPE, LAYOUT, Point, Skipped, _points_of, layout_of
                      series_totals)
 
 _TIME = re.compile(rb'"timeUnixNano":"(\d+)"')
-SAMPLE_BUDGET = 600  # sampled lines for a chart, over all processes
+SAMPLE_BUDGET = 300  # sampled lines for a chart, over all processes
 # In a metrics line: where the duration metric's object begins, and the resource's key
 # (only a key can be spelt so: a quote inside a string is escaped)
 _DURATION_START = '{"name":"' + semconv.FUNCTION_DURATION + '"'
@@ -159,7 +159,7 @@ def _sampled(data: bytes, process: str, group_by: str, say: Callable[[str], None
             resource, _ = _decoder.raw_decode(text, key + len(_RESOURCE_KEY))
             metric, _ = _decoder.raw_decode(text, at)
             request = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]}
-            return list(_points_of(request, process, group_by))
+            return list(_points_of(request, process, group_by, counts_only=True))
     except (ValueError, RecursionError, _WRONG_SHAPE):
         pass
     return _usable(data, process, group_by, say)
