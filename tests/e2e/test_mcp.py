@@ -152,6 +152,9 @@ def test_bad_arguments_and_an_unreadable_store_are_tool_errors(store, tmp_path):
     assert "give both versions" in texts[3] and "version '9.9': no data; known: 1.0, 2.0" in texts[4]
     _, (missing,) = ask(stdio_server("--store", str(tmp_path / "nowhere"), cwd=tmp_path), [("list_functions", {})])
     assert missing.is_error and "does not exist" in missing.content[0].text
+    nobody = f"http://127.0.0.1:{free_port()}"  # no Prometheus listens there
+    _, (unreachable,) = ask(stdio_server("--prometheus", nobody, cwd=tmp_path), [("list_functions", {})])
+    assert unreachable.is_error and f"Prometheus at {nobody} cannot be read" in unreachable.content[0].text
 
 
 @pytest.fixture
