@@ -148,8 +148,9 @@ def serve_http(server: Any, host: str, port: int, token: Optional[str]) -> None:
     app = server.streamable_http_app(transport_security=security, host=host)
     if token:
         app = BearerToken(app, token)
-    print(f"aiotel mcp: serving streamable HTTP on http://{hosts[0] if host in names else host}/mcp"
-          + (" (bearer token required)" if token else ""), file=sys.stderr, flush=True)
+    served = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"aiotel mcp: serving streamable HTTP on http://{served}/mcp" + (" (bearer token required)" if token else ""),
+          file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
 
 

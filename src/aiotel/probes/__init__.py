@@ -233,10 +233,14 @@ def fail(probe: FunctionProbe, call: Any, exc: BaseException) -> None:
         counts[bisect_left(BOUNDS_NS, elapsed)] += 1
         counts[-1] += elapsed
         shape = None
-        if probe.parameters:  # shapes on: the failure by the shapes of its inputs
-            shape = failed_shape(probe, call)
-            count_failed_inputs(probe, kind, shape)
+        if probe.parameters:  # shapes on: the shapes the call started with, for its late span
+            try:
+                shape = failed_shape(probe, call)
+            except Exception:  # (at the recursion limit, say) the span still ends, without them
+                pass
         _failed_call(probe, call, exc, kind, elapsed, end, shape)
+        if probe.parameters:  # and the failure counted by them, once its span is taken care of
+            count_failed_inputs(probe, kind, shape)
     except Exception:
         pass
     return None

@@ -189,15 +189,18 @@ def _close(call: Call, probe: FunctionProbe) -> None:
     """The call's span ends: its change of resident memory, and what the budget left
     unrecorded below it, go on it first."""
     if call.rss >= 0:
-        now = memory.rss()
-        if now >= 0:
-            delta = now - call.rss
-            call.span.set_attribute(semconv.MEMORY_RSS_DELTA, delta)
-            counts = probe.memory
-            if counts is None:
-                counts = probe.memory = [0] * (len(memory.BOUNDS_BYTES) + 2)
-            counts[bisect_left(memory.BOUNDS_BYTES, delta)] += 1
-            counts[-1] += delta
+        try:  # whatever happens here, the span still ends
+            now = memory.rss()
+            if now >= 0:
+                delta = now - call.rss
+                call.span.set_attribute(semconv.MEMORY_RSS_DELTA, delta)
+                counts = probe.memory
+                if counts is None:
+                    counts = probe.memory = [0] * (len(memory.BOUNDS_BYTES) + 2)
+                counts[bisect_left(memory.BOUNDS_BYTES, delta)] += 1
+                counts[-1] += delta
+        except Exception:
+            pass
     state = call.trace
     state.open.pop(call.span_id, None)
     counts = state.unrecorded.pop(call.span_id, None)
