@@ -59,8 +59,6 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
     try:
         if call.__class__ is ShadowCall:  # the shadow arm's arguments are the live call's, counted there
             return
-        span = call.span if call.__class__ is Call else None
-        index = 0
         shape = []
         for value, per_type in zip(values, probe.inputs):
             cls = type(value)  # not value.__class__, which a proxy may fake
@@ -82,15 +80,10 @@ def shapes(probe: FunctionProbe, call: Any, values: Tuple[Any, ...]) -> None:
                     counts[INPUT_SIZED] += 1
                     counts[INPUT_SIZE_SUM] += size
                     counts[INPUT_BUCKETS + bisect_left(SIZE_BOUNDS, size)] += 1
-            if span is not None:
-                parameter = probe.parameters[index]
-                span.set_attribute(semconv.input_attribute(parameter, "type"), name)
-                if size >= 0:
-                    span.set_attribute(semconv.input_attribute(parameter, "length"), size)
             shape.append((name, size))
-            index += 1
         if call.__class__ is Call:
             call.shape = tuple(shape)
+            call.span.set_attributes(input_attributes(probe, call.shape))  # as a late span gets them
         else:
             kept = probe.call_shapes
             if len(kept) >= _MAX_THREADS_KEPT:
