@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..store import rollup
-from ..store.details import Detail, read_spans, slowest_calls
+from ..store.details import LATEST_ERRORS, Detail, read_spans, slowest_calls
 from ..store.since import parse_since
 from ..store.window import read_window
 from . import BadArgument, SourceCannotAnswer
@@ -83,10 +83,13 @@ class StoreSource:
 
     # --- reading ---------------------------------------------------------------------
 
-    def _window(self, since: Optional[int], samples: int = 0) -> Tuple[List[rollup.FunctionStats], List[rollup.Point]]:
+    def _files(self, signal: str) -> List[str]:
         if not os.path.isdir(self.path):
             raise SourceCannotAnswer(f"the store {self.path!r} does not exist or is not a directory")
-        files = rollup.store_files(self.path)
+        return rollup.store_files(self.path, signal)
+
+    def _window(self, since: Optional[int], samples: int = 0) -> Tuple[List[rollup.FunctionStats], List[rollup.Point]]:
+        files = self._files("metrics")
         if not files:
             raise SourceCannotAnswer(f"no metrics in the store {self.path!r} yet: run a program under aiotel-run first")
         try:
@@ -95,9 +98,10 @@ class StoreSource:
             raise SourceCannotAnswer(f"the store {self.path!r} cannot be read: {exc.strerror or exc}") from None
         return rollup.summarize(totals, since), timeline
 
-    def _details(self, wanted: Dict[str, int], latest: int = 10) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
+    def _details(self, wanted: Dict[str, int],
+                 latest: int = LATEST_ERRORS) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, Detail]]:
         try:
-            return read_spans(rollup.store_files(self.path, "traces"), wanted, rollup.Skipped(), latest)
+            return read_spans(self._files("traces"), wanted, rollup.Skipped(), latest)
         except OSError as exc:
             raise SourceCannotAnswer(f"the store's spans cannot be read: {exc.strerror or exc}") from None
 
@@ -154,7 +158,7 @@ class StoreSource:
         for s in stats:
             if function is None or s.function == function:
                 wanted[s.function] = wanted.get(s.function, 0) + s.errors
-        _, details = self._details({f: min(n, count) for f, n in wanted.items() if n}, latest=count)
+        _, details = self._details({f: n for f, n in wanted.items() if n}, latest=count)
         found = [(f.time, name, f) for name, d in details.items() for f in d.failures]
         found.sort(key=lambda item: item[0], reverse=True)
         return {"source": self.name, "errors": [failure(name, f) for _, name, f in found[:count]]}
@@ -164,10 +168,8 @@ class StoreSource:
 
     def slow_calls(self, function: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
         count = checked_limit(limit)
-        if not os.path.isdir(self.path):
-            raise SourceCannotAnswer(f"the store {self.path!r} does not exist or is not a directory")
         try:
-            calls = slowest_calls(rollup.store_files(self.path, "traces"), function, count, None, rollup.Skipped())
+            calls = slowest_calls(self._files("traces"), function, count, None, rollup.Skipped())
         except OSError as exc:
             raise SourceCannotAnswer(f"the store's spans cannot be read: {exc.strerror or exc}") from None
         return {"source": self.name, "calls": [
