@@ -124,6 +124,30 @@ def loss_sentences(dropped: Dict[str, int], failed_metric_exports: int) -> List[
     return said
 
 
+def _compared(args: argparse.Namespace, stats: List[report.FunctionStats]) -> Optional[List[report.Comparison]]:
+    """``--compare OLD NEW`` over ``stats``, or None after saying which version has no data."""
+    old, new = args.compare
+    versions = {s.version for s in stats}
+    missing = [v for v in (old, new) if v not in versions]
+    if missing:
+        print(f"aiotel report: no data for {args.by} {', '.join(map(repr, missing))}; "
+              f"known: {', '.join(sorted(versions)) or 'none'}", file=sys.stderr)
+        return None
+    return report.compare(stats, old, new, args.threshold, args.min_delta)
+
+
+def _write_comparison(args: argparse.Namespace, comparisons: List[report.Comparison], out: Any) -> int:
+    """The comparison as a table or JSON; exit status 1 when something is flagged."""
+    old, new = args.compare
+    if args.json:
+        json.dump({"by": args.by, "old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
+                   "functions": [c.to_json() for c in comparisons]}, out, indent=2)
+        out.write("\n")
+    else:
+        _print_comparison(comparisons, old, new, out)
+    return 1 if any(c.flagged for c in comparisons) else 0
+
+
 def _from_prometheus(args: argparse.Namespace, parser: argparse.ArgumentParser, since: Optional[int]) -> int:
     """The same tables and JSON from Prometheus (``answers.prometheus_source``): the
     numbers only, spans are not there."""
@@ -139,20 +163,8 @@ def _from_prometheus(args: argparse.Namespace, parser: argparse.ArgumentParser, 
         return 2
     out = sys.stdout
     if args.compare:
-        old, new = args.compare
-        missing = [v for v in (old, new) if v not in {s.version for s in stats}]
-        if missing:
-            print(f"aiotel report: no data for service.version {', '.join(map(repr, missing))} in Prometheus",
-                  file=sys.stderr)
-            return 2
-        comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
-        if args.json:
-            json.dump({"by": "service.version", "old": old, "new": new, "functions": [c.to_json() for c in comparisons]},
-                      out, indent=2)
-            out.write("\n")
-        else:
-            _print_comparison(comparisons, old, new, out)
-        return 1 if any(c.flagged for c in comparisons) else 0
+        comparisons = _compared(args, stats)
+        return 2 if comparisons is None else _write_comparison(args, comparisons, out)
     if args.json:
         json.dump({"prometheus": args.prometheus, "functions": [s.to_json() for s in stats]}, out, indent=2)
         out.write("\n")
@@ -211,14 +223,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out = sys.stdout
     comparisons: List[report.Comparison] = []
     if args.compare:
-        old, new = args.compare
-        versions = {s.version for s in stats}
-        missing = [v for v in (old, new) if v not in versions]
-        if missing:
-            print(f"aiotel report: no data for {args.by} {', '.join(map(repr, missing))}; "
-                  f"known: {', '.join(sorted(versions)) or 'none'}", file=sys.stderr)
+        found = _compared(args, stats)
+        if found is None:
             return 2
-        comparisons = report.compare(stats, old, new, args.threshold, args.min_delta)
+        comparisons = found
     if args.html:
         from .html_report import write_site
         from .site_dir import ReportError
@@ -232,14 +240,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"aiotel report: {pages} function page(s) and an index written: file://{index}")
         return 1 if any(c.flagged for c in comparisons) else 0
     if args.compare:
-        old, new = args.compare
-        if args.json:
-            json.dump({"by": args.by, "old": old, "new": new, "threshold": args.threshold, "min_delta": args.min_delta,
-                       "functions": [c.to_json() for c in comparisons]}, out, indent=2)
-            out.write("\n")
-        else:
-            _print_comparison(comparisons, old, new, out)
-        return 1 if any(c.flagged for c in comparisons) else 0
+        return _write_comparison(args, comparisons, out)
     from ..store import experiments as trials
 
     verdicts = trials.summarize(points, since)
