@@ -166,3 +166,11 @@ def test_a_misspelt_variable_is_named_with_the_one_meant_and_every_real_one_is_n
     every = {v.name: "1" for v in VARIABLES if v.name.startswith("AIOTEL_")}
     every.update({"AIOTEL_MAIN": "{}", "AIOTEL_UNREACHABLE": "1", "AIOTEL_SERVICE_NAME": "shop"})
     assert not [p for p in load_settings(every).problems if "not a variable" in p]
+
+
+def test_the_mcp_token_is_known_so_a_program_under_aiotel_run_is_not_told_it_is_ignored():
+    from aiotel.config import mcp_token, unknown_variables
+
+    assert unknown_variables({"AIOTEL_MCP_TOKEN": "t", "AIOTEL_MCP_TOKN": "t"}, ()) == [
+        "AIOTEL_MCP_TOKN is not a variable aiotel reads: ignored (did you mean AIOTEL_MCP_TOKEN?)"]
+    assert mcp_token({"AIOTEL_MCP_TOKEN": " t "}) == "t" and mcp_token({"AIOTEL_MCP_TOKEN": " "}) is None

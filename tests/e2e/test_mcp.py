@@ -226,11 +226,12 @@ def test_the_metric_tools_answer_from_a_real_prometheus(prometheus, tmp_path):
     try:
         assert app.stdout.readline() == "ready\n"
         assert wait_until(lambda: query(base, "sum by (code_function_name) (aiotel_function_input_errors_total)"))
-        _, (listed, detail, errors, compared) = ask(stdio_server("--prometheus", base, cwd=tmp_path), [
+        _, (listed, detail, errors, compared, recent) = ask(stdio_server("--prometheus", base, cwd=tmp_path), [
             ("list_functions", {}), ("function_detail", {"function": "app.parse"}), ("recent_errors", {}),
-            ("compare_versions", {}),
+            ("compare_versions", {}), ("list_functions", {"since": "1h"}),
         ])
         report = run(command("aiotel") + ["report", "--prometheus", base, "--json"], cwd=str(tmp_path))
+        versions = run(command("aiotel") + ["report", "--prometheus", base, "--compare", "1.0", "2.0"], cwd=str(tmp_path))
     finally:
         app.communicate(input="", timeout=30)
     rows = {f["function"]: f for f in listed.structured_content["functions"]}
@@ -243,7 +244,11 @@ def test_the_metric_tools_answer_from_a_real_prometheus(prometheus, tmp_path):
     assert detail.structured_content["latest_errors"] is None  # spans are not in Prometheus: said
     assert errors.is_error and "recent_errors needs spans" in errors.content[0].text and "--store" in errors.content[0].text
     assert compared.is_error and "needs two versions" in compared.content[0].text
+    # a window that began before the app: each series less its value then (none: all of it)
+    assert {f["function"]: f["calls"] for f in recent.structured_content["functions"]} == {name: 5 for name in rows}
     # aiotel report --prometheus: the same numbers in the terminal
+    assert (versions.returncode, versions.stderr) == (
+        2, "aiotel report: no data for service.version '1.0', '2.0'; known: unknown\n")
     assert report.returncode == 0, report.stderr
     same = {f["function"]: (f["calls"], f["errors"]) for f in json.loads(report.stdout)["functions"]}
     assert same == {name: (r["calls"], r["errors"]) for name, r in rows.items()}
