@@ -84,6 +84,7 @@ MISMATCH_CANDIDATE_TYPE = "aiotel.experiment.candidate.type"  # the candidate's 
 MISMATCH_CONTROL_TYPE = "aiotel.experiment.control.type"  # the control's
 INPUT_PARAMETER = "aiotel.input.parameter"  # metric attribute: the parameter's name
 INPUT_TYPE = "aiotel.input.type"  # metric attribute: the argument's type name
+UNKNOWN_INPUT_TYPE = "_UNKNOWN"  # aiotel.input.type of a failed call whose shapes are not known (probes.shapes)
 INPUT_LENGTH = "aiotel.input.length"  # metric attribute: the argument's length bucket ("0", "1", "2..10", "11..100", ...)
 
 

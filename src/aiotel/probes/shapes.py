@@ -30,7 +30,6 @@ SIZE_BOUNDS: Tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_
 MAX_TYPES_PER_PARAMETER = 10
 OTHER_TYPE = "_OTHER"
 _MAX_TYPE_NAME = 128
-UNKNOWN_SHAPE = "_UNKNOWN"
 _MAX_THREADS_KEPT = 256  # threads whose latest call's shape is kept, per function
 # Per parameter and type: [calls, sized calls, size sum, bucket counts...]
 INPUT_CALLS, INPUT_SIZED, INPUT_SIZE_SUM, INPUT_BUCKETS = 0, 1, 2, 3
@@ -109,7 +108,7 @@ def count_failed_inputs(probe: FunctionProbe, kind: str, shape: Any) -> None:
             name, size = shape[index]
             key = (kind, parameter, name, length_bucket(size))
         else:
-            key = (kind, parameter, UNKNOWN_SHAPE, "")
+            key = (kind, parameter, semconv.UNKNOWN_INPUT_TYPE, "")
         counts[key] = counts.get(key, 0) + 1
 
 

@@ -249,7 +249,7 @@ def error_inputs(stats: "FunctionStats") -> List[ErrorInput]:
     captured opt-in; unknown ones (see probes.shapes) count in the failures, never named."""
     by_error: Dict[str, Counter] = {}
     for (kind, parameter, name, length), count in stats.failed_inputs.items():
-        if name != "_UNKNOWN":
+        if name != semconv.UNKNOWN_INPUT_TYPE:
             by_error.setdefault(kind, Counter())[(parameter, name, length)] += count
     found = []
     for kind, shapes in sorted(by_error.items()):
@@ -662,7 +662,7 @@ def summarize(
                 continue  # another aiotel version's buckets: not mergeable
             entry.calls += p.count
             entry.total_seconds += p.total
-            entry.buckets = [a + b for a, b in zip(entry.buckets, p.buckets)] if entry.buckets else list(p.buckets)
+            entry.buckets = _summed(entry.buckets, p.buckets)
             if p.error_type:
                 entry.errors += p.count
                 entry.error_types[p.error_type] += p.count
@@ -679,7 +679,7 @@ def summarize(
             if memory.bounds == p.bounds:
                 memory.calls += p.count
                 memory.total_bytes += p.total
-                memory.buckets = [a + b for a, b in zip(memory.buckets, p.buckets)] if memory.buckets else list(p.buckets)
+                memory.buckets = _summed(memory.buckets, p.buckets)
         else:
             shape = entry.inputs.setdefault((str(p.labels[0]), str(p.labels[1])), InputShape())
             if p.metric == INPUT_TYPES:
@@ -688,9 +688,14 @@ def summarize(
                 shape.bounds = list(p.bounds)
                 shape.sized += p.count
                 shape.total_length += p.total
-                shape.buckets = [a + b for a, b in zip(shape.buckets, p.buckets)] if shape.buckets else list(p.buckets)
+                shape.buckets = _summed(shape.buckets, p.buckets)
     found = sorted((s for s in stats.values() if s.calls), key=lambda s: (s.function, s.version))
     return attach_commits(found, commits or {})
+
+
+def _summed(buckets: List[int], more: List[int]) -> List[int]:
+    """Two histograms' bucket counts added (the first empty: the second's)."""
+    return [a + b for a, b in zip(buckets, more)] if buckets else list(more)
 
 
 def attach_commits(stats: List[FunctionStats], commits: Dict[str, Tuple[str, str]]) -> List[FunctionStats]:
