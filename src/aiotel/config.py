@@ -59,6 +59,10 @@ class Settings(NamedTuple):
     capture_prompt: bool = True
     accelerator: bool = True
     capture_args: str = "none"  # or "shape": type and length of each argument, never values
+    llm_content: str = "false"  # AIOTEL_CAPTURE_LLM_CONTENT: false, redacted or true
+    # the LLM instrumentations' own content switches that the user set (they win: pipeline.scrubbing)
+    llm_content_switches: Mapping[str, str] = MappingProxyType({})
+    logging_handler: bool = False  # OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED: the program's logging records as OTel logs
     # AIOTEL_SHADOW: (fraction of an experiment's calls that run both arms, per function name)
     shadow: Tuple[float, Tuple[Tuple[str, float], ...]] = (0.0, ())
     redact: Tuple[str, ...] = ()  # patterns added to aiotel.probes.redact.BUILT_IN
@@ -79,11 +83,12 @@ class Settings(NamedTuple):
     bsp_max_export_batch_size: int = 512
     metric_export_interval_ms: int = 60000
     metric_export_timeout_ms: int = 30000
-    otlp_compression: Mapping[str, str] = MappingProxyType({"TRACES": "none", "METRICS": "none"})
-    otlp_timeout_s: Mapping[str, float] = MappingProxyType({"TRACES": 10.0, "METRICS": 10.0})
+    otlp_compression: Mapping[str, str] = MappingProxyType({"TRACES": "none", "METRICS": "none", "LOGS": "none"})
+    otlp_timeout_s: Mapping[str, float] = MappingProxyType({"TRACES": 10.0, "METRICS": 10.0, "LOGS": 10.0})
     sdk_disabled: bool = False
     traces_exporters: Tuple[str, ...] = ("store",)
     metrics_exporters: Tuple[str, ...] = ("store",)
+    logs_exporters: Tuple[str, ...] = ("store",)
     store_dir: str = DEFAULT_STORE
     private_store_dir: str = ""  # where the store goes when store_dir is refused (see store.writer)
     private_spill_dir: str = ""  # the spill's default, and where it goes when AIOTEL_SPILL is refused
@@ -92,6 +97,7 @@ class Settings(NamedTuple):
     store_max_bytes: int = 20 * 1024 * 1024
     otlp_traces_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str = "http/protobuf"
+    otlp_logs_protocol: str = "http/protobuf"
     prometheus_host: str = "localhost"
     prometheus_port: int = 9464
     problems: Tuple[str, ...] = ()
@@ -222,6 +228,32 @@ def parse_capture_args(value: str) -> str:
     return mode
 
 
+def parse_llm_content(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("false", "redacted", "true"):
+        raise ValueError("expected false, redacted or true")
+    return mode
+
+
+# The LLM instrumentations' own content switches (pipeline.scrubbing: a switch the user set
+# wins): the GenAI conventions' one, and OpenInference's, by the TraceConfig field each sets.
+GENAI_CONTENT_SWITCH = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+OPENINFERENCE_CONTENT_SWITCHES = {
+    "hide_inputs": "OPENINFERENCE_HIDE_INPUTS",
+    "hide_outputs": "OPENINFERENCE_HIDE_OUTPUTS",
+    "hide_input_messages": "OPENINFERENCE_HIDE_INPUT_MESSAGES",
+    "hide_output_messages": "OPENINFERENCE_HIDE_OUTPUT_MESSAGES",
+    "hide_input_images": "OPENINFERENCE_HIDE_INPUT_IMAGES",
+    "hide_input_text": "OPENINFERENCE_HIDE_INPUT_TEXT",
+    "hide_output_text": "OPENINFERENCE_HIDE_OUTPUT_TEXT",
+    "hide_embeddings_text": "OPENINFERENCE_HIDE_EMBEDDINGS_TEXT",
+    "hide_prompts": "OPENINFERENCE_HIDE_PROMPTS",
+    "hide_choices": "OPENINFERENCE_HIDE_CHOICES",
+    "hide_retrieval_documents": "OPENINFERENCE_HIDE_RETRIEVAL_DOCUMENTS",
+}
+LLM_CONTENT_SWITCHES = (GENAI_CONTENT_SWITCH,) + tuple(OPENINFERENCE_CONTENT_SWITCHES.values())
+
+
 def _fraction(text: str) -> float:
     number = float(text.strip())
     if not 0.0 <= number <= 1.0:
@@ -258,6 +290,13 @@ def parse_exporters(value: str) -> Tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown exporter {unknown[0]!r}; aiotel knows {', '.join(sorted(_EXPORTERS))}")
     return tuple(n for n in names if n != "none")
+
+
+def parse_log_exporters(value: str) -> Tuple[str, ...]:
+    names = parse_exporters(value)
+    if "prometheus" in names:
+        raise ValueError("prometheus takes metrics only; logs go to otlp, console or store")
+    return names
 
 
 def parse_protocol(value: str) -> str:
@@ -394,6 +433,9 @@ def _load_settings(env: Mapping[str, str]) -> Settings:
         capture_prompt=read("AIOTEL_CAPTURE_PROMPT", parse_bool, True),
         accelerator=read("AIOTEL_ACCELERATOR", parse_bool, True),
         capture_args=read("AIOTEL_CAPTURE_ARGS", parse_capture_args, "none"),
+        llm_content=read("AIOTEL_CAPTURE_LLM_CONTENT", parse_llm_content, "false"),
+        llm_content_switches={name: env[name] for name in LLM_CONTENT_SWITCHES if env.get(name, "").strip()},
+        logging_handler=read("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED", parse_bool, False),
         shadow=read("AIOTEL_SHADOW", parse_shadow, (0.0, ())),
         redact=read("AIOTEL_REDACT", parse_redact_patterns, ()),
         git_blame=read("AIOTEL_GIT_BLAME", parse_bool, True),
@@ -415,16 +457,17 @@ def _load_settings(env: Mapping[str, str]) -> Settings:
         otlp_compression={
             signal: read(f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION", parse_compression, None)
             or read("OTEL_EXPORTER_OTLP_COMPRESSION", parse_compression, "none")
-            for signal in ("TRACES", "METRICS")
+            for signal in ("TRACES", "METRICS", "LOGS")
         },
         otlp_timeout_s={
             signal: read(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", parse_milliseconds, None)
             or read("OTEL_EXPORTER_OTLP_TIMEOUT", parse_milliseconds, 10.0)
-            for signal in ("TRACES", "METRICS")
+            for signal in ("TRACES", "METRICS", "LOGS")
         },
         sdk_disabled=read("OTEL_SDK_DISABLED", parse_bool, False),
         traces_exporters=read("OTEL_TRACES_EXPORTER", parse_exporters, default_exporter("TRACES")),
         metrics_exporters=read("OTEL_METRICS_EXPORTER", parse_exporters, default_exporter("METRICS")),
+        logs_exporters=read("OTEL_LOGS_EXPORTER", parse_log_exporters, default_exporter("LOGS")),
         store_dir=os.path.abspath(store_dir(env)),
         private_store_dir=private_dir(env, "store"),
         private_spill_dir=private_dir(env, "spill"),
@@ -435,5 +478,6 @@ def _load_settings(env: Mapping[str, str]) -> Settings:
         store_max_bytes=read("AIOTEL_STORE_MAX_BYTES", parse_positive_int, 20 * 1024 * 1024),
         otlp_traces_protocol=read("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse_protocol, protocol),
         otlp_metrics_protocol=read("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", parse_protocol, protocol),
+        otlp_logs_protocol=read("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", parse_protocol, protocol),
         problems=tuple(problems),
     )

@@ -5,6 +5,8 @@ Names from the OpenTelemetry semantic conventions keep their spec meaning; the
 ``aiotel.*`` names are our own. Pure constants: importing this costs nothing.
 """
 
+AIOTEL_SCOPE = "aiotel"  # the instrumentation scope of aiotel's own spans and metrics
+
 # --- OpenTelemetry semantic conventions (code, errors, exceptions) ---
 CODE_FUNCTION_NAME = "code.function.name"  # the fully qualified function name, e.g. shop.cart.Cart.total
 CODE_FILE_PATH = "code.file.path"  # the source file of the function
@@ -49,6 +51,16 @@ FUNCTION_FILE = "aiotel.function.file"  # its source file
 FUNCTION_LINE = "aiotel.function.line"  # its `def` line
 FUNCTION_TOOL = "aiotel.function.tool"  # the AI tool its marker names
 
+# --- LLM calls (other instrumentations' spans), as the GenAI conventions and OpenInference name them ---
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"  # chat, text_completion, generate_content, embeddings, ...
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"  # the model asked for; metric attribute of the LLM rollup
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"  # the model that answered
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"  # openai, anthropic, ...; metric attribute of the LLM rollup
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # metric attribute: input or output
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"  # OpenInference's LLM, EMBEDDING, CHAIN, ...; CHAIN on aiotel's spans when OpenInference is installed
+
 # --- span events inside a marked call ---
 EVENT_FALLBACK = "aiotel.fallback"  # an `except` handler caught something (code.line.number, exception.type)
 EVENT_EMPTY_RESULT = "aiotel.empty_result"  # the function returned None where it returns values elsewhere
@@ -62,6 +74,8 @@ FUNCTION_INPUT_TYPES = "aiotel.function.input.types"  # counter: calls per param
 FUNCTION_INPUT_SIZE = "aiotel.function.input.size"  # histogram: argument lengths per parameter and type (opt-in)
 FUNCTION_INPUT_ERRORS = "aiotel.function.input.errors"  # counter: failed calls per error.type, parameter, type, length bucket (opt-in)
 FUNCTION_MEMORY_RSS_DELTA = "aiotel.function.memory.rss_delta"  # histogram, By: recorded calls' change of RSS
+FUNCTION_GEN_AI_OPERATION_DURATION = "aiotel.function.gen_ai.operation.duration"  # histogram, s: LLM calls made inside a marked function; count = calls
+FUNCTION_GEN_AI_TOKEN_USAGE = "aiotel.function.gen_ai.token.usage"  # histogram, {token}: their tokens per call, by gen_ai.token.type; sum = tokens
 FUNCTION_SPANS_OVER_BUDGET = "aiotel.function.spans_over_budget"  # counter: calls a trace's span budget left without a span
 SPANS_DROPPED = "aiotel.spans.dropped"  # counter: finished spans that never reached their exporter's destination, by reason
 SPANS_DROPPED_REASON = "aiotel.spans.dropped.reason"  # queue_full (OTEL_BSP_MAX_QUEUE_SIZE), export_failed, store_rotated or exit_deadline

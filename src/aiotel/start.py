@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from . import cachedir, log
 
 if TYPE_CHECKING:
     import ast
+
+    from .config import Settings
 
 _lock = threading.Lock()
 _started: Optional[bool] = None
@@ -60,10 +62,20 @@ def instrument(environ: Optional[Mapping[str, str]] = None, main_script: Optiona
 
             when_imported("runpy", runpath.install)  # spawn children run the main script through it
             if settings.instrument_libraries:
-                instrument_libraries(settings.disabled_instrumentations, settings.cache_dir)
+                instrument_libraries(settings.disabled_instrumentations, settings.cache_dir,
+                                     lambda distribution: _instrument_options(settings, distribution))
         except Exception as exc:
             log.warn(f"not instrumenting this process: {type(exc).__name__}: {exc}")
         return _started
+
+
+def _instrument_options(settings: "Settings", distribution: Optional[str]) -> Dict[str, Any]:
+    """The content policy for an instrumentor, through its own configuration object;
+    loaded only when an instrumentor is activated (its library was just imported)."""
+    from .pipeline.scrubbing import ContentPolicy, instrument_options
+
+    policy = ContentPolicy(settings.llm_content, settings.llm_content_switches, lambda text: text)
+    return instrument_options(distribution, policy)
 
 
 def started() -> bool:

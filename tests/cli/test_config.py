@@ -48,14 +48,18 @@ def test_sdk_variables_are_validated_once_and_per_signal_values_win():
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500", "OTEL_TRACES_EXPORTER": "otlp,console",
     })
     assert settings.bsp_schedule_delay_ms == 5000 and settings.metric_export_interval_ms == 250
-    assert settings.otlp_compression == {"TRACES": "none", "METRICS": "gzip"}
-    assert settings.otlp_timeout_s == {"TRACES": 2.5, "METRICS": 2.5}
+    assert settings.otlp_compression == {"TRACES": "none", "METRICS": "gzip", "LOGS": "none"}
+    assert settings.otlp_timeout_s == {"TRACES": 2.5, "METRICS": 2.5, "LOGS": 2.5}
     assert settings.traces_exporters == ("otlp", "console")
     assert [p.split("=")[0] for p in settings.problems] == ["OTEL_BSP_SCHEDULE_DELAY", "OTEL_EXPORTER_OTLP_COMPRESSION"]
 
 
 def test_store_is_the_default_until_an_endpoint_or_exporter_is_set():
     assert load_settings({}).traces_exporters == ("store",)
+    assert load_settings({}).logs_exporters == ("store",)  # logs take the same defaults as the other signals
+    assert load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).logs_exporters == ("otlp",)
+    assert load_settings({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://c:4318/v1/logs"}).logs_exporters == ("otlp",)
+    assert load_settings({"OTEL_LOGS_EXPORTER": "none"}).logs_exporters == ()
     assert load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).metrics_exporters == ("otlp",)
     assert load_settings({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}).traces_exporters == ("otlp",)
     assert load_settings({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}).metrics_exporters == ("store",)

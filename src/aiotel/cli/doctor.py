@@ -16,6 +16,7 @@ from .. import cachedir
 from ..config import VARIABLES, Settings, load_settings
 from ..rewriting.selection import Scope, select
 from ..provenance import CachedScanner
+from .instrumentations import content_policy, instrumentations
 from .report import loss_sentences
 from .walk import module_name, python_files
 
@@ -52,6 +53,7 @@ def otlp_endpoints(settings: Settings, environ: Mapping[str, str]) -> List[Tuple
     for signal, exporters, protocol in (
         ("traces", settings.traces_exporters, settings.otlp_traces_protocol),
         ("metrics", settings.metrics_exporters, settings.otlp_metrics_protocol),
+        ("logs", settings.logs_exporters, settings.otlp_logs_protocol),
     ):
         if "otlp" not in exporters:
             continue
@@ -229,7 +231,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "problems": list(settings.problems),
         "traces_exporters": list(settings.traces_exporters),
         "metrics_exporters": list(settings.metrics_exporters),
-        "store": settings.store_dir if "store" in settings.traces_exporters + settings.metrics_exporters else None,
+        "logs_exporters": list(settings.logs_exporters),
+        "store": settings.store_dir if "store" in settings.traces_exporters + settings.metrics_exporters + settings.logs_exporters else None,
         "endpoints": checks,
         "would_instrument": would_instrument(settings),
         "not_instrumented_zipped": zipped_marked(settings),
@@ -237,6 +240,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "sampling": sampling(settings, environ),
         **store_losses(settings),
         "spill": spill_waiting(settings),
+        "instrumentations": instrumentations(settings),
+        "llm_content": dict(zip(("policy", "notes"), content_policy(settings))),
     }
     problem = store_problem(settings)
     if problem:
@@ -254,7 +259,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for problem in report["problems"]:
         out.write(f"problem: {problem}\n")
     out.write(f"traces go to: {', '.join(settings.traces_exporters) or 'nowhere'}; "
-              f"metrics go to: {', '.join(settings.metrics_exporters) or 'nowhere'}\n")
+              f"metrics go to: {', '.join(settings.metrics_exporters) or 'nowhere'}; "
+              f"logs go to: {', '.join(settings.logs_exporters) or 'nowhere'}\n")
     if report["store"]:
         out.write(f"store: {report['store']}\n")
     for line in loss_sentences(report["spans_dropped"], report["metric_exports_failed"]):
@@ -270,6 +276,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         verdict = "answers" if check["answers"] else f"does not answer ({check['problem']})"
         out.write(f"{check['signal']} endpoint {check['endpoint']} ({check['protocol']}): {verdict}\n")
     out.write(f"probes: {report['probes']}\n")
+    for row in report["instrumentations"]:
+        version = f" {row['version']}" if row["version"] else ""
+        out.write(f"instrumentation {row['name']} ({row['distribution'] or '?'}{version}): {row['state']}, {row['reason']}\n")
+        if row["fix"]:
+            out.write(f"    fix: {row['fix']}\n")
+        for note in row["notes"]:
+            out.write(f"    note: {note}\n")
+    out.write(f"LLM prompts and completions: {report['llm_content']['policy']}\n")
+    for note in report["llm_content"]["notes"]:
+        out.write(f"    note: {note}\n")
     marked = report["would_instrument"]
     total = sum(len(m["functions"]) for m in marked)
     out.write(f"would instrument here: {total} function(s) in {len(marked)} file(s)\n")

@@ -28,8 +28,7 @@ from . import background, losses
 from .delivery import METRICS, SPANS, Delivery
 from .. import log
 from ..config import Settings
-from ..probes.redact import Redactor
-from .foreign_spans import redacting
+from .scrubbing import content_policy, scrubbing
 from .ids import isolate_loaded_modules
 
 
@@ -107,6 +106,8 @@ class LazyBatchProcessor(SpanProcessor):
         pass  # the batch processor does nothing on start
 
     def on_end(self, span: Any) -> None:
+        if not span.context.trace_flags.sampled:
+            return  # recorded only (an LLM call tallied in a dropped trace): never exported
         processor = self._processor
         if processor is None:
             if self._failed:
@@ -234,7 +235,7 @@ def load_log_sdk() -> None:
         pass
 
 
-def _otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
+def otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
     """Compression and timeout as validated by ``config`` (the exporters would fail on a
     bad value); endpoint, headers and certificates the exporters read themselves."""
     if protocol == "grpc":
@@ -255,7 +256,7 @@ def _otlp_span_exporter(settings: Settings) -> Any:
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
     isolate_loaded_modules()
-    return OTLPSpanExporter(**_otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
+    return OTLPSpanExporter(**otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
 
 
 def _otlp_metric_exporter(settings: Settings) -> Any:
@@ -265,11 +266,11 @@ def _otlp_metric_exporter(settings: Settings) -> Any:
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
     isolate_loaded_modules()
-    return OTLPMetricExporter(**_otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
+    return OTLPMetricExporter(**otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
 
 
 def span_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
-    exporter = redacting(_bare_span_exporter(name, settings), Redactor(settings.redact))
+    exporter = scrubbing(_bare_span_exporter(name, settings), content_policy(settings))
     return delivery.guard(exporter, SPANS, spillable=name == "otlp")
 
 

@@ -8,14 +8,13 @@ stack cannot show it (a task that runs after an ``await``), the span in the pare
 context that already names one is used. The cost is paid when such a span starts, never
 per marked call.
 
-``redacting`` puts the exception messages, stack traces and other strings that those
-instrumentations write into span events and statuses through aiotel's redactor before
-export, as aiotel's own are.
+What those spans carry out of the process (LLM content, other strings through the
+redactor) is decided at export, by ``scrubbing``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import SpanProcessor
@@ -24,7 +23,7 @@ from .. import semconv
 from ..probes import frames, traces
 from ..probes.state import caller_identity
 
-AIOTEL_SCOPE = "aiotel"
+AIOTEL_SCOPE = semconv.AIOTEL_SCOPE
 _IDENTITY = (semconv.FUNCTION_NAME, semconv.FUNCTION_FILE, semconv.FUNCTION_LINE, semconv.FUNCTION_TOOL)
 
 
@@ -73,53 +72,3 @@ class ForeignSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def _redacted(span: Any, redact: Callable[[str], str]) -> Any:
-    """``span``, or a copy whose event strings and status description are redacted."""
-    from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.trace import Status
-
-    changed = False
-    events = []
-    for event in span.events:
-        attributes = event.attributes or {}
-        clean = {key: redact(value) if isinstance(value, str) else value for key, value in attributes.items()}
-        if clean != dict(attributes):
-            changed = True
-            event = Event(event.name, clean, event.timestamp)
-        events.append(event)
-    status = span.status
-    if status.description:
-        description = redact(status.description)
-        if description != status.description:
-            changed = True
-            status = Status(status.status_code, description)
-    if not changed:
-        return span
-    return ReadableSpan(name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-                        attributes=span.attributes, events=events, links=span.links, kind=span.kind, status=status,
-                        start_time=span.start_time, end_time=span.end_time,
-                        instrumentation_scope=span.instrumentation_scope)
-
-
-def redacting(exporter: Any, redact: Callable[[str], str]) -> Any:
-    """``exporter``, other instrumentations' span events and statuses redacted before it
-    sees them (in the exporter's thread; aiotel's own spans are redacted when made)."""
-    export = exporter.export
-
-    def redacted_export(spans: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            spans = [span if _own(span) or not (span.events or span.status.description) else _redacted(span, redact)
-                     for span in spans]
-        except Exception:
-            pass  # never an export lost for want of redaction: the spans go as they are
-        return export(spans, *args, **kwargs)
-
-    exporter.export = redacted_export
-    return exporter
-
-
-def _own(span: Any) -> bool:
-    scope = span.instrumentation_scope
-    return scope is not None and scope.name == AIOTEL_SCOPE

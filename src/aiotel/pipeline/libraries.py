@@ -96,18 +96,32 @@ def _top_level_module(distribution: str) -> Optional[str]:
     return names[0] if names else None
 
 
+# What each instrumentor was, once its library was imported: activated, or why not
+# (``aiotel doctor`` and the tests read it); by distribution, else entry point name.
+OUTCOMES: Dict[str, str] = {}
+
+# Keyword arguments for an instrumentor's instrument(), by its distribution's name (the
+# content policy: pipeline.scrubbing.instrument_options); set by ``instrument_libraries``
+_options: Callable[[Optional[str]], Dict[str, Any]] = lambda distribution: {}
+
+
 def _activate(entry_point: Any, check_versions: bool = True) -> bool:
     """Load and run one instrumentor; False (said once) when it cannot."""
+    name = distribution_name(entry_point) or entry_point.name
     try:
         dist = getattr(entry_point, "dist", None)
         if check_versions and dist is not None:
             from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
-            if get_dist_dependency_conflicts(dist) is not None:
+            conflict = get_dist_dependency_conflicts(dist)
+            if conflict is not None:
+                OUTCOMES[name] = f"failed: {conflict}"
                 return False  # its library is installed in a version it does not support
-        entry_point.load()().instrument(skip_dep_check=True)
+        entry_point.load()().instrument(skip_dep_check=True, **_options(distribution_name(entry_point)))
+        OUTCOMES[name] = "active"
         return True
     except Exception as exc:
+        OUTCOMES[name] = f"failed: {type(exc).__name__}: {exc}"
         log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
         return False
 
@@ -242,12 +256,17 @@ def _discover(cache_dir: Optional[str]) -> List[Tuple[Any, Optional[List[str]]]]
     return found
 
 
-def instrument_libraries(disabled: Collection[str] = (), cache_dir: Optional[str] = None) -> List[str]:
+def instrument_libraries(disabled: Collection[str] = (), cache_dir: Optional[str] = None,
+                         options: Optional[Callable[[Optional[str]], Dict[str, Any]]] = None) -> List[str]:
     """Activate, or arm for the first import of their library, the installed instrumentations
-    whose entry point names are not in ``disabled``; returns their names."""
+    whose entry point or distribution names are not in ``disabled``; returns their names.
+    ``options(distribution)``: keyword arguments for an instrumentor's ``instrument()``."""
+    global _options
+    if options is not None:
+        _options = options
     armed = []
     for entry_point, modules in _discover(cache_dir):
-        if entry_point.name in disabled:
+        if entry_point.name in disabled or distribution_name(entry_point) in disabled:
             continue
         if modules is None:
             if _activate(entry_point, check_versions=False):  # no library: no version to check
@@ -260,6 +279,16 @@ def instrument_libraries(disabled: Collection[str] = (), cache_dir: Optional[str
             when_imported(module, once)
         armed.append(entry_point.name)
     return armed
+
+
+def distribution_name(entry_point: Any) -> Optional[str]:
+    """The distribution that declares an instrumentor: what tells apart two that share an
+    entry point name (OpenInference's and OpenTelemetry's OpenAI instrumentations are both
+    ``openai``), so ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` takes it too."""
+    known = getattr(entry_point, "dist_name", None)
+    if known:
+        return known
+    return getattr(getattr(entry_point, "dist", None), "name", None)
 
 
 class _Once:

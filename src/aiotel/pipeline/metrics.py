@@ -33,7 +33,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from . import losses
+from . import llm_calls, losses
 from .. import probes, semconv
 from ..probes import memory
 from .._version import __version__
@@ -168,6 +168,12 @@ INSTRUMENTS = (
     _Instrument(semconv.FUNCTION_MEMORY_RSS_DELTA,
                 "Change of the process's resident memory across recorded calls of AI-generated functions (process-wide: "
                 "other threads' allocations included)", "By", _memory_series, memory.BOUNDS_BYTES),
+    _Instrument(semconv.FUNCTION_GEN_AI_OPERATION_DURATION, "Duration of LLM calls made inside AI-generated functions, "
+                "by model and provider; count = calls, error.type = failed calls", "s",
+                lambda: llm_calls.TALLY.duration_series(), llm_calls.DURATION_BOUNDS, 1e-9),
+    _Instrument(semconv.FUNCTION_GEN_AI_TOKEN_USAGE, "Tokens per LLM call made inside AI-generated functions, by model, "
+                "provider and gen_ai.token.type; sum = tokens", "{token}",
+                lambda: llm_calls.TALLY.token_series(), llm_calls.TOKEN_BOUNDS),
     _Instrument(semconv.SPANS_DROPPED, "Finished spans that never reached their destination: export queue full "
                 "(OTEL_BSP_MAX_QUEUE_SIZE), export failed, or rotated out of the store", "{span}", _dropped_series),
     _Instrument(semconv.METRIC_EXPORTS_FAILED, "Metric exports that failed; the next one that succeeds carries the totals",
@@ -254,6 +260,7 @@ def reset_after_fork() -> None:
     for source in _sources:
         source.lock = threading.Lock()  # a lock held by another thread at fork stays held
         source.restart()
+    llm_calls.reset_after_fork()
 
 
 def _with_metric(data: Optional[MetricsData], metrics: List[Metric], resource: Resource) -> MetricsData:

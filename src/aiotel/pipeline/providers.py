@@ -36,6 +36,9 @@ from ..config import Settings
 # the OpenTelemetry API, and every instrumentation, imports the trace API.
 TRACE_API = "opentelemetry.trace"
 PROBES = "aiotel.probes"
+# What makes the logger provider needed: an instrumentation that emits events imports the logs API
+LOGS_API = "opentelemetry._logs"
+LOGS_SDK = "opentelemetry.sdk._logs"  # its import imports the API first: built once it is whole
 
 # seconds a recycled pool process gives to its flush when its collector is not there:
 # enough to spill what is left, not to wait for an export
@@ -70,12 +73,15 @@ class Pipeline:
         self.meter_provider: Optional[MeterProvider] = None
         self.tracer_provider: Optional[TracerProvider] = None
         self.error_provider: Optional[TracerProvider] = None
+        self.logger_provider: Any = None
+        self._logs_failed = False
         self.resource: Optional[Resource] = None
         self._main_script = main_script
         # what the resource is detected from, as it is now: the program may change both before the build
         self._argv, self._cwd = list(getattr(sys, "argv", None) or []), _cwd()
         self._lock = threading.Lock()
         self._tracing_lock = threading.Lock()
+        self._logs_lock = threading.Lock()
         self._building = threading.local()
         self._probes_waiting = False
         self._tracing_failed = False  # said once; the probes then count calls without spans
@@ -122,6 +128,7 @@ class Pipeline:
         from .exporters import LazyBatchProcessor, local_first
         from .foreign_spans import ForeignSpanProcessor
         from .ids import PrivateIdGenerator
+        from .llm_calls import LLMCallProcessor, RecordLLMCalls
         from .sampling import default_sampler
 
         settings = self.settings
@@ -133,8 +140,12 @@ class Pipeline:
         options: Dict[str, Any] = {"sampler": sampler} if sampler is not None else {}
         provider = _tracer_provider(resource=resource, shutdown_on_exit=False, id_generator=PrivateIdGenerator(),
                                     **options)
-        if settings.traces_exporters:
-            provider.add_span_processor(ForeignSpanProcessor())
+        if settings.traces_exporters or settings.metrics_exporters:
+            provider.add_span_processor(ForeignSpanProcessor())  # names the function; the rollup reads it
+        if settings.metrics_exporters:
+            # every LLM call inside a marked function is tallied, also in traces the sampler drops
+            provider.sampler = RecordLLMCalls(provider.sampler)
+            provider.add_span_processor(LLMCallProcessor())
         for name in local_first(settings.traces_exporters):
             provider.add_span_processor(LazyBatchProcessor(name, settings, self.delivery))
         # Same processors, but samples everything: late spans for failed or slow calls
@@ -152,6 +163,36 @@ class Pipeline:
         if trace_api.get_tracer_provider() is not provider:
             log.warn("the program set its own tracer provider before aiotel could: spans of instrumented libraries "
                      "and of the program's own tracers go there, not to aiotel's exporters")
+
+    def build_logs(self) -> None:
+        """Build the logger provider and make it global; once (see ``logs``). Called from the
+        import of ``LOGS_API`` (or of ``logging``, when the program's records are opted in)."""
+        if self.logger_provider is not None or self._logs_failed or getattr(self._building, "logs", False):
+            return
+        sdk = sys.modules.get(LOGS_SDK)
+        if sdk is not None and not hasattr(sdk, "LoggerProvider"):
+            return  # the API imported by the SDK's own import: built when that is done
+        self._building.logs = True
+        try:
+            with self._logs_lock:
+                if self.logger_provider is None and not self._logs_failed:
+                    from opentelemetry._logs import get_logger_provider, set_logger_provider
+
+                    from .logs import attach_logging_handler, logger_provider
+                    from .scrubbing import content_policy
+
+                    provider = logger_provider(self.settings, self.current_resource(), content_policy(self.settings))
+                    set_logger_provider(provider)
+                    self.logger_provider = provider
+                    if get_logger_provider() is not provider:
+                        log.warn("the program set its own logger provider before aiotel could: GenAI events go there")
+                    if self.settings.logging_handler:
+                        attach_logging_handler(provider)
+        except Exception as exc:  # never into the import that asked for it
+            self._logs_failed = True
+            log.warn(f"could not set up logs ({type(exc).__name__}: {exc}); no log records are exported")
+        finally:
+            self._building.logs = False
 
     def configure_probes(self) -> None:
         """Once the probes' module has run: their tracers, limits and the first call's starter."""
@@ -266,6 +307,7 @@ class Pipeline:
                      "it exports no telemetry")
         self.delivery.forked()
         self._tracing_lock = threading.Lock()  # one held by another thread at fork stays held
+        self._logs_lock = threading.Lock()
         if self.tracer_provider is None or self.resource is None:
             return  # built later, in this process, with its own ids
         from opentelemetry.sdk.resources import Resource
@@ -277,7 +319,7 @@ class Pipeline:
         if semconv.PROCESS_PID in self.resource.attributes:
             own[semconv.PROCESS_PID] = os.getpid()
         self.resource = self.resource.merge(Resource(own))
-        for provider in (self.tracer_provider, self.error_provider):
+        for provider in (self.tracer_provider, self.error_provider, self.logger_provider):
             if provider is not None and hasattr(provider, "_resource"):
                 provider._resource = self.resource
         tracers = []
@@ -303,7 +345,8 @@ class Pipeline:
                 self._worker.join(self.timeout)
             return
         self._done = True
-        if not (self.started or background.running() or any(p._processor or p.waiting for p in self._lazy_processors())):
+        if not (self.started or background.running() or any(p._processor or p.waiting for p in self._lazy_processors())
+                or self._log_processors()):
             return  # nothing was recorded: nothing to flush, no thread to start
 
         began = time.monotonic()
@@ -378,6 +421,8 @@ class Pipeline:
                 late = late or thread.is_alive() or left
                 if left and not self.delivery.spilling:
                     self._abandon(exporters.left_in(lazy))
+            for processor in self._log_processors():
+                late = not processor.flush(max(spans_deadline - time.monotonic(), 0.0)) or late
             for reader in self._readers:
                 if getattr(reader, "_daemon_thread", False) is None:  # read by nobody else: now
                     reader.collect(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
@@ -406,6 +451,14 @@ class Pipeline:
             self.abandoned += len(spans)
             losses.spans_lost(losses.EXIT_DEADLINE, len(spans))
 
+
+    def _log_processors(self) -> List[Any]:
+        """The logs exporters that have something to flush."""
+        if self.logger_provider is None:
+            return []
+        from .logs import lazy_processors
+
+        return [p for p in lazy_processors(self.logger_provider) if p._processor is not None or p._pending]
 
     def _lazy_processors(self) -> List[LazyBatchProcessor]:
         if self.tracer_provider is None:
@@ -502,4 +555,9 @@ def start(
     lifecycle.install(pipeline)
     when_imported(TRACE_API, pipeline.build_tracing)
     when_imported(PROBES, pipeline.configure_probes)
+    if settings.logs_exporters:
+        when_imported(LOGS_API, pipeline.build_logs)
+        when_imported(LOGS_SDK, pipeline.build_logs)
+        if settings.logging_handler:  # the program's records are opted in: from its first one
+            when_imported("logging", pipeline.build_logs)
     return pipeline

@@ -276,6 +276,28 @@ class StoreMetricExporter(_StoreExporter, MetricExporter):
         self._close()
 
 
+class StoreLogExporter(_StoreExporter):
+    """Log records (GenAI events, and the program's logging when opted in)."""
+
+    signal = "logs"
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+        from opentelemetry.sdk._logs.export import LogExportResult
+
+        try:
+            self._target().write_line(otlp_json(encode_logs(batch)), len(batch))
+            return LogExportResult.SUCCESS
+        except Exception:
+            return LogExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self._close()
+
+
 def _all_cumulative() -> Dict[type, AggregationTemporality]:
     from opentelemetry.sdk.metrics import (
         Counter,
