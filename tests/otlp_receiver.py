@@ -16,6 +16,7 @@ from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
 
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
@@ -69,12 +70,24 @@ class Point:
     time: int = 0
 
 
+@dataclasses.dataclass
+class LogRecord:
+    event_name: str
+    body: Any
+    attributes: Dict[str, Any]
+    trace_id: str
+    span_id: str
+    scope: str
+    resource: Dict[str, Any]
+
+
 class Received:
     """Everything decoded so far; ``wait`` polls until a condition holds or times out."""
 
     def __init__(self) -> None:
         self.spans: List[Span] = []
         self.points: List[Point] = []
+        self.logs: List[LogRecord] = []
         self.requests: List[str] = []  # "http /v1/traces", "grpc metrics", ...
         self._lock = threading.RLock()  # a wait() condition may call latest_points()
 
@@ -104,6 +117,19 @@ class Received:
                     )
         with self._lock:
             self.spans.extend(spans)
+
+    def add_logs(self, request: logs_service_pb2.ExportLogsServiceRequest) -> None:
+        records = []
+        for rl in request.resource_logs:
+            resource = attributes(rl.resource.attributes)
+            for sl in rl.scope_logs:
+                for r in sl.log_records:
+                    records.append(LogRecord(
+                        event_name=r.event_name, body=any_value(r.body) if r.HasField("body") else None,
+                        attributes=attributes(r.attributes), trace_id=r.trace_id.hex(), span_id=r.span_id.hex(),
+                        scope=sl.scope.name, resource=resource))
+        with self._lock:
+            self.logs.extend(records)
 
     def add_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
         points = []
@@ -169,7 +195,7 @@ def _decompress(body: bytes, encoding: Optional[str]) -> bytes:
 
 
 class HttpReceiver:
-    """OTLP/HTTP with binary protobuf on /v1/traces and /v1/metrics."""
+    """OTLP/HTTP with binary protobuf on /v1/traces, /v1/metrics and /v1/logs."""
 
     def __init__(self) -> None:
         self.received = Received()
@@ -189,6 +215,10 @@ class HttpReceiver:
                     request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
                     received.add_traces(request)
                     reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                elif self.path == "/v1/logs":
+                    request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
+                    received.add_logs(request)
+                    reply = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
                 elif self.path == "/v1/metrics":
                     request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
                     received.add_metrics(request)
@@ -222,7 +252,7 @@ class HttpReceiver:
 
 
 class GrpcReceiver:
-    """OTLP/gRPC: the collector's TraceService and MetricsService."""
+    """OTLP/gRPC: the collector's TraceService, MetricsService and LogsService."""
 
     def __init__(self) -> None:
         import grpc
@@ -242,7 +272,14 @@ class GrpcReceiver:
                 received.requests.append("grpc metrics")
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
+        class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+            def Export(self, request, context):  # noqa: N802
+                received.add_logs(request)
+                received.requests.append("grpc logs")
+                return logs_service_pb2.ExportLogsServiceResponse()
+
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), self.server)
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self.server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")

@@ -84,6 +84,14 @@ def _print_stats(stats: List[report.FunctionStats], out: Any) -> None:
     if len(shapes) > 1:
         out.write("\ninput shapes (AIOTEL_CAPTURE_ARGS=shape)\n")
         _table(shapes, out)
+    llm = [["FUNCTION", "MODEL", "PROVIDER", "CALLS", "ERRORS", "INPUT TOKENS", "OUTPUT TOKENS", "LLM TIME"]]
+    for s in stats:
+        for (model, provider), usage in sorted(s.llm.items(), key=lambda item: (-item[1].calls, item[0])):
+            llm.append([s.function, model, provider, str(usage.calls), str(usage.errors), str(usage.input_tokens),
+                        str(usage.output_tokens), human_seconds(usage.seconds)])
+    if len(llm) > 1:
+        out.write("\nLLM calls made inside each function (aiotel.function.gen_ai.*)\n")
+        _table(llm, out)
     found = [(s, finding) for s in stats for finding in report.error_inputs(s)]
     if found:
         out.write("\nerrors and their inputs (AIOTEL_CAPTURE_ARGS=shape)\n")

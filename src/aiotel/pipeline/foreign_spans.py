@@ -43,10 +43,19 @@ def _inherited(parent_context: Any) -> Optional[dict]:
 
 
 class ForeignSpanProcessor(SpanProcessor):
+    """``openinference_kinds``: OpenInference is installed, so Phoenix reads the traces:
+    aiotel's own spans get ``openinference.span.kind = CHAIN`` (a step, its LLM calls
+    below it) instead of showing as kind UNKNOWN."""
+
+    def __init__(self, openinference_kinds: bool = False) -> None:
+        self.openinference_kinds = openinference_kinds
+
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         try:
             scope = span.instrumentation_scope
             if scope is not None and scope.name == AIOTEL_SCOPE:
+                if self.openinference_kinds:
+                    span.set_attribute(semconv.OPENINFERENCE_SPAN_KIND, "CHAIN")
                 return  # aiotel's own span: it names its function already
             context = span.get_span_context()
             state = traces.find(context.trace_id)
@@ -72,3 +81,12 @@ class ForeignSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def openinference_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("openinference.semconv") is not None
+    except (ImportError, ValueError):
+        return False

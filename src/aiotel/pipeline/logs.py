@@ -179,10 +179,24 @@ class _NotOurOwn(logging.Filter):
 
 
 def attach_logging_handler(provider: Any) -> Optional[logging.Handler]:
-    """The program's logging records as OTel log records (opted in)."""
+    """The program's logging records as OTel log records (opted in).
+
+    Not added to the root logger's handlers, where the program would see it: a
+    ``logging.basicConfig()`` finding a handler there configures nothing, and the
+    program's own log output would be gone. Every record a logger hands to its handlers
+    is given to this one first, the program's handlers (and ``lastResort``) as before."""
     from opentelemetry.sdk._logs import LoggingHandler
 
     handler = LoggingHandler(level=logging.NOTSET, logger_provider=provider)
     handler.addFilter(_NotOurOwn())
-    logging.getLogger().addHandler(handler)
+    call_handlers = logging.Logger.callHandlers
+
+    def exported_then_handled(logger: logging.Logger, record: logging.LogRecord) -> None:
+        try:
+            handler.handle(record)
+        except Exception:
+            pass
+        call_handlers(logger, record)
+
+    logging.Logger.callHandlers = exported_then_handled  # type: ignore[method-assign]
     return handler

@@ -126,7 +126,7 @@ class Pipeline:
         from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
         from .exporters import LazyBatchProcessor, local_first
-        from .foreign_spans import ForeignSpanProcessor
+        from .foreign_spans import ForeignSpanProcessor, openinference_installed
         from .ids import PrivateIdGenerator
         from .llm_calls import LLMCallProcessor, RecordLLMCalls
         from .sampling import default_sampler
@@ -141,7 +141,8 @@ class Pipeline:
         provider = _tracer_provider(resource=resource, shutdown_on_exit=False, id_generator=PrivateIdGenerator(),
                                     **options)
         if settings.traces_exporters or settings.metrics_exporters:
-            provider.add_span_processor(ForeignSpanProcessor())  # names the function; the rollup reads it
+            # names the function (the rollup reads it); CHAIN kinds for Phoenix when OpenInference is there
+            provider.add_span_processor(ForeignSpanProcessor(bool(settings.traces_exporters) and openinference_installed()))
         if settings.metrics_exporters:
             # every LLM call inside a marked function is tallied, also in traces the sampler drops
             provider.sampler = RecordLLMCalls(provider.sampler)
@@ -188,6 +189,8 @@ class Pipeline:
                         log.warn("the program set its own logger provider before aiotel could: GenAI events go there")
                     if self.settings.logging_handler:
                         attach_logging_handler(provider)
+        except ImportError:
+            pass  # asked from inside a module's own import (partly initialised): built at the set-up (begin)
         except Exception as exc:  # never into the import that asked for it
             self._logs_failed = True
             log.warn(f"could not set up logs ({type(exc).__name__}: {exc}); no log records are exported")
@@ -245,6 +248,8 @@ class Pipeline:
             # an exit flush that began meanwhile waits for this (it flushes what this builds)
             if "otlp" in self.settings.traces_exporters + self.settings.metrics_exporters:
                 exporters.load_log_sdk()
+            if self.settings.logs_exporters:
+                self.build_logs()  # if no instrumentation has asked for it yet
             self._build_meter_provider()
             for lazy in lazies:
                 lazy.build()
@@ -559,5 +564,5 @@ def start(
         when_imported(LOGS_API, pipeline.build_logs)
         when_imported(LOGS_SDK, pipeline.build_logs)
         if settings.logging_handler:  # the program's records are opted in: from its first one
-            when_imported("logging", pipeline.build_logs)
+            pipeline.build_logs()
     return pipeline

@@ -29,6 +29,8 @@ INPUT_TYPES = semconv.FUNCTION_INPUT_TYPES
 INPUT_SIZE = semconv.FUNCTION_INPUT_SIZE
 INPUT_ERRORS = semconv.FUNCTION_INPUT_ERRORS
 MEMORY = semconv.FUNCTION_MEMORY_RSS_DELTA
+LLM_DURATION = semconv.FUNCTION_GEN_AI_OPERATION_DURATION
+LLM_TOKENS = semconv.FUNCTION_GEN_AI_TOKEN_USAGE
 UNKNOWN_VERSION = "unknown"
 LAYOUT = 2  # the newest store layout this reader knows (see store.writer.file_name)
 
@@ -42,6 +44,8 @@ _LABELS = {
     INPUT_ERRORS: (semconv.ERROR_TYPE, semconv.INPUT_PARAMETER, semconv.INPUT_TYPE, semconv.INPUT_LENGTH),
     semconv.FUNCTION_SPANS_OVER_BUDGET: (),
     MEMORY: (),
+    LLM_DURATION: (semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_PROVIDER_NAME, semconv.ERROR_TYPE),
+    LLM_TOKENS: (semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_TOKEN_TYPE),
     semconv.SPANS_DROPPED: (semconv.SPANS_DROPPED_REASON,),
     semconv.METRIC_EXPORTS_FAILED: (),
     # an experiment's series are filed under its candidate (store.experiments reads them)
@@ -122,6 +126,7 @@ class FunctionStats:
     memory: Optional["MemoryDelta"] = None  # recorded calls' change of resident memory
     # failed calls by (error.type, parameter, type, length bucket), with shapes captured
     failed_inputs: Counter = dataclasses.field(default_factory=Counter)
+    llm: Dict[Tuple[str, str], "LLMUsage"] = dataclasses.field(default_factory=dict)  # (model, provider)
 
     @property
     def error_rate(self) -> float:
@@ -167,7 +172,24 @@ class FunctionStats:
             "spans_over_budget": self.spans_over_budget,
             "memory": self.memory.to_json() if self.memory else None,
             "errors_by_input": [finding.to_json() for finding in error_inputs(self)],
+            "llm_calls": [usage.to_json(model, provider) for (model, provider), usage
+                          in sorted(self.llm.items(), key=lambda item: (-item[1].calls, item[0]))],
         }
+
+
+@dataclasses.dataclass
+class LLMUsage:
+    """The LLM calls a function made with one model of one provider (aiotel.function.gen_ai.*)."""
+
+    calls: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_json(self, model: str, provider: str) -> dict:
+        return {"model": model, "provider": provider, "calls": self.calls, "errors": self.errors,
+                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "llm_seconds": self.seconds}
 
 
 @dataclasses.dataclass
@@ -674,6 +696,16 @@ def summarize(
             entry.spans_over_budget += p.count
         elif p.metric == INPUT_ERRORS:
             entry.failed_inputs[tuple(str(label) for label in p.labels)] += p.count
+        elif p.metric in (LLM_DURATION, LLM_TOKENS):
+            usage = entry.llm.setdefault((str(p.labels[0]), str(p.labels[1])), LLMUsage())
+            if p.metric == LLM_DURATION:
+                usage.calls += p.count
+                usage.seconds += p.total
+                usage.errors += p.count if p.labels[2] else 0
+            elif p.labels[2] == "input":
+                usage.input_tokens += int(p.total)
+            elif p.labels[2] == "output":
+                usage.output_tokens += int(p.total)
         elif p.metric == MEMORY:
             memory = entry.memory = entry.memory or MemoryDelta(bounds=list(p.bounds))
             if memory.bounds == p.bounds:
