@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PROMETHEUS, ROOT, command, get_json, query, wait_until
+from conftest import PROMETHEUS, ROOT, command, get_json, query, stop, wait_until
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None and os.environ.get("CI") != "true",
     reason="the prometheus server is not installed (.ci/run installs Debian's package)",
@@ -155,4 +155,48 @@ def test_prometheus_scrapes_call_and_error_counts(prometheus, tmp_path):
     finally:
         app.stdin.close()
         app.wait(timeout=20)
+    assert app.returncode == 0, app.stderr.read()
+
+
+def test_prometheus_scrapes_each_functions_llm_calls_and_tokens(prometheus, tmp_path):
+    """The LLM rollup under the names the dashboard uses, from the real openai client."""
+    pytest.importorskip("openinference.instrumentation.openai")
+    base, app_port = prometheus
+    sample = os.path.join(ROOT, "tests", "samples", "llm")
+    server = subprocess.Popen([sys.executable, os.path.join(sample, "fake_openai.py")], stdout=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOTEL_", "OTEL_"))}
+    env.update({"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+                "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1", "OTEL_EXPORTER_PROMETHEUS_PORT": str(app_port),
+                "AIOTEL_CACHE_DIR": str(tmp_path / "c"),
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "opentelemetry-instrumentation-openai-v2"})
+    app = None
+    try:
+        env["FAKE_OPENAI_URL"] = f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
+        app = subprocess.Popen(command("aiotel-run") + [sys.executable, os.path.join(sample, "app.py"), "calls", "serve"],
+                               cwd=str(tmp_path), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        assert app.stdout.readline() == "ready\n"
+        tokens = wait_until(lambda: query(base, "sum by (code_function_name, gen_ai_token_type) "
+                                                "(aiotel_function_gen_ai_token_usage_sum)"))
+        assert tokens == {
+            (("code_function_name", "app.summarize"), ("gen_ai_token_type", "input")): 33.0,
+            (("code_function_name", "app.summarize"), ("gen_ai_token_type", "output")): 21.0,
+            (("code_function_name", "app.classify"), ("gen_ai_token_type", "input")): 200.0,
+            (("code_function_name", "app.classify"), ("gen_ai_token_type", "output")): 80.0,
+            (("code_function_name", "app.inner"), ("gen_ai_token_type", "input")): 11.0,
+            (("code_function_name", "app.inner"), ("gen_ai_token_type", "output")): 7.0}
+        calls = query(base, "sum by (code_function_name, gen_ai_request_model, gen_ai_provider_name) "
+                            "(aiotel_function_gen_ai_operation_duration_seconds_count)")
+        assert calls == {
+            (("code_function_name", "app.classify"), ("gen_ai_provider_name", "openai"), ("gen_ai_request_model", "m-large")): 2.0,
+            (("code_function_name", "app.inner"), ("gen_ai_provider_name", "openai"), ("gen_ai_request_model", "m-small")): 1.0,
+            (("code_function_name", "app.summarize"), ("gen_ai_provider_name", "openai"), ("gen_ai_request_model", "m-small")): 3.0}
+        for title, expr in dashboard_queries():
+            if title.startswith("LLM"):  # the dashboard's LLM panels have data (rate() needs two scrapes)
+                assert query(base, expr) or wait_until(lambda: query(base, expr), timeout=30), title
+    finally:
+        if app is not None:
+            app.stdin.close()
+            app.wait(timeout=20)
+        stop(server)
     assert app.returncode == 0, app.stderr.read()

@@ -65,4 +65,7 @@ if __name__ == "__main__":
         logging.basicConfig(level=logging.INFO)
         logging.getLogger("shop").warning("APP-LOG-LINE from the program")
         summarize("a text")
+    if sys.argv[2:] == ["serve"]:  # serve /metrics until the test closes stdin
+        print("ready", flush=True)
+        sys.stdin.read()
     print("done")
