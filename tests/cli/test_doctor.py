@@ -98,3 +98,20 @@ def test_the_llm_sets_doctor_knows_are_the_extras_pyproject_pins_and_the_install
     assert report["llm_content"]["policy"].startswith("not exported")
     assert report["llm_content"]["notes"] == [
         "OPENINFERENCE_HIDE_INPUTS=false set: OpenInference's content follows your switches, not aiotel's setting"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="the LLM sets need Python 3.10+ and the test extra")
+def test_doctor_says_when_a_helper_or_the_client_is_not_what_the_set_was_tested_with(tmp_path):
+    """Distributions found first on the path, as pip would leave them after an upgrade: a
+    newer helper (the release that broke the set) and an openai outside the tested range."""
+    pytest.importorskip("opentelemetry.instrumentation.openai_v2")
+    site = tmp_path / "site"
+    for name, version in (("opentelemetry_util_genai", "1.3b0"), ("openai", "3.63.0")):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n")
+    result = run(command("aiotel") + ["doctor"], cwd=str(tmp_path),
+                 env={"PYTHONPATH": str(site), "AIOTEL_CACHE_DIR": str(tmp_path / "c")})
+    assert ("note: opentelemetry-util-genai 1.3b0 is not the tested 1.1b0: pip install 'aiotel[openai]'"
+            in result.stdout), result.stdout
+    assert "note: openai 3.63.0 is outside the versions this set is tested with (openai>=2.8,<3)" in result.stdout

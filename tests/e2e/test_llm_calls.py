@@ -204,4 +204,11 @@ def test_the_embedded_store_keeps_the_rollup_and_the_report_shows_it(app, tmp_pa
                                      "llm_seconds": llm["app.summarize"][0]["llm_seconds"]}]
     assert llm["app.classify"][0]["input_tokens"] == 200 and llm["app.classify"][0]["calls"] == 2
     text = run(command("aiotel") + ["report"], cwd=str(app)).stdout
-    assert "LLM calls" in text and "m-large" in text
+    table = text[text.index("LLM calls made inside each function"):].splitlines()
+    assert table[2].split() == ["app.classify", "m-large", "openai", "2", "0", "200", "80", table[2].split()[-1]]
+    html = run(command("aiotel") + ["report", "--html", str(tmp_path / "site")], cwd=str(app))
+    assert html.returncode == 0, html.stderr
+    pages = [open(os.path.join(tmp_path / "site", name)).read() for name in os.listdir(tmp_path / "site")
+             if name.endswith(".html") and name != "index.html"]
+    page = next(p for p in pages if "<h1>app.summarize</h1>" in p)
+    assert "LLM calls made inside it" in page and "<td class=l>m-small</td><td class=l>openai</td><td>3</td>" in page

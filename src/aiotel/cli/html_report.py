@@ -231,6 +231,16 @@ def function_page(view: FunctionView, detail: Optional[Detail], source_root: Opt
                      "<table><tr><th class=l>service.version</th><th>recorded calls</th><th>mean</th><th>p95</th></tr>"
                      f"{rows}</table>" + histogram_svg([(name, colour, m.buckets) for name, colour, m in measured
                                                         if m.bounds == bounds], bounds, human_bytes_delta, "memory"))
+    with_llm = [s for s in view.versions if s.llm]
+    if with_llm:
+        rows = "".join(
+            f"<tr><td class=l>{esc(s.version)}</td><td class=l>{esc(model)}</td><td class=l>{esc(provider)}</td>"
+            f"<td>{usage.calls}</td><td>{usage.errors}</td><td>{usage.input_tokens}</td><td>{usage.output_tokens}</td>"
+            f"<td>{esc(human_seconds(usage.seconds))}</td></tr>"
+            for s in with_llm for (model, provider), usage in sorted(s.llm.items(), key=lambda item: -item[1].calls))
+        parts.append("<h2>LLM calls made inside it</h2><table><tr><th class=l>service.version</th><th class=l>model</th>"
+                     "<th class=l>provider</th><th>calls</th><th>errors</th><th>input tokens</th>"
+                     f"<th>output tokens</th><th>LLM time</th></tr>{rows}</table>")
     parts.append("<h2>Calls over time</h2>" + over_time_svg([(name, colour, over) for name, colour, _, over in charted]))
     shaped = [s for s in view.versions if s.inputs]
     if shaped:

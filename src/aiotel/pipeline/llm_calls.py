@@ -11,7 +11,7 @@ Counted when its span ends, so every call is counted only if its span is recorde
 ``RecordLLMCalls`` turns a sampler's "drop" for an LLM span started inside a marked call
 into "record only" (recorded, tallied here, never exported). When two instrumentations
 record the same call as nested LLM spans (a framework's span around the client's), the
-innermost is counted and its LLM parent is not.
+innermost is counted, and its LLM parent adds only the token counts the innermost lacked.
 """
 
 from __future__ import annotations
@@ -140,16 +140,19 @@ class Tally:
         self.durations: Dict[Tuple[Any, ...], List[int]] = {}
         self.tokens: Dict[Tuple[Any, ...], List[int]] = {}
 
-    def add(self, call: LLMCall) -> None:
+    def add(self, call: LLMCall, count_call: bool = True, tokens: Tuple[bool, bool] = (True, True)) -> None:
+        """One call: its duration (unless ``count_call`` is False) and the token counts
+        ``tokens`` says (input, output) to take."""
         function = call.function
         key = (function[semconv.CODE_FUNCTION_NAME], function[semconv.PROVENANCE_TOOL],
                function[semconv.CODE_FILE_PATH], call.model, call.provider)
         with self.lock:
-            durations = self.durations.setdefault(key + (call.error_type,), [0] * (len(DURATION_BOUNDS) + 2))
-            durations[_bucket(_DURATION_BOUNDS_NS, call.duration_ns)] += 1
-            durations[-1] += call.duration_ns
-            for kind, count in (("input", call.input_tokens), ("output", call.output_tokens)):
-                if count is not None:
+            if count_call:
+                durations = self.durations.setdefault(key + (call.error_type,), [0] * (len(DURATION_BOUNDS) + 2))
+                durations[_bucket(_DURATION_BOUNDS_NS, call.duration_ns)] += 1
+                durations[-1] += call.duration_ns
+            for kind, count, take in (("input", call.input_tokens, tokens[0]), ("output", call.output_tokens, tokens[1])):
+                if count is not None and take:
                     tokens = self.tokens.setdefault(key + (kind,), [0] * (len(TOKEN_BOUNDS) + 2))
                     tokens[_bucket(TOKEN_BOUNDS, count)] += 1
                     tokens[-1] += count
@@ -187,7 +190,7 @@ def reset_after_fork() -> None:
     _counted_parents.clear()
 
 
-_counted_parents: Dict[int, bool] = {}
+_counted_parents: Dict[int, LLMCall] = {}
 
 
 class LLMCallProcessor(SpanProcessor):
@@ -198,15 +201,17 @@ class LLMCallProcessor(SpanProcessor):
 
     def on_end(self, span: Any) -> None:
         try:
-            span_id = span.get_span_context().span_id
-            wrapped = _counted_parents.pop(span_id, False)
+            inner = _counted_parents.pop(span.get_span_context().span_id, None)
             call = llm_call(span)
-            if call is None or wrapped:
+            if call is None:
+                return
+            if inner is not None:  # a wrapper of a call counted already: only the tokens that one lacked
+                TALLY.add(call, count_call=False, tokens=(inner.input_tokens is None, inner.output_tokens is None))
                 return
             TALLY.add(call)
             parent = span.parent
             if parent is not None and not parent.is_remote and len(_counted_parents) < _MAX_COUNTED_PARENTS:
-                _counted_parents[parent.span_id] = True
+                _counted_parents[parent.span_id] = call
         except Exception:
             pass  # a tally is never worth a span: the span goes on as it was
 

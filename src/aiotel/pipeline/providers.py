@@ -75,6 +75,7 @@ class Pipeline:
         self.error_provider: Optional[TracerProvider] = None
         self.logger_provider: Any = None
         self._logs_failed = False
+        self._logs_deferred = False
         self.resource: Optional[Resource] = None
         self._main_script = main_script
         # what the resource is detected from, as it is now: the program may change both before the build
@@ -190,7 +191,7 @@ class Pipeline:
                     if self.settings.logging_handler:
                         attach_logging_handler(provider)
         except ImportError:
-            pass  # asked from inside a module's own import (partly initialised): built at the set-up (begin)
+            self._logs_deferred = True  # asked from inside a module's own import (partly initialised): at begin
         except Exception as exc:  # never into the import that asked for it
             self._logs_failed = True
             log.warn(f"could not set up logs ({type(exc).__name__}: {exc}); no log records are exported")
@@ -248,8 +249,8 @@ class Pipeline:
             # an exit flush that began meanwhile waits for this (it flushes what this builds)
             if "otlp" in self.settings.traces_exporters + self.settings.metrics_exporters:
                 exporters.load_log_sdk()
-            if self.settings.logs_exporters:
-                self.build_logs()  # if no instrumentation has asked for it yet
+            if self._logs_deferred:
+                self.build_logs()  # an import that asked for it could not wait for it
             self._build_meter_provider()
             for lazy in lazies:
                 lazy.build()
