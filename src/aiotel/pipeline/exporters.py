@@ -235,38 +235,38 @@ def load_log_sdk() -> None:
         pass
 
 
-def otlp_options(protocol: str, compression: str, timeout: float) -> Dict[str, Any]:
-    """Compression and timeout as validated by ``config`` (the exporters would fail on a
-    bad value); endpoint, headers and certificates the exporters read themselves."""
+# The OTLP exporter class of each signal and protocol: (module, class)
+_OTLP_CLASSES = {
+    ("TRACES", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("TRACES", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+    ("METRICS", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+    ("METRICS", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+    ("LOGS", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
+    ("LOGS", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
+}
+
+
+def otlp_exporter(signal: str, settings: Settings) -> Any:
+    """The OTLP exporter of ``signal`` (TRACES, METRICS or LOGS) over its protocol, with
+    compression and timeout as validated by ``config`` (the exporters would fail on a bad
+    value); endpoint, headers and certificates the exporters read themselves."""
+    import importlib
+
+    protocol = {"TRACES": settings.otlp_traces_protocol, "METRICS": settings.otlp_metrics_protocol,
+                "LOGS": settings.otlp_logs_protocol}[signal]
+    module, name = _OTLP_CLASSES[(signal, protocol)]
+    exporter_class = getattr(importlib.import_module(module), name)
     if protocol == "grpc":
         from grpc import Compression as GrpcCompression
 
-        kind = GrpcCompression.Gzip if compression == "gzip" else GrpcCompression.NoCompression
+        gzip, none = GrpcCompression.Gzip, GrpcCompression.NoCompression
     else:
         from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 
-        kind = HttpCompression.Gzip if compression == "gzip" else HttpCompression.NoCompression
-    return {"compression": kind, "timeout": timeout}
-
-
-def _otlp_span_exporter(settings: Settings) -> Any:
-    protocol = settings.otlp_traces_protocol
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+        gzip, none = HttpCompression.Gzip, HttpCompression.NoCompression
     isolate_loaded_modules()
-    return OTLPSpanExporter(**otlp_options(protocol, settings.otlp_compression["TRACES"], settings.otlp_timeout_s["TRACES"]))
-
-
-def _otlp_metric_exporter(settings: Settings) -> Any:
-    protocol = settings.otlp_metrics_protocol
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
-    isolate_loaded_modules()
-    return OTLPMetricExporter(**otlp_options(protocol, settings.otlp_compression["METRICS"], settings.otlp_timeout_s["METRICS"]))
+    return exporter_class(compression=gzip if settings.otlp_compression[signal] == "gzip" else none,
+                          timeout=settings.otlp_timeout_s[signal])
 
 
 def span_exporter(name: str, settings: Settings, delivery: Delivery) -> Any:
@@ -288,7 +288,7 @@ def _bare_span_exporter(name: str, settings: Settings) -> Any:
 
         return StoreSpanExporter(settings.store_dir, settings.store_max_bytes, settings.private_store_dir,
                                  on_rotated_out=lambda spans: losses.spans_lost(losses.STORE_ROTATED, spans))
-    return _otlp_span_exporter(settings)
+    return otlp_exporter("TRACES", settings)
 
 
 def _bare_metric_exporter(name: str, settings: Settings) -> Any:
@@ -300,7 +300,7 @@ def _bare_metric_exporter(name: str, settings: Settings) -> Any:
         from ..store.writer import StoreMetricExporter
 
         return StoreMetricExporter(settings.store_dir, settings.store_max_bytes, settings.private_store_dir)
-    return _otlp_metric_exporter(settings)
+    return otlp_exporter("METRICS", settings)
 
 
 def _prometheus_reader(settings: Settings) -> MetricReader:

@@ -131,8 +131,6 @@ def _forward(processor: Any, record: Any) -> None:
 
 
 def _exporter(name: str, settings: Settings) -> Any:
-    from .ids import isolate_loaded_modules
-
     if name == "console":
         try:
             from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter as Console
@@ -143,15 +141,9 @@ def _exporter(name: str, settings: Settings) -> Any:
         from ..store.writer import StoreLogExporter
 
         return StoreLogExporter(settings.store_dir, settings.store_max_bytes, settings.private_store_dir)
-    from .exporters import otlp_options
+    from .exporters import otlp_exporter
 
-    protocol = settings.otlp_logs_protocol
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
-    isolate_loaded_modules()
-    return OTLPLogExporter(**otlp_options(protocol, settings.otlp_compression["LOGS"], settings.otlp_timeout_s["LOGS"]))
+    return otlp_exporter("LOGS", settings)
 
 
 def logger_provider(settings: Settings, resource: Any, policy: ContentPolicy) -> Any:
