@@ -178,7 +178,11 @@ def test_the_programs_logging_leaves_only_when_asked(app, http_receiver, grpc_re
 def test_the_net_drops_the_content_of_an_instrumentation_aiotel_cannot_configure(app, receiver, tmp_path, fake_openai):
     llm_run(app, "by-hand", "genai", receiver, tmp_path, fake_openai)
     got = receiver.received
-    assert got.wait(lambda r: any(s.scope == "some.llm.library" for s in r.spans) and r.latest_points(TOKENS))
+    assert got.wait(lambda r: any(s.scope == "some.llm.library" for s in r.spans) and r.latest_points(TOKENS)
+                    and r.logs)
+    [record] = got.logs  # the event arrives, its body and content attribute do not
+    assert record.event_name == "gen_ai.client.inference.operation.details" and record.body is None
+    assert record.attributes == {"gen_ai.request.model": "m-small"}
     span = next(s for s in got.spans if s.scope == "some.llm.library")
     assert "gen_ai.input.messages" not in span.attributes and "llm.output_messages.0.message.content" not in span.attributes
     assert [e["name"] for e in span.events] == []  # the content event is dropped whole

@@ -48,6 +48,11 @@ def hand_made_llm_span():
         span.add_event("gen_ai.user.message", {"content": "CANARY-PROMPT in an event"})
         span.set_attribute("gen_ai.usage.input_tokens", 5)
         span.set_attribute("gen_ai.usage.output_tokens", 3)
+        from opentelemetry._logs import LogRecord, get_logger
+
+        get_logger("some.llm.library").emit(LogRecord(
+            event_name="gen_ai.client.inference.operation.details", body={"content": "CANARY-ANSWER in a log body"},
+            attributes={"gen_ai.output.messages": "CANARY-ANSWER in a log attribute", "gen_ai.request.model": "m-small"}))
 
 
 if __name__ == "__main__":
