@@ -15,7 +15,7 @@ import math
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
 if TYPE_CHECKING:  # the metrics SDK loads with the first marked call
     from opentelemetry.sdk.metrics.export import MetricReader

@@ -66,18 +66,12 @@ class ContentPolicy:
 
     def __init__(self, capture: str, user_switches: Mapping[str, str], redact: Callable[[str], str]) -> None:
         chosen = {"false": DROP, "redacted": REDACT, "true": KEEP}[capture]
-        self.capture = capture
         self.redact = redact
         self.user_switches = dict(user_switches)
         self.by_family = {
             GENAI: KEEP if GENAI_SWITCH in user_switches else chosen,
             OPENINFERENCE: KEEP if any(v in user_switches for v in OPENINFERENCE_SWITCHES.values()) else chosen,
         }
-
-    @property
-    def strict(self) -> bool:
-        """Whether the net changes anything at all."""
-        return any(action != KEEP for action in self.by_family.values())
 
     def clean_attributes(self, attributes: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
         """Content dropped or redacted, every other string redacted; and whether anything changed."""
