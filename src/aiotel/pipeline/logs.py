@@ -3,19 +3,26 @@ under the content opt-in) and, only when ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTAT
 is true, the program's own ``logging`` records (otherwise all of an application's logs would
 leave the process).
 
-The logger provider is made global when the logs API is first imported (an
-instrumentation that emits events imports it), with no thread: each exporter
-(``OTEL_LOGS_EXPORTER``: the store, OTLP once an endpoint is set, the console) and its batch
-processor are built off the program's threads when the first record arrives, as the span
-exporters are (``exporters.LazyBatchProcessor``). The first processor scrubs: a record can
-still be changed when it is emitted, so content is dropped there (``scrubbing``).
+When the logs API is first imported (an instrumentation that emits events imports it), a
+``PendingLoggerProvider`` becomes the global one: the API alone, no SDK, no thread, and
+nothing done inside an import another thread may be waiting for. A record emitted there
+waits (bounded, with its context) while the SDK's provider is built off the program's
+threads, then goes to it, as does every later one; at exit, what still waits is handed
+over in place. Each exporter (``OTEL_LOGS_EXPORTER``: the store, OTLP once an endpoint is
+set, the console) and its batch processor are built at its first record, as the span
+exporters are (``exporters.LazyBatchProcessor``). The SDK provider's first processor
+scrubs: a record can still be changed when it is emitted, so content is dropped there
+(``scrubbing``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from opentelemetry._logs import Logger as APILogger
+from opentelemetry._logs import LoggerProvider as APILoggerProvider
 
 from . import background
 from .. import log
@@ -24,6 +31,98 @@ from .scrubbing import ContentPolicy, scrub_log_record
 
 # records that arrive before their exporter is built wait, up to this many
 _PENDING_MAX = 2048
+
+
+class PendingLoggerProvider(APILoggerProvider):
+    """The global logger provider until, and after, the SDK's is built (see above)."""
+
+    def __init__(self, build: Callable[[], None]) -> None:
+        self._build = build
+        self.real: Any = None
+        self._waiting: List[Tuple["PendingLogger", tuple, Dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._asked = False
+        self._overflowed = False
+
+    def get_logger(self, name: str, version: Optional[str] = None, schema_url: Optional[str] = None,
+                   attributes: Any = None) -> "PendingLogger":
+        return PendingLogger(self, name, version, schema_url, attributes)
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def take(self, logger: "PendingLogger", args: tuple, kwargs: Dict[str, Any]) -> None:
+        real = self.real
+        if real is None:
+            _keep_context(args, kwargs)  # replayed later, in another thread
+            with self._lock:
+                real = self.real
+                if real is None:
+                    if len(self._waiting) < _PENDING_MAX:
+                        self._waiting.append((logger, args, kwargs))
+                    elif not self._overflowed:
+                        self._overflowed = True
+                        log.warn(f"logs not set up yet: log records past {_PENDING_MAX} dropped")
+                    ask, self._asked = not self._asked, True
+            if real is None:
+                if ask:
+                    background.run(self._build)
+                return
+        logger.real_logger(real).emit(*args, **kwargs)
+
+    def attach(self, real: Any) -> None:
+        """From now on records go to ``real`` (the SDK's provider); those waiting first."""
+        with self._lock:
+            self.real = real
+            waiting, self._waiting = self._waiting, []
+        for logger, args, kwargs in waiting:
+            try:
+                logger.real_logger(real).emit(*args, **kwargs)
+            except Exception:
+                pass
+
+    def forked(self) -> None:
+        self._lock = threading.Lock()  # one held by another thread at fork stays held
+        self._asked = False
+
+
+class PendingLogger(APILogger):
+    def __init__(self, provider: PendingLoggerProvider, name: str, version: Optional[str] = None,
+                 schema_url: Optional[str] = None, attributes: Any = None) -> None:
+        self._provider = provider
+        self._key = (name, version, schema_url, attributes)
+        self._real: Any = None
+
+    def real_logger(self, provider: Any) -> Any:
+        if self._real is None:
+            name, version, schema_url, attributes = self._key
+            try:
+                self._real = provider.get_logger(name, version, schema_url, attributes)
+            except TypeError:  # an SDK whose get_logger takes no attributes
+                self._real = provider.get_logger(name, version, schema_url)
+        return self._real
+
+    def emit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self._provider.take(self, args, kwargs)
+
+    def enabled(self, *args: Any, **kwargs: Any) -> bool:
+        real = self._provider.real
+        if real is None:
+            return True
+        check = getattr(self.real_logger(real), "enabled", None)
+        return bool(check(*args, **kwargs)) if check is not None else True
+
+
+def _keep_context(args: tuple, kwargs: Dict[str, Any]) -> None:
+    """A waiting record keeps the context it was emitted in (its trace and span)."""
+    from opentelemetry.context import get_current
+
+    if args:
+        if getattr(args[0], "context", False) is None:
+            args[0].context = get_current()
+    elif "context" not in kwargs:
+        kwargs["context"] = get_current()
 
 
 class _Processor:
@@ -97,9 +196,13 @@ class LazyLogProcessor(_Processor):
             if self._processor is not None or self._failed:
                 return
             try:
-                from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+                from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 
-                processor = BatchLogRecordProcessor(_exporter(self.name, self._settings))
+                exporter = _exporter(self.name, self._settings)
+                try:
+                    processor = BatchLogRecordProcessor(exporter)
+                except RuntimeError:  # no new threads (a first record at interpreter shutdown): in place
+                    processor = SimpleLogRecordProcessor(exporter)
             except Exception as exc:
                 self._failed = True
                 self._pending = []

@@ -38,7 +38,6 @@ TRACE_API = "opentelemetry.trace"
 PROBES = "aiotel.probes"
 # What makes the logger provider needed: an instrumentation that emits events imports the logs API
 LOGS_API = "opentelemetry._logs"
-LOGS_SDK = "opentelemetry.sdk._logs"  # its import imports the API first: built once it is whole
 
 # seconds a recycled pool process gives to its flush when its collector is not there:
 # enough to spill what is left, not to wait for an export
@@ -73,9 +72,9 @@ class Pipeline:
         self.meter_provider: Optional[MeterProvider] = None
         self.tracer_provider: Optional[TracerProvider] = None
         self.error_provider: Optional[TracerProvider] = None
-        self.logger_provider: Any = None
+        self.pending_logs: Any = None  # the global logger provider, from the logs API's first import
+        self.logger_provider: Any = None  # the SDK's, behind it, from the first record
         self._logs_failed = False
-        self._logs_deferred = False
         self.resource: Optional[Resource] = None
         self._main_script = main_script
         # what the resource is detected from, as it is now: the program may change both before the build
@@ -166,37 +165,55 @@ class Pipeline:
             log.warn("the program set its own tracer provider before aiotel could: spans of instrumented libraries "
                      "and of the program's own tracers go there, not to aiotel's exporters")
 
-    def build_logs(self) -> None:
-        """Build the logger provider and make it global; once (see ``logs``). Called from the
-        import of ``LOGS_API`` (or of ``logging``, when the program's records are opted in)."""
-        if self.logger_provider is not None or self._logs_failed or getattr(self._building, "logs", False):
+    def install_logs(self) -> None:
+        """Make a ``logs.PendingLoggerProvider`` the global logger provider; once. Called
+        from the import of ``LOGS_API``, in whatever thread imports it: the API only, no
+        SDK and no lock another import could be waiting on (see ``logs``)."""
+        if self.pending_logs is not None or self._logs_failed:
             return
-        sdk = sys.modules.get(LOGS_SDK)
-        if sdk is not None and not hasattr(sdk, "LoggerProvider"):
-            return  # the API imported by the SDK's own import: built when that is done
-        self._building.logs = True
         try:
-            with self._logs_lock:
-                if self.logger_provider is None and not self._logs_failed:
-                    from opentelemetry._logs import get_logger_provider, set_logger_provider
+            from opentelemetry._logs import get_logger_provider, set_logger_provider
 
-                    from .logs import attach_logging_handler, logger_provider
-                    from .scrubbing import content_policy
+            from .logs import PendingLoggerProvider
 
-                    provider = logger_provider(self.settings, self.current_resource(), content_policy(self.settings))
-                    set_logger_provider(provider)
-                    self.logger_provider = provider
-                    if get_logger_provider() is not provider:
-                        log.warn("the program set its own logger provider before aiotel could: GenAI events go there")
-                    if self.settings.logging_handler:
-                        attach_logging_handler(provider)
-        except ImportError:
-            self._logs_deferred = True  # asked from inside a module's own import (partly initialised): at begin
+            pending = self.pending_logs = PendingLoggerProvider(self.build_logs)
+            set_logger_provider(pending)
+            if get_logger_provider() is not pending:
+                log.warn("the program set its own logger provider before aiotel could: GenAI events go there")
         except Exception as exc:  # never into the import that asked for it
             self._logs_failed = True
             log.warn(f"could not set up logs ({type(exc).__name__}: {exc}); no log records are exported")
-        finally:
-            self._building.logs = False
+
+    def build_logs(self) -> None:
+        """Build the SDK's logger provider, and hand it what waited; once. Off the program's
+        threads at the first record (or at exit, in place)."""
+        if self.pending_logs is None or self.pending_logs.real is not None or self._logs_failed:
+            return
+        try:
+            with self._logs_lock:
+                if self.pending_logs.real is None:
+                    from .logs import logger_provider
+                    from .scrubbing import content_policy
+
+                    provider = logger_provider(self.settings, self.current_resource(), content_policy(self.settings))
+                    self.logger_provider = provider
+                    self.pending_logs.attach(provider)
+        except Exception as exc:
+            self._logs_failed = True
+            log.warn(f"could not set up logs ({type(exc).__name__}: {exc}); no log records are exported")
+
+    def export_program_logs(self) -> None:
+        """OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED: the program's records from its
+        first one; at start-up, in place (no thread runs yet)."""
+        self.install_logs()
+        self.build_logs()
+        if self.logger_provider is not None:
+            try:
+                from .logs import attach_logging_handler
+
+                attach_logging_handler(self.logger_provider)
+            except Exception as exc:
+                log.warn(f"could not export the program's logging ({type(exc).__name__}: {exc})")
 
     def configure_probes(self) -> None:
         """Once the probes' module has run: their tracers, limits and the first call's starter."""
@@ -249,8 +266,6 @@ class Pipeline:
             # an exit flush that began meanwhile waits for this (it flushes what this builds)
             if "otlp" in self.settings.traces_exporters + self.settings.metrics_exporters:
                 exporters.load_log_sdk()
-            if self._logs_deferred:
-                self.build_logs()  # an import that asked for it could not wait for it
             self._build_meter_provider()
             for lazy in lazies:
                 lazy.build()
@@ -314,6 +329,8 @@ class Pipeline:
         self.delivery.forked()
         self._tracing_lock = threading.Lock()  # one held by another thread at fork stays held
         self._logs_lock = threading.Lock()
+        if self.pending_logs is not None:
+            self.pending_logs.forked()
         if self.tracer_provider is None or self.resource is None:
             return  # built later, in this process, with its own ids
         from opentelemetry.sdk.resources import Resource
@@ -427,8 +444,10 @@ class Pipeline:
                 late = late or thread.is_alive() or left
                 if left and not self.delivery.spilling:
                     self._abandon(exporters.left_in(lazy))
+            # log records: half of what the spans left, the rest for the metrics' last export
+            logs_deadline = time.monotonic() + max(deadline - time.monotonic(), 0.0) / 2
             for processor in self._log_processors():
-                late = not processor.flush(max(spans_deadline - time.monotonic(), 0.0)) or late
+                late = not processor.flush(max(logs_deadline - time.monotonic(), 0.0)) or late
             for reader in self._readers:
                 if getattr(reader, "_daemon_thread", False) is None:  # read by nobody else: now
                     reader.collect(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
@@ -459,7 +478,10 @@ class Pipeline:
 
 
     def _log_processors(self) -> List[Any]:
-        """The logs exporters that have something to flush."""
+        """The logs exporters that have something to flush (records still waiting for the
+        SDK's provider get it now, in place)."""
+        if self.pending_logs is not None and self.pending_logs.waiting and self.logger_provider is None:
+            self.build_logs()
         if self.logger_provider is None:
             return []
         from .logs import lazy_processors
@@ -562,8 +584,7 @@ def start(
     when_imported(TRACE_API, pipeline.build_tracing)
     when_imported(PROBES, pipeline.configure_probes)
     if settings.logs_exporters:
-        when_imported(LOGS_API, pipeline.build_logs)
-        when_imported(LOGS_SDK, pipeline.build_logs)
+        when_imported(LOGS_API, pipeline.install_logs)
         if settings.logging_handler:  # the program's records are opted in: from its first one
-            pipeline.build_logs()
+            pipeline.export_program_logs()
     return pipeline
