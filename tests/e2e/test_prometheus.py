@@ -194,6 +194,14 @@ def test_prometheus_scrapes_each_functions_llm_calls_and_tokens(prometheus, tmp_
         for title, expr in dashboard_queries():
             if title.startswith("LLM"):  # the dashboard's LLM panels have data (rate() needs two scrapes)
                 assert query(base, expr) or wait_until(lambda: query(base, expr), timeout=30), title
+        # a fleet's report from Prometheus has the same LLM numbers as the store's
+        fleet = subprocess.run(command("aiotel") + ["report", "--prometheus", base, "--json"], cwd=str(tmp_path),
+                               capture_output=True, text=True, timeout=60)
+        assert fleet.returncode == 0, fleet.stderr
+        llm = {f["function"]: [(c["model"], c["calls"], c["input_tokens"], c["output_tokens"]) for c in f["llm_calls"]]
+               for f in json.loads(fleet.stdout)["functions"]}
+        assert llm == {"app.summarize": [("m-small", 3, 33, 21)], "app.classify": [("m-large", 2, 200, 80)],
+                       "app.inner": [("m-small", 1, 11, 7)], "app.outer": []}
     finally:
         if app is not None:
             app.stdin.close()

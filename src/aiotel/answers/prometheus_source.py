@@ -154,6 +154,24 @@ class PrometheusSource:
                                     "aiotel_input_type, aiotel_input_length"):
             entry(labels).failed_inputs[(labels.get("error_type", ""), labels.get("aiotel_input_parameter", ""),
                                          labels.get("aiotel_input_type", ""), labels.get("aiotel_input_length", ""))] += round(value)
+        llm_by = BY + ", gen_ai_request_model, gen_ai_provider_name"
+
+        def usage(labels: Dict[str, str]) -> rollup.LLMUsage:
+            return entry(labels).llm.setdefault(
+                (labels.get("gen_ai_request_model", ""), labels.get("gen_ai_provider_name", "")), rollup.LLMUsage())
+
+        for labels, value in summed("aiotel_function_gen_ai_operation_duration_seconds_count", llm_by):
+            usage(labels).calls += round(value)
+        for labels, value in summed('aiotel_function_gen_ai_operation_duration_seconds_count{error_type!=""}', llm_by):
+            usage(labels).errors += round(value)
+        for labels, value in summed("aiotel_function_gen_ai_operation_duration_seconds_sum", llm_by):
+            usage(labels).seconds += value
+        for labels, value in summed("aiotel_function_gen_ai_token_usage_sum", llm_by + ", gen_ai_token_type"):
+            kind = labels.get("gen_ai_token_type")
+            if kind == "input":
+                usage(labels).input_tokens += round(value)
+            elif kind == "output":
+                usage(labels).output_tokens += round(value)
         return sorted((s for s in entries.values() if s.calls and s.function),
                       key=lambda s: (s.function, s.version))
 
