@@ -6,12 +6,10 @@ leave the process).
 When the logs API is first imported (an instrumentation that emits events imports it), a
 ``PendingLoggerProvider`` becomes the global one: the API alone, no SDK, no thread, and
 nothing done inside an import another thread may be waiting for. A record emitted there
-waits (bounded, with its context) while the SDK's provider is built off the program's
-threads, then goes to it, as does every later one; at exit, what still waits is handed
-over in place. Each exporter (``OTEL_LOGS_EXPORTER``: the store, OTLP once an endpoint is
-set, the console) and its batch processor are built at its first record, as the span
-exporters are (``exporters.LazyBatchProcessor``). The SDK provider's first processor
-scrubs: a record can still be changed when it is emitted, so content is dropped there
+waits (bounded, with its context) while the SDK's provider and its exporters
+(``OTEL_LOGS_EXPORTER``: the store, OTLP once an endpoint is set, the console) are built
+off the program's threads, then goes to them, as does every later one; at exit, what
+still waits is handed over in place. The SDK provider's first processor scrubs: a record can still be changed when it is emitted, so content is dropped there
 (``scrubbing``).
 """
 
@@ -29,7 +27,7 @@ from .. import log
 from ..config import Settings
 from .scrubbing import ContentPolicy, scrub_log_record
 
-# records that arrive before their exporter is built wait, up to this many
+# records that arrive before the SDK's provider is built wait, up to this many
 _PENDING_MAX = 2048
 
 
@@ -43,10 +41,18 @@ class PendingLoggerProvider(APILoggerProvider):
         self._lock = threading.Lock()
         self._asked = False
         self._overflowed = False
+        self._loggers: Dict[Tuple[str, Optional[str], Optional[str]], "PendingLogger"] = {}
 
     def get_logger(self, name: str, version: Optional[str] = None, schema_url: Optional[str] = None,
                    attributes: Any = None) -> "PendingLogger":
-        return PendingLogger(self, name, version, schema_url, attributes)
+        if attributes:
+            return PendingLogger(self, name, version, schema_url, attributes)
+        # one per name: the logging handler asks for its logger at every record
+        key = (name, version, schema_url)
+        logger = self._loggers.get(key)
+        if logger is None:
+            logger = self._loggers[key] = PendingLogger(self, name, version, schema_url)
+        return logger
 
     @property
     def waiting(self) -> bool:
@@ -125,30 +131,14 @@ def _keep_context(args: tuple, kwargs: Dict[str, Any]) -> None:
         kwargs["context"] = get_current()
 
 
-class _Processor:
-    """A log record processor for SDKs old (``emit(log_data)``) and new (``on_emit(record)``)."""
+class ScrubbingLogProcessor:
+    """The first processor: content out of each record as it is emitted (``scrubbing``).
+    For SDKs old (``emit(log_data)``) and new (``on_emit(record)``)."""
 
-    def on_emit(self, record: Any) -> None:
-        self.take(record)
-
-    def emit(self, record: Any) -> None:
-        self.take(record)
-
-    def take(self, record: Any) -> None:
-        raise NotImplementedError
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-class ScrubbingLogProcessor(_Processor):
     def __init__(self, policy: ContentPolicy) -> None:
         self.policy = policy
 
-    def take(self, record: Any) -> None:
+    def on_emit(self, record: Any) -> None:
         try:
             scrub_log_record(record.log_record, self.policy)
         except Exception:
@@ -157,80 +147,39 @@ class ScrubbingLogProcessor(_Processor):
             except Exception:
                 pass
 
+    emit = on_emit
 
-class LazyLogProcessor(_Processor):
-    """One exporter's batch processor, built off the program's threads at the first record."""
+    def shutdown(self) -> None:
+        pass
 
-    def __init__(self, name: str, settings: Settings) -> None:
-        self.name = name
-        self._settings = settings
-        self._processor: Any = None
-        self._failed = False
-        self._asked = False
-        self._pending: List[Any] = []
-        self._overflowed = False
-        self._lock = threading.Lock()
-
-    def take(self, record: Any) -> None:
-        processor = self._processor
-        if processor is None:
-            if self._failed:
-                return
-            with self._lock:
-                processor = self._processor
-                if processor is None:
-                    if len(self._pending) < _PENDING_MAX:
-                        self._pending.append(record)
-                    elif not self._overflowed:
-                        self._overflowed = True
-                        log.warn(f"logs exporter {self.name!r} not set up yet: log records past {_PENDING_MAX} dropped")
-                    ask, self._asked = not self._asked, True
-            if processor is None:
-                if ask:
-                    background.run(self.build)
-                return
-        _forward(processor, record)
-
-    def build(self) -> None:
-        with self._lock:
-            if self._processor is not None or self._failed:
-                return
-            try:
-                from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
-
-                exporter = _exporter(self.name, self._settings)
-                try:
-                    processor = BatchLogRecordProcessor(exporter)
-                except RuntimeError:  # no new threads (a first record at interpreter shutdown): in place
-                    processor = SimpleLogRecordProcessor(exporter)
-            except Exception as exc:
-                self._failed = True
-                self._pending = []
-                log.warn(f"logs exporter {self.name!r} unavailable ({type(exc).__name__}: {exc}); "
-                         "log records are not exported there")
-                return
-            waiting, self._pending = self._pending, []
-            for record in waiting:
-                _forward(processor, record)
-            self._processor = processor
-
-    def flush(self, timeout_s: float) -> bool:
-        """Export what is queued and stop, within ``timeout_s``; True when done in time."""
-        if self._pending and not self._failed:
-            self.build()  # records that arrived where no thread could build it
-        inner = getattr(self._processor, "_batch_processor", None)
-        if inner is not None and hasattr(inner, "shutdown"):
-            inner.shutdown(timeout_millis=max(timeout_s, 0.01) * 1000)
-            thread = getattr(inner, "_worker_thread", None)
-            return thread is None or not thread.is_alive()
-        if self._processor is not None:
-            return bool(self._processor.force_flush(int(max(timeout_s, 0.01) * 1000)))
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
 
-def _forward(processor: Any, record: Any) -> None:
-    handle = getattr(processor, "on_emit", None) or processor.emit
-    handle(record)
+def _batch_processor(name: str, settings: Settings) -> Any:
+    """One exporter's batch processor; None (said once) when the exporter cannot be built."""
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
+
+    try:
+        exporter = _exporter(name, settings)
+    except Exception as exc:
+        log.warn(f"logs exporter {name!r} unavailable ({type(exc).__name__}: {exc}); log records are not exported there")
+        return None
+    try:
+        return BatchLogRecordProcessor(exporter)
+    except RuntimeError:  # no new threads (a first record at interpreter shutdown): in place
+        return SimpleLogRecordProcessor(exporter)
+
+
+def flush(processor: Any, timeout_s: float) -> bool:
+    """Export what a processor holds and stop it, within ``timeout_s``; True when done in
+    time (the SDK's own shutdown of a batch processor would wait 30 s for a collector)."""
+    inner = getattr(processor, "_batch_processor", None)
+    if inner is not None and hasattr(inner, "shutdown"):
+        inner.shutdown(timeout_millis=max(timeout_s, 0.01) * 1000)
+        thread = getattr(inner, "_worker_thread", None)
+        return thread is None or not thread.is_alive()
+    return bool(processor.force_flush(int(max(timeout_s, 0.01) * 1000)))
 
 
 def _exporter(name: str, settings: Settings) -> Any:
@@ -249,20 +198,17 @@ def _exporter(name: str, settings: Settings) -> Any:
     return otlp_exporter("LOGS", settings)
 
 
-def logger_provider(settings: Settings, resource: Any, policy: ContentPolicy) -> Any:
-    """The SDK's logger provider with the scrubber first, then one lazy processor per exporter."""
+def logger_provider(settings: Settings, resource: Any, policy: ContentPolicy) -> Tuple[Any, List[Any]]:
+    """The SDK's logger provider, the scrubber its first processor, then a batch processor
+    per exporter (returned too: the exit flush stops each within its budget)."""
     from opentelemetry.sdk._logs import LoggerProvider
 
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(ScrubbingLogProcessor(policy))
-    for name in settings.logs_exporters:
-        provider.add_log_record_processor(LazyLogProcessor(name, settings))
-    return provider
-
-
-def lazy_processors(provider: Any) -> List[LazyLogProcessor]:
-    multi = getattr(provider, "_multi_log_record_processor", None)
-    return [p for p in getattr(multi, "_log_record_processors", ()) if isinstance(p, LazyLogProcessor)]
+    processors = [p for p in (_batch_processor(name, settings) for name in settings.logs_exporters) if p is not None]
+    for processor in processors:
+        provider.add_log_record_processor(processor)
+    return provider, processors
 
 
 class _NotOurOwn(logging.Filter):

@@ -74,6 +74,7 @@ class Pipeline:
         self.error_provider: Optional[TracerProvider] = None
         self.pending_logs: Any = None  # the global logger provider, from the logs API's first import
         self.logger_provider: Any = None  # the SDK's, behind it, from the first record
+        self._log_exporters: List[Any] = []  # its batch processors, one per exporter
         self._logs_failed = False
         self.resource: Optional[Resource] = None
         self._main_script = main_script
@@ -195,7 +196,8 @@ class Pipeline:
                     from .logs import logger_provider
                     from .scrubbing import content_policy
 
-                    provider = logger_provider(self.settings, self.current_resource(), content_policy(self.settings))
+                    provider, self._log_exporters = logger_provider(self.settings, self.current_resource(),
+                                                                    content_policy(self.settings))
                     self.logger_provider = provider
                     self.pending_logs.attach(provider)
         except Exception as exc:
@@ -204,14 +206,13 @@ class Pipeline:
 
     def export_program_logs(self) -> None:
         """OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED: the program's records from its
-        first one; at start-up, in place (no thread runs yet)."""
+        first one (they wait in the pending provider like any other)."""
         self.install_logs()
-        self.build_logs()
-        if self.logger_provider is not None:
+        if self.pending_logs is not None:
             try:
                 from .logs import attach_logging_handler
 
-                attach_logging_handler(self.logger_provider)
+                attach_logging_handler(self.pending_logs)
             except Exception as exc:
                 log.warn(f"could not export the program's logging ({type(exc).__name__}: {exc})")
 
@@ -446,8 +447,10 @@ class Pipeline:
                     self._abandon(exporters.left_in(lazy))
             # log records: half of what the spans left, the rest for the metrics' last export
             logs_deadline = time.monotonic() + max(deadline - time.monotonic(), 0.0) / 2
-            for processor in self._log_processors():
-                late = not processor.flush(max(logs_deadline - time.monotonic(), 0.0)) or late
+            for processor in self._log_processors():  # built: its module is loaded (never the logs API here)
+                from .logs import flush as flush_logs
+
+                late = not flush_logs(processor, max(logs_deadline - time.monotonic(), 0.0)) or late
             for reader in self._readers:
                 if getattr(reader, "_daemon_thread", False) is None:  # read by nobody else: now
                     reader.collect(timeout_millis=max(deadline - time.monotonic(), 0.01) * 1000)
@@ -478,15 +481,11 @@ class Pipeline:
 
 
     def _log_processors(self) -> List[Any]:
-        """The logs exporters that have something to flush (records still waiting for the
-        SDK's provider get it now, in place)."""
+        """The logs exporters' batch processors (records still waiting for the SDK's
+        provider get it now, in place)."""
         if self.pending_logs is not None and self.pending_logs.waiting and self.logger_provider is None:
             self.build_logs()
-        if self.logger_provider is None:
-            return []
-        from .logs import lazy_processors
-
-        return [p for p in lazy_processors(self.logger_provider) if p._processor is not None or p._pending]
+        return self._log_exporters
 
     def _lazy_processors(self) -> List[LazyBatchProcessor]:
         if self.tracer_provider is None:
