@@ -96,10 +96,6 @@ def _top_level_module(distribution: str) -> Optional[str]:
     return names[0] if names else None
 
 
-# What each instrumentor was, once its library was imported: activated, or why not
-# (``aiotel doctor`` and the tests read it); by distribution, else entry point name.
-OUTCOMES: Dict[str, str] = {}
-
 # Keyword arguments for an instrumentor's instrument(), by its distribution's name (the
 # content policy: pipeline.scrubbing.instrument_options); set by ``instrument_libraries``
 _options: Callable[[Optional[str]], Dict[str, Any]] = lambda distribution: {}
@@ -107,21 +103,16 @@ _options: Callable[[Optional[str]], Dict[str, Any]] = lambda distribution: {}
 
 def _activate(entry_point: Any, check_versions: bool = True) -> bool:
     """Load and run one instrumentor; False (said once) when it cannot."""
-    name = distribution_name(entry_point) or entry_point.name
     try:
         dist = getattr(entry_point, "dist", None)
         if check_versions and dist is not None:
             from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
-            conflict = get_dist_dependency_conflicts(dist)
-            if conflict is not None:
-                OUTCOMES[name] = f"failed: {conflict}"
+            if get_dist_dependency_conflicts(dist) is not None:
                 return False  # its library is installed in a version it does not support
         entry_point.load()().instrument(skip_dep_check=True, **_options(distribution_name(entry_point)))
-        OUTCOMES[name] = "active"
         return True
     except Exception as exc:
-        OUTCOMES[name] = f"failed: {type(exc).__name__}: {exc}"
         log.warn(f"instrumentation {entry_point.name!r} not activated ({type(exc).__name__}: {exc})")
         return False
 

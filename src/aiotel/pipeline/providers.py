@@ -237,8 +237,8 @@ class Pipeline:
         settings = self.settings
         spans = bool(settings.traces_exporters) and self.tracer_provider is not None and self.error_provider is not None
         probes.configure(
-            tracer=self.tracer_provider.get_tracer("aiotel", __version__) if spans else None,  # type: ignore[union-attr]
-            error_tracer=self.error_provider.get_tracer("aiotel", __version__) if spans else None,  # type: ignore[union-attr]
+            tracer=_own_tracer(self.tracer_provider) if spans else None,
+            error_tracer=_own_tracer(self.error_provider) if spans else None,
             span_rate_limit=settings.span_rate_limit,
             span_burst=settings.span_burst,
             trace_span_budget=settings.trace_span_budget,
@@ -348,7 +348,7 @@ class Pipeline:
                 provider._resource = self.resource
         tracers = []
         for provider in (self.tracer_provider, self.error_provider):
-            tracer = provider.get_tracer("aiotel", __version__) if provider is not None else None
+            tracer = _own_tracer(provider) if provider is not None else None
             if tracer is not None and hasattr(tracer, "resource"):
                 tracer.resource = self.resource  # get_tracer may hand back its cached tracer
             tracers.append(tracer)
@@ -537,6 +537,17 @@ def _cwd() -> Optional[str]:
         return os.getcwd()
     except OSError:  # removed under the program
         return None
+
+
+def _own_tracer(provider: Any) -> Any:
+    """aiotel's tracer. Its spans are never LLM calls: it decides with the sampler that
+    ``llm_calls.RecordLLMCalls`` wraps, and a marked call's decision pays no extra call."""
+    tracer = provider.get_tracer("aiotel", __version__)
+    llm_calls = sys.modules.get(__package__ + ".llm_calls")  # loaded when the sampler was wrapped
+    sampler = getattr(tracer, "sampler", None)
+    if llm_calls is not None and isinstance(sampler, llm_calls.RecordLLMCalls):
+        tracer.sampler = sampler.inner
+    return tracer
 
 
 def _tracer_provider(**options: Any) -> TracerProvider:
