@@ -115,6 +115,25 @@ def test_each_functions_llm_calls_and_tokens_are_exact_and_attributed(app, instr
 
 
 @needs_openai
+def test_two_instrumentations_of_one_client_count_each_call_once(app, http_receiver, tmp_path, fake_openai):
+    """Both sets active (what doctor warns of): each call makes two nested LLM spans, one
+    of each convention; the rollup still counts every call, and its tokens, once."""
+    result = run(command("aiotel-run") + ["python", "app.py", "calls"], cwd=str(app),
+                 env=telemetry_env(http_receiver, tmp_path, FAKE_OPENAI_URL=fake_openai))
+    assert (result.returncode, result.stdout.strip()) == (0, "done"), result.stderr
+    got = http_receiver.received
+    assert got.wait(lambda r: r.latest_points(TOKENS) and len([s for s in r.spans if s.scope != "aiotel"]) == 14)
+    assert {s.scope for s in got.spans if s.scope != "aiotel"} == {
+        "openinference.instrumentation.openai", "opentelemetry.util.genai.handler"}
+    tokens = totals(got, TOKENS, lambda a: (a["code.function.name"], a["gen_ai.token.type"]))
+    assert tokens == {("app.summarize", "input"): (3, 33.0), ("app.summarize", "output"): (3, 21.0),
+                      ("app.classify", "input"): (2, 200.0), ("app.classify", "output"): (2, 80.0),
+                      ("app.inner", "input"): (1, 11.0), ("app.inner", "output"): (1, 7.0)}
+    calls = totals(got, DURATION, lambda a: a["code.function.name"])
+    assert {k: v[0] for k, v in calls.items()} == {"app.summarize": 3, "app.classify": 2, "app.inner": 1}
+
+
+@needs_openai
 @pytest.mark.parametrize("instrumentation", sorted(SETS))
 def test_calls_in_traces_the_sampler_drops_are_counted_and_never_exported(app, instrumentation, receiver, tmp_path,
                                                                           fake_openai):
