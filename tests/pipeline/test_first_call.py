@@ -150,19 +150,18 @@ def test_a_set_up_that_outlives_the_fork_wait_is_named_in_each_child(tmp_path):
     assert len(said) == 2 and result.stderr.count("\n") == 2, result.stderr
 
 
+# 60 spans in about a millisecond: all of them end while the exporter is being built (its
+# imports take tens of milliseconds). Spans that keep coming after the build at more than
+# the export of a 50-span queue keeps up with are dropped by the queue, as they should be.
 BURST = textwrap.dedent(
     '''\
-    import time
-
-
     # AI-generated: Claude, 2026-11-20, prompt: "add one"
     def step(n):
         return n + 1
 
 
-    for i in range(200):  # most of them while the exporter is still being built
+    for i in range(60):
         step(i)
-        time.sleep(0.0005)
     '''
 )
 
@@ -176,5 +175,5 @@ def test_spans_that_end_during_the_set_up_wait_for_it_and_all_arrive(tmp_path, h
     result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env)
     assert (result.returncode, result.stderr) == (0, "")
     received = http_receiver.received
-    assert received.wait(lambda r: len(r.spans) >= 200, timeout=15)
-    assert len({s.span_id for s in received.spans if s.name == "app.step"}) == 200
+    assert received.wait(lambda r: len(r.spans) >= 60, timeout=15)
+    assert len({s.span_id for s in received.spans if s.name == "app.step"}) == 60
