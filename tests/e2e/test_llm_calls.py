@@ -198,11 +198,14 @@ def test_the_programs_logging_leaves_only_when_asked(app, http_receiver, grpc_re
     assert "APP-LOG-LINE" not in every_text(http_receiver.received)
 
     result = llm_run(app, "logging", "genai", grpc_receiver, tmp_path, fake_openai,
-                     OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true")
+                     OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+                     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="span_and_event")
     # the program's own logging as without aiotel: its basicConfig found no handler of aiotel's
     assert "WARNING:shop:APP-LOG-LINE from the program" in result.stderr.splitlines()
+    assert "aiotel:" not in result.stderr  # one logger provider, aiotel's, for both kinds of records
     got = grpc_receiver.received
-    assert got.wait(lambda r: any(rec.body and "APP-LOG-LINE" in str(rec.body) for rec in r.logs))
+    assert got.wait(lambda r: any(rec.body and "APP-LOG-LINE" in str(rec.body) for rec in r.logs)
+                    and len([rec for rec in r.logs if rec.event_name]) >= 1)
     assert not [rec for rec in got.logs if rec.scope.startswith(("opentelemetry.sdk", "aiotel"))]
 
 

@@ -176,6 +176,8 @@ class Pipeline:
         try:
             from opentelemetry._logs import get_logger_provider, set_logger_provider
 
+            if self.pending_logs is not None:
+                return  # that import was the first one: its hook did it (called from export_program_logs)
             from .logs import PendingLoggerProvider
 
             pending = self.pending_logs = PendingLoggerProvider(self.build_logs)
