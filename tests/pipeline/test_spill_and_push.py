@@ -225,3 +225,65 @@ def test_push_over_grpc_delivers_the_spill_once(app, tmp_path, grpc_receiver):
     assert sum(p.count for p in received.latest_points("aiotel.function.duration").values()) == CALLS
     time.sleep(0.3)
     assert len({s.span_id for s in received.spans}) == len(received.spans) == CALLS
+
+
+LOGGING_APP = textwrap.dedent(
+    f'''\
+    import logging, time
+
+    logging.basicConfig(level=logging.INFO)
+
+
+    # AI-generated: Claude, 2026-11-20, prompt: "double it"
+    def double(n):
+        logging.getLogger("shop").info("LOG-LINE doubling %d", n)
+        return 2 * n
+
+
+    total = sum(double(n) for n in range({CALLS}))
+    print(total, flush=True)
+    print("done at", time.time(), flush=True)
+    '''
+)
+
+
+def spilled_log_records(spill):
+    count = 0
+    for name in os.listdir(spill):
+        if name.startswith("logs-"):
+            for line in open(os.path.join(spill, name)):
+                count += sum(len(sl["logRecords"]) for rl in json.loads(line)["resourceLogs"] for sl in rl["scopeLogs"])
+    return count
+
+
+@pytest.mark.parametrize("collector", ["refusing", "silent"])
+def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_delivers_them_once(
+        app, tmp_path, http_receiver, grpc_receiver, silent_collector, collector):
+    """Refused exports are spilled as they fail; a collector that never answers leaves the
+    records in flight and queued at the exit deadline, and those are spilled then."""
+    (app / "main.py").write_text(LOGGING_APP)
+    if collector == "refusing":
+        env = otlp_env(tmp_path, f"http://127.0.0.1:{free_port()}", OTEL_EXPORTER_OTLP_TIMEOUT="300")
+    else:  # one batch of 10 waits for an answer past the deadline, the other four are still queued
+        env = otlp_env(tmp_path, silent_collector, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE="10")
+    env.update(OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true", AIOTEL_SHUTDOWN_TIMEOUT="1")
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0, result.stderr
+    spill = tmp_path / "spill"
+    assert spilled_log_records(spill) == CALLS, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("aiotel:")]
+    assert any(f"{CALLS} log records" in line and f"kept in {spill}" in line for line in said), said
+
+    for receiver, protocol in ((http_receiver, "http/protobuf"), (grpc_receiver, "grpc")):
+        for _ in range(2):  # the second push finds everything pushed to that endpoint already
+            pushed = run(command("aiotel") + ["push", "--store", str(spill), "--endpoint", receiver.endpoint,
+                                              "--protocol", protocol], cwd=str(tmp_path))
+            assert pushed.returncode == 0, pushed.stderr
+        received = receiver.received
+        assert received.wait(lambda r: len(r.logs) >= CALLS and len(r.spans) >= CALLS)
+        time.sleep(0.3)
+        bodies = sorted(str(record.body) for record in received.logs)
+        assert bodies == sorted(f"LOG-LINE doubling {n}" for n in range(CALLS))
+        spans = {s.span_id for s in received.spans}
+        assert all(record.span_id in spans for record in received.logs)  # each in its call's span
+

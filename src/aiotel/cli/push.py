@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from .. import config
 from ..store import replay, rollup
 
-_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics"}
+_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -84,6 +84,7 @@ def _send_http(url: str, body: bytes, headers: Dict[str, str], timeout: float) -
 class _Grpc:
     def __init__(self, address: str, headers: Dict[str, str], timeout: float) -> None:
         import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -92,7 +93,8 @@ class _Grpc:
         self.channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials()) if parts.scheme == "https"
                         else grpc.insecure_channel(target))
         self.stubs = {"traces": trace_service_pb2_grpc.TraceServiceStub(self.channel),
-                      "metrics": metrics_service_pb2_grpc.MetricsServiceStub(self.channel)}
+                      "metrics": metrics_service_pb2_grpc.MetricsServiceStub(self.channel),
+                      "logs": logs_service_pb2_grpc.LogsServiceStub(self.channel)}
         self.metadata = list(headers.items())
         self.timeout = timeout
         self.error = grpc.RpcError
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     progress = replay.Progress(store)
     sent = already = 0
     skipped: List[str] = []
-    for signal in ("metrics", "traces"):
+    for signal in ("metrics", "traces", "logs"):
         endpoint = urls[signal]
         for path in rollup.store_files(store, signal):
             start = progress.offset(path, endpoint)

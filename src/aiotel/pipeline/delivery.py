@@ -3,8 +3,10 @@
 Every exporter's ``export`` is guarded here. A batch that fails (a result other than
 success, or an exception, which still reaches the SDK) goes to the spill when the
 exporter is an OTLP one and a spill is configured; otherwise, or when the spill refuses
-it, it is counted (``losses``). Spans the export queue had no room for wait in a bounded
-overflow for the next export to spill them, so the application's thread only appends.
+it, spans and metric exports are counted (``losses``); log records are not (the
+exporter's failure is said once, as for every signal). Spans the export queue had no
+room for wait in a bounded overflow for the next export to spill them, so the
+application's thread only appends.
 At the exit deadline, ``rescue`` spills what is still in flight or queued: a collector
 that does not answer costs at most ``AIOTEL_SHUTDOWN_TIMEOUT`` and loses nothing that
 fits in the spill. A batch being sent at that moment may arrive and be spilled too
@@ -25,6 +27,7 @@ from . import losses
 
 SPANS = "spans"
 METRICS = "metrics"
+LOGS = "logs"
 PROBE_TIMEOUT = 0.1  # seconds: a collector on the network connects far sooner
 
 
@@ -46,11 +49,7 @@ class Delivery:
     def guard(self, exporter: Any, signal: str, spillable: bool) -> Any:
         """``exporter``, its ``export`` guarded (the instance is kept: the SDK reads its
         preferences from it)."""
-        from opentelemetry.sdk.metrics.export import MetricExportResult
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        success = SpanExportResult.SUCCESS if signal == SPANS else MetricExportResult.SUCCESS
-        failure = SpanExportResult.FAILURE if signal == SPANS else MetricExportResult.FAILURE
+        success, failure = _results(signal)
         export = exporter.export
         spill = spillable and self.spilling
 
@@ -138,6 +137,10 @@ class Delivery:
             if spill:
                 self.spill.keep_metrics(batch)
             return
+        if signal == LOGS:
+            if spill:
+                self.spill.keep_log_records(batch)
+            return
         if not (spill and self.spill.keep_spans(batch)):
             losses.spans_lost(losses.EXPORT_FAILED, len(batch))
 
@@ -163,7 +166,7 @@ class Delivery:
             for _ in batch:
                 losses.span_dropped()
 
-    def rescue(self, queued: Iterable[Any] = ()) -> None:
+    def rescue(self, queued: Iterable[Any] = (), queued_log_records: Iterable[Any] = ()) -> None:
         """At the exit deadline: spill what is in flight, overflowed or still queued."""
         with self._lock:
             entries = list(self._in_flight.values())
@@ -176,6 +179,9 @@ class Delivery:
         spans = list(queued)
         if spans and not self.spill.keep_spans(spans):
             losses.spans_lost(losses.EXPORT_FAILED, len(spans))
+        records = list(queued_log_records)
+        if records:
+            self.spill.keep_log_records(records)
 
     def forked(self) -> None:
         """A forked child: the parent's batches in flight are the parent's."""
@@ -184,3 +190,15 @@ class Delivery:
         self._overflow.clear()
         self._hurry = False
         self._reachable.clear()
+
+
+def _results(signal: str) -> Tuple[Any, Any]:
+    """(success, failure) as ``signal``'s exporters return them; each SDK module is
+    imported only by the signal that already uses it."""
+    if signal == SPANS:
+        from opentelemetry.sdk.trace.export import SpanExportResult as Result
+    elif signal == METRICS:
+        from opentelemetry.sdk.metrics.export import MetricExportResult as Result  # type: ignore[assignment]
+    else:
+        from opentelemetry.sdk._logs.export import LogExportResult as Result  # type: ignore[assignment]
+    return Result.SUCCESS, Result.FAILURE

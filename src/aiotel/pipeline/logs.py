@@ -9,12 +9,14 @@ nothing done inside an import another thread may be waiting for. A record emitte
 waits (bounded, with its context) while the SDK's provider and its exporters
 (``OTEL_LOGS_EXPORTER``: the store, OTLP once an endpoint is set, the console) are built
 off the program's threads, then goes to them, as does every later one; at exit, what
-still waits is handed over in place. The SDK provider's first processor scrubs: a record can still be changed when it is emitted, so content is dropped there
-(``scrubbing``).
+still waits is handed over in place. The SDK provider's first processor scrubs: a record
+can still be changed when it is emitted, so content is dropped there (``scrubbing``).
+What an OTLP exporter could not send goes to the spill, for ``aiotel push``.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -25,6 +27,7 @@ from opentelemetry._logs import LoggerProvider as APILoggerProvider
 from . import background
 from .. import log
 from ..config import Settings
+from .delivery import LOGS, Delivery
 from .scrubbing import ContentPolicy, scrub_log_record
 
 # records that arrive before the SDK's provider is built wait, up to this many
@@ -156,12 +159,13 @@ class ScrubbingLogProcessor:
         return True
 
 
-def _batch_processor(name: str, settings: Settings) -> Any:
-    """One exporter's batch processor; None (said once) when the exporter cannot be built."""
+def _batch_processor(name: str, settings: Settings, delivery: Delivery) -> Any:
+    """One exporter's batch processor; None (said once) when the exporter cannot be built.
+    What an OTLP exporter could not send goes to the spill, as spans and metrics do."""
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 
     try:
-        exporter = _exporter(name, settings)
+        exporter = delivery.guard(_exporter(name, settings), LOGS, spillable=name == "otlp")
     except Exception as exc:
         log.warn(f"logs exporter {name!r} unavailable ({type(exc).__name__}: {exc}); log records are not exported there")
         return None
@@ -169,6 +173,20 @@ def _batch_processor(name: str, settings: Settings) -> Any:
         return BatchLogRecordProcessor(exporter)
     except RuntimeError:  # no new threads (a first record at interpreter shutdown): in place
         return SimpleLogRecordProcessor(exporter)
+
+
+def queued(processor: Any) -> List[Any]:
+    """Take the records still in a batch processor's queue (at the exit deadline, for the
+    spill), oldest first; none from an SDK that keeps its queue otherwise."""
+    queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
+    found: List[Any] = []
+    if isinstance(queue, collections.deque):
+        while True:
+            try:
+                found.append(queue.pop())  # the SDK appends on the left
+            except IndexError:
+                return found
+    return found
 
 
 def flush(processor: Any, timeout_s: float) -> bool:
@@ -198,17 +216,20 @@ def _exporter(name: str, settings: Settings) -> Any:
     return otlp_exporter("LOGS", settings)
 
 
-def logger_provider(settings: Settings, resource: Any, policy: ContentPolicy) -> Tuple[Any, List[Any]]:
+def logger_provider(settings: Settings, resource: Any, policy: ContentPolicy,
+                    delivery: Delivery) -> Tuple[Any, Dict[str, Any]]:
     """The SDK's logger provider, the scrubber its first processor, then a batch processor
-    per exporter (returned too: the exit flush stops each within its budget)."""
+    per exporter (returned too, by exporter name: the exit flush stops each within its
+    budget, and spills what OTLP's still holds)."""
     from opentelemetry.sdk._logs import LoggerProvider
 
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(ScrubbingLogProcessor(policy))
-    processors = [p for p in (_batch_processor(name, settings) for name in settings.logs_exporters) if p is not None]
-    for processor in processors:
+    processors = {name: _batch_processor(name, settings, delivery) for name in settings.logs_exporters}
+    built = {name: processor for name, processor in processors.items() if processor is not None}
+    for processor in built.values():
         provider.add_log_record_processor(processor)
-    return provider, processors
+    return provider, built
 
 
 class _NotOurOwn(logging.Filter):

@@ -75,7 +75,7 @@ class Pipeline:
         self.error_provider: Optional[TracerProvider] = None
         self.pending_logs: Any = None  # the global logger provider, from the logs API's first import
         self.logger_provider: Any = None  # the SDK's, behind it, from the first record
-        self._log_exporters: List[Any] = []  # its batch processors, one per exporter
+        self._log_exporters: Dict[str, Any] = {}  # its batch processors, by exporter name
         self._logs_failed = False
         self.resource: Optional[Resource] = None
         self._main_script = main_script
@@ -200,7 +200,7 @@ class Pipeline:
                     from .scrubbing import content_policy
 
                     provider, self._log_exporters = logger_provider(self.settings, self.current_resource(),
-                                                                    content_policy(self.settings))
+                                                                    content_policy(self.settings), self.delivery)
                     self.logger_provider = provider
                     self.pending_logs.attach(provider)
         except Exception as exc:
@@ -403,7 +403,7 @@ class Pipeline:
                 gc.enable()
         late = not done or done[0]
         if late and spilling:
-            self.delivery.rescue(self._queued_spans())
+            self.delivery.rescue(self._queued_spans(), self._queued_log_records())
         said = self.delivery.said()
         if late and absent:
             log.warn("the collector took no connection; " + (said or "nothing was left to keep"))
@@ -492,13 +492,20 @@ class Pipeline:
             self.abandoned += len(spans)
             losses.spans_lost(losses.EXIT_DEADLINE, len(spans))
 
+    def _queued_log_records(self) -> List[Any]:
+        """At the exit deadline: the log records still queued for OTLP (none when logs were not built)."""
+        if "otlp" not in self._log_exporters:
+            return []
+        from .logs import queued
+
+        return queued(self._log_exporters["otlp"])
 
     def _log_processors(self) -> List[Any]:
         """The logs exporters' batch processors (records still waiting for the SDK's
         provider get it now, in place)."""
         if self.pending_logs is not None and self.pending_logs.waiting and self.logger_provider is None:
             self.build_logs()
-        return self._log_exporters
+        return list(self._log_exporters.values())
 
     def _lazy_processors(self) -> List[LazyBatchProcessor]:
         if self.tracer_provider is None:

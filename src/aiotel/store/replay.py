@@ -38,6 +38,10 @@ def request_of(line: bytes, signal: str) -> Any:
 
     if signal == "traces":
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest as Request
+    elif signal == "logs":
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[assignment]
+            ExportLogsServiceRequest as Request,
+        )
     else:
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # type: ignore[assignment]
             ExportMetricsServiceRequest as Request,

@@ -24,7 +24,7 @@ class Spill:
         self.directory = directory
         self.private_directory = private_directory or directory
         self.max_bytes = max_bytes
-        self.kept = {"span": 0, "metrics export": 0}
+        self.kept = {"span": 0, "metrics export": 0, "log record": 0}
         self._files: Dict[str, JsonLinesFile] = {}
         self._pid = -1
         self._used: Optional[int] = None  # bytes in the directory, measured on first use
@@ -68,6 +68,14 @@ class Spill:
         self.kept["metrics export"] += 1
         return True
 
+    def keep_log_records(self, records: Any) -> bool:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+        if not self._write("logs", lambda: otlp_json(encode_logs(records)), len(records)):
+            return False
+        self.kept["log record"] += len(records)
+        return True
+
     def _write(self, signal: str, line: Any, items: int) -> bool:
         try:
             with self._lock:
@@ -91,5 +99,6 @@ class Spill:
         kept = [f"{count} {what}{'s' if count > 1 else ''}" for what, count in self.kept.items() if count]
         if not kept:
             return None
-        return (f"{' and '.join(kept)} could not be sent: kept in {self.directory}; "
+        listed = f"{', '.join(kept[:-1])} and {kept[-1]}" if len(kept) > 1 else kept[0]
+        return (f"{listed} could not be sent: kept in {self.directory}; "
                 f"send them later with: aiotel push --store {self.directory}")
