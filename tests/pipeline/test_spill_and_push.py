@@ -287,3 +287,35 @@ def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_deliver
         spans = {s.span_id for s in received.spans}
         assert all(record.span_id in spans for record in received.logs)  # each in its call's span
 
+
+def test_at_the_deadline_the_spill_takes_only_what_was_queued_for_the_collector(tmp_path, silent_collector):
+    """The store beside OTLP: the spans still queued for the store at the exit deadline are
+    counted as lost there, never spilled (a push would send them to the collector, which
+    gets its own copies from the spill)."""
+    burst = 20000
+    (tmp_path / "app.py").write_text(textwrap.dedent(f'''\
+        # AI-generated: Claude, 2026-11-20, prompt: "add one"
+        def step(n):
+            return n + 1
+
+
+        for i in range({burst}):
+            step(i)
+        '''))
+    store = tmp_path / "store"
+    env = otlp_env(tmp_path, silent_collector, OTEL_TRACES_EXPORTER="otlp,store", OTEL_METRICS_EXPORTER="store",
+                   AIOTEL_STORE=str(store), AIOTEL_SPAN_BURST="1000000", AIOTEL_SPAN_RATE_LIMIT="1000000",
+                   AIOTEL_TRACE_RATE_LIMIT="0", OTEL_BSP_MAX_QUEUE_SIZE="100000", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2",
+                   AIOTEL_SHUTDOWN_TIMEOUT="0.2")
+    result = run(command("aiotel-run") + ["python", "app.py"], cwd=str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    spill = tmp_path / "spill"
+    ids = [span["spanId"] for name in os.listdir(spill) if name.startswith("traces-")
+           for line in open(spill / name) for rs in json.loads(line)["resourceSpans"]
+           for ss in rs["scopeSpans"] for span in ss["spans"]]
+    assert len(ids) == len(set(ids)) == burst  # the collector's copies, each once
+    data = json.loads(run(command("aiotel") + ["report", "--json", "--store", str(store)], cwd=str(tmp_path)).stdout)
+    stored = sum(line.count('"spanId"') for name in os.listdir(store) if name.startswith("traces-")
+                 for line in open(store / name))
+    lost = data["spans_dropped_by_reason"].get("exit_deadline", 0)
+    assert lost > 0 and burst - 512 <= stored + lost <= burst, (stored, lost)

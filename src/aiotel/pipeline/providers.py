@@ -446,8 +446,9 @@ class Pipeline:
                     continue
                 inner = getattr(lazy._processor, "_batch_processor", None)
                 thread = getattr(inner, "_worker_thread", None)
+                spilled = self.delivery.spilling and lazy.name == "otlp"  # else nothing keeps what is left
                 if inner is None or thread is None:
-                    if late and not self.delivery.spilling:
+                    if late and not spilled:
                         self._abandon(lazy.take_waiting())  # no exporter was built for them
                     continue  # an SDK laid out otherwise: its own shutdown, below
                 inner.shutdown(timeout_millis=max(spans_deadline - time.monotonic(), 0.0) * 1000)
@@ -456,7 +457,7 @@ class Pipeline:
                 # (kept for the spill by shutdown's rescue, else counted here).
                 left = bool(lazy.waiting or getattr(inner, "_queue", None))
                 late = late or thread.is_alive() or left
-                if left and not self.delivery.spilling:
+                if left and not spilled:
                     self._abandon(exporters.left_in(lazy))
             # log records: half of what the spans left, the rest for the metrics' last export
             logs_deadline = time.monotonic() + max(deadline - time.monotonic(), 0.0) / 2
@@ -482,7 +483,8 @@ class Pipeline:
 
         found: List[Any] = []
         for lazy in self._lazy_processors():
-            found += exporters.left_in(lazy)
+            if lazy.name == "otlp":  # the spill is OTLP's: a store's or console's spans are counted by _flush
+                found += exporters.left_in(lazy)
         return found
 
     def _abandon(self, spans: List[Any]) -> None:
