@@ -209,6 +209,22 @@ def test_the_programs_logging_leaves_only_when_asked(app, http_receiver, grpc_re
     assert not [rec for rec in got.logs if rec.scope.startswith(("opentelemetry.sdk", "aiotel"))]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_a_forked_child_counts_only_its_own_llm_calls(app, http_receiver, tmp_path, fake_openai):
+    llm_run(app, "fork", "genai", http_receiver, tmp_path, fake_openai)
+    got = http_receiver.received
+
+    def calls_by_process(received):
+        last = {}
+        for point in received.points:
+            if point.metric == DURATION:
+                last[point.resource["service.instance.id"]] = point.count
+        return last
+
+    assert got.wait(lambda r: len(calls_by_process(r)) == 2), calls_by_process(got)
+    assert sorted(calls_by_process(got).values()) == [1, 2]  # the child's one, not the parent's two as well
+
+
 def test_the_net_drops_the_content_of_an_instrumentation_aiotel_cannot_configure(app, receiver, tmp_path, fake_openai):
     llm_run(app, "by-hand", "genai", receiver, tmp_path, fake_openai)
     got = receiver.received

@@ -68,6 +68,13 @@ if __name__ == "__main__":
         ask("m-large", "outside every marked function")
     elif mode == "by-hand":
         hand_made_llm_span()
+    elif mode == "fork":  # two calls, then a child that makes one of its own
+        hand_made_llm_span()
+        hand_made_llm_span()
+        if os.fork() == 0:
+            hand_made_llm_span()
+            sys.exit(0)  # its exit flush sends its own counts
+        os.wait()
     elif mode == "logging":
         logging.basicConfig(level=logging.INFO)
         logging.getLogger("shop").warning("APP-LOG-LINE from the program")
