@@ -76,12 +76,18 @@ def otlp_env(tmp_path, endpoint, **extra):
             "AIOTEL_SPAN_BURST": "1000", "AIOTEL_SPILL": str(tmp_path / "spill"), **extra}
 
 
-def spilled_spans(spill):
+# per signal: the OTLP/JSON keys of its resources, scopes and items
+_LAYOUT = {"traces": ("resourceSpans", "scopeSpans", "spans"), "logs": ("resourceLogs", "scopeLogs", "logRecords")}
+
+
+def spilled(spill, signal="traces"):
+    """How many spans (or log records, with ``signal="logs"``) the spill holds."""
+    resources, scopes, items = _LAYOUT[signal]
     count = 0
     for name in os.listdir(spill):
-        if name.startswith("traces-"):
+        if name.startswith(signal + "-"):
             for line in open(os.path.join(spill, name)):
-                count += sum(len(ss["spans"]) for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+                count += sum(len(scope[items]) for resource in json.loads(line)[resources] for scope in resource[scopes])
     return count
 
 
@@ -114,7 +120,7 @@ def test_a_silent_collector_at_exit_costs_at_most_the_timeout_and_the_spill_keep
     spill = tmp_path / "spill"
     said = [line for line in err.splitlines() if line.startswith("aiotel:")]
     assert any("not flushed within 1 s" in line and f"kept in {spill}" in line for line in said), said
-    assert spilled_spans(spill) == CALLS
+    assert spilled(spill) == CALLS
 
     # doctor says it is waiting, with the command that sends it
     doctor = run(command("aiotel") + ["doctor"], cwd=str(tmp_path), env={"AIOTEL_SPILL": str(spill)})
@@ -146,7 +152,7 @@ def test_a_push_that_fails_halfway_resumes_and_sends_nothing_twice(app, tmp_path
     result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
     assert result.returncode == 0, result.stderr
     spill = tmp_path / "spill"
-    kept = spilled_spans(spill)
+    kept = spilled(spill)
     assert kept == CALLS, result.stderr
     lines = sum(1 for name in os.listdir(spill) if name.endswith(".jsonl") for _ in open(spill / name))
     assert lines >= 3
@@ -173,7 +179,7 @@ def test_spans_the_export_queue_has_no_room_for_go_to_the_spill(app, tmp_path, h
     received = http_receiver.received
     assert received.wait(lambda r: r.latest_points("aiotel.function.duration"))
     spill = tmp_path / "spill"
-    kept = spilled_spans(spill)
+    kept = spilled(spill)
     assert kept > 0 and len(received.spans) + kept == CALLS, (len(received.spans), kept)
     dropped = received.latest_points("aiotel.spans.dropped")
     assert not dropped, dropped  # kept, not lost
@@ -202,7 +208,7 @@ def test_the_spill_keeps_to_its_cap_and_counts_what_did_not_fit(app, tmp_path):
     result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
     assert result.returncode == 0, result.stderr
     spill = tmp_path / "spill"
-    kept = spilled_spans(spill)
+    kept = spilled(spill)
     assert 0 < kept < CALLS
     assert sum(os.path.getsize(spill / name) for name in os.listdir(spill) if name.endswith(".jsonl")) <= 6000
     assert sum("the spill" in line and "is full" in line for line in result.stderr.splitlines()) == 1, result.stderr
@@ -215,7 +221,7 @@ def test_push_over_grpc_delivers_the_spill_once(app, tmp_path, grpc_receiver):
     env = otlp_env(tmp_path, closed, OTEL_EXPORTER_OTLP_TIMEOUT="300", AIOTEL_SHUTDOWN_TIMEOUT="3")
     assert run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env).returncode == 0
     spill = tmp_path / "spill"
-    assert spilled_spans(spill) == CALLS
+    assert spilled(spill) == CALLS
     for _ in range(2):  # the second push finds everything pushed to that endpoint already
         pushed = run(command("aiotel") + ["push", "--store", str(spill), "--endpoint", grpc_receiver.endpoint,
                                           "--protocol", "grpc"], cwd=str(tmp_path))
@@ -247,15 +253,6 @@ LOGGING_APP = textwrap.dedent(
 )
 
 
-def spilled_log_records(spill):
-    count = 0
-    for name in os.listdir(spill):
-        if name.startswith("logs-"):
-            for line in open(os.path.join(spill, name)):
-                count += sum(len(sl["logRecords"]) for rl in json.loads(line)["resourceLogs"] for sl in rl["scopeLogs"])
-    return count
-
-
 @pytest.mark.parametrize("collector", ["refusing", "silent"])
 def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_delivers_them_once(
         app, tmp_path, http_receiver, grpc_receiver, silent_collector, collector):
@@ -270,7 +267,7 @@ def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_deliver
     result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
     assert result.returncode == 0, result.stderr
     spill = tmp_path / "spill"
-    assert spilled_log_records(spill) == CALLS, result.stderr
+    assert spilled(spill, "logs") == CALLS, result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("aiotel:")]
     assert any(f"{CALLS} log records" in line and f"kept in {spill}" in line for line in said), said
 
