@@ -407,11 +407,13 @@ class Pipeline:
         said = self.delivery.said()
         if late and absent:
             log.warn("the collector took no connection; " + (said or "nothing was left to keep"))
-        elif late:
-            without = (f"exiting without {self.abandoned} finished spans (counted in aiotel.spans.dropped) and any "
-                       "being written" if self.abandoned else "exiting without it")
+        elif late:  # what the spill kept, and what nothing kept (a store's spans, or no spill)
+            parts = [said] if said else []
+            if self.abandoned:
+                parts.append(f"exiting without {self.abandoned} finished spans (counted in aiotel.spans.dropped) "
+                             "and any being written")
             log.warn(f"telemetry not flushed within {self.timeout:g} s (AIOTEL_SHUTDOWN_TIMEOUT); "
-                     + (said or ("nothing was left to keep" if spilling else without)))
+                     + ("; ".join(parts) or ("nothing was left to keep" if spilling else "exiting without it")))
         elif said:
             log.warn(said)
         if not hurry:
