@@ -49,7 +49,7 @@ class Delivery:
     def guard(self, exporter: Any, signal: str, spillable: bool) -> Any:
         """``exporter``, its ``export`` guarded (the instance is kept: the SDK reads its
         preferences from it)."""
-        success, failure = _results(signal)
+        successes, failure = _results(signal)
         export = exporter.export
         spill = spillable and self.spilling
 
@@ -67,7 +67,7 @@ class Delivery:
             except Exception:
                 self._failed(token)
                 raise
-            if result != success:
+            if result not in successes:
                 self._failed(token)
             else:
                 with self._lock:
@@ -192,13 +192,21 @@ class Delivery:
         self._reachable.clear()
 
 
-def _results(signal: str) -> Tuple[Any, Any]:
-    """(success, failure) as ``signal``'s exporters return them; each SDK module is
-    imported only by the signal that already uses it."""
+def _results(signal: str) -> Tuple[Tuple[Any, ...], Any]:
+    """(what counts as success, the failure to return) for ``signal``'s exporters; each
+    SDK module is imported only by the signal that already uses it. Log exporters return
+    one of two enums: ``LogRecordExportResult`` (SDK 1.39 on: the OTLP exporters) or
+    ``LogExportResult`` (before, and exporters written against it), equal in name only."""
     if signal == SPANS:
-        from opentelemetry.sdk.trace.export import SpanExportResult as Result
-    elif signal == METRICS:
-        from opentelemetry.sdk.metrics.export import MetricExportResult as Result  # type: ignore[assignment]
-    else:
-        from opentelemetry.sdk._logs.export import LogExportResult as Result  # type: ignore[assignment]
-    return Result.SUCCESS, Result.FAILURE
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return (SpanExportResult.SUCCESS,), SpanExportResult.FAILURE
+    if signal == METRICS:
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        return (MetricExportResult.SUCCESS,), MetricExportResult.FAILURE
+    from opentelemetry.sdk._logs import export as logs_export
+
+    enums = [getattr(logs_export, name) for name in ("LogRecordExportResult", "LogExportResult")
+             if hasattr(logs_export, name)]
+    return tuple(enum.SUCCESS for enum in enums), enums[0].FAILURE
