@@ -101,8 +101,20 @@ def _top_level_module(distribution: str) -> Optional[str]:
 _options: Callable[[Optional[str]], Dict[str, Any]] = lambda distribution: {}
 
 
+# The exit flush has begun: an instrumentation activated now (a set-up still importing an
+# exporter's modules, say) would record nothing, and asks the providers already shut down
+# for a meter, which the SDK says on stderr.
+_exiting = [False]
+
+
+def stop_activating() -> None:
+    _exiting[0] = True
+
+
 def _activate(entry_point: Any, check_versions: bool = True) -> bool:
-    """Load and run one instrumentor; False (said once) when it cannot."""
+    """Load and run one instrumentor; False (said once) when it cannot, or (silently) at exit."""
+    if _exiting[0]:
+        return False
     try:
         dist = getattr(entry_point, "dist", None)
         if check_versions and dist is not None:

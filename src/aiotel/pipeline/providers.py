@@ -372,6 +372,9 @@ class Pipeline:
                 self._worker.join(self.timeout)
             return
         self._done = True
+        libraries = sys.modules.get(f"{__package__}.libraries")  # loaded at start; nothing is imported at exit
+        if libraries is not None:
+            libraries.stop_activating()
         if not (self.started or background.running() or any(p._processor or p.waiting for p in self._lazy_processors())
                 or self._log_processors()):
             return  # nothing was recorded: nothing to flush, no thread to start
