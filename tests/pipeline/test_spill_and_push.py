@@ -253,6 +253,17 @@ LOGGING_APP = textwrap.dedent(
 )
 
 
+def test_log_records_the_collector_took_are_not_spilled(app, tmp_path, receiver):
+    """Each OTLP exporter's success counts as one (the SDK has two result enums for logs)."""
+    (app / "main.py").write_text(LOGGING_APP)
+    env = otlp_env(tmp_path, receiver.endpoint, OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+                   AIOTEL_SHUTDOWN_TIMEOUT="10", **receiver.env())
+    result = run(command("aiotel-run") + ["python", "main.py"], cwd=str(app), env=env)
+    assert result.returncode == 0 and "aiotel:" not in result.stderr, result.stderr
+    assert receiver.received.wait(lambda r: len(r.logs) >= CALLS)
+    assert not (tmp_path / "spill").exists() or spilled(tmp_path / "spill", "logs") == 0
+
+
 @pytest.mark.parametrize("collector", ["refusing", "silent"])
 def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_delivers_them_once(
         app, tmp_path, http_receiver, grpc_receiver, silent_collector, collector):
@@ -287,8 +298,9 @@ def test_log_records_the_collector_did_not_take_go_to_the_spill_and_push_deliver
 
 def test_at_the_deadline_the_spill_takes_only_what_was_queued_for_the_collector(tmp_path, silent_collector):
     """The store beside OTLP: the spans still queued for the store at the exit deadline are
-    counted as lost there, never spilled (a push would send them to the collector, which
-    gets its own copies from the spill)."""
+    counted as lost there, and said, never spilled (a push would send them to the
+    collector, which gets its own copies from the spill). How many the store has left
+    then depends on the machine's pace (here, thousands in most runs; now and then none)."""
     burst = 20000
     (tmp_path / "app.py").write_text(textwrap.dedent(f'''\
         # AI-generated: Claude, 2026-11-20, prompt: "add one"
@@ -315,6 +327,9 @@ def test_at_the_deadline_the_spill_takes_only_what_was_queued_for_the_collector(
     stored = sum(line.count('"spanId"') for name in os.listdir(store) if name.startswith("traces-")
                  for line in open(store / name))
     lost = data["spans_dropped_by_reason"].get("exit_deadline", 0)
-    assert lost > 0 and burst - 2 <= stored + lost <= burst, (stored, lost)  # but the batch being written
-    [said] = [line for line in result.stderr.splitlines() if line.startswith("aiotel:")]
-    assert f"{burst} spans" in said and f"kept in {spill}" in said and f"exiting without {lost} finished spans" in said
+    assert burst - 2 <= stored + lost <= burst, (stored, lost)  # but the batch being written
+    lines = [line for line in result.stderr.splitlines() if line.startswith("aiotel:")]
+    assert len(lines) == 1, lines
+    said = lines[0]
+    assert f"{burst} spans" in said and f"kept in {spill}" in said
+    assert (f"exiting without {lost} finished spans" in said) == (lost > 0), said
