@@ -153,9 +153,9 @@ class Tally:
                 durations[-1] += call.duration_ns
             for kind, count, take in (("input", call.input_tokens, tokens[0]), ("output", call.output_tokens, tokens[1])):
                 if count is not None and take:
-                    tokens = self.tokens.setdefault(key + (kind,), [0] * (len(TOKEN_BOUNDS) + 2))
-                    tokens[_bucket(TOKEN_BOUNDS, count)] += 1
-                    tokens[-1] += count
+                    series = self.tokens.setdefault(key + (kind,), [0] * (len(TOKEN_BOUNDS) + 2))
+                    series[_bucket(TOKEN_BOUNDS, count)] += 1
+                    series[-1] += count
 
     def duration_series(self) -> Iterator[Tuple[Tuple[Any, ...], Dict[str, Any], List[int]]]:
         with self.lock:
